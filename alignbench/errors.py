@@ -1,0 +1,13 @@
+"""User-facing errors: one line naming the file and line, or the setting, that is wrong."""
+
+
+class AlignbenchError(Exception):
+    """An error caused by the user's input. The CLI prints ``str(err)`` on one line and exits 2."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()))
+
+
+def where(path, line: int | None = None) -> str:
+    """Format a location as ``path:line`` (or just ``path``)."""
+    return f"{path}:{line}" if line is not None else str(path)

@@ -1,0 +1,181 @@
+"""Files that matter: atomic writes, append-only JSONL with fsync, strict JSONL reading.
+
+Every reader error is an :class:`AlignbenchError` naming ``file:line``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from .errors import AlignbenchError, where
+
+MAX_LINE_BYTES = 16 * 1024 * 1024
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` via a temp file in the same directory, fsync, rename."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def atomic_write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> None:
+    text = "".join(json.dumps(r, ensure_ascii=False, default=_json_default) + "\n" for r in records)
+    atomic_write_text(path, text)
+
+
+def _json_default(obj: Any):
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def dumps_line(record: dict) -> str:
+    """One JSONL line; refuses NaN/inf so that no file we write is unreadable by strict parsers."""
+    return json.dumps(record, ensure_ascii=False, allow_nan=False, default=_json_default) + "\n"
+
+
+def append_jsonl(path: str | os.PathLike, records: Iterable[dict], fsync: bool = True) -> None:
+    """Append records as whole lines in one write, then fsync (append-only logs such as judgments)."""
+    data = "".join(dumps_line(r) for r in records).encode("utf-8")
+    if not data:
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab") as f:
+        f.write(data)
+        f.flush()
+        if fsync:
+            os.fsync(f.fileno())
+
+
+def repair_torn_tail(path: str | os.PathLike) -> int:
+    """Drop a torn (unterminated or unparsable) last line left by a killed writer.
+
+    Returns the number of bytes removed. Only the final line may be torn: an append-only log
+    is written a whole line per ``write``, so a bad line in the middle is real corruption and is
+    reported by :func:`read_jsonl` instead.
+    """
+    path = Path(path)
+    if not path.exists():
+        return 0
+    data = path.read_bytes()
+    if not data:
+        return 0
+    if data.endswith(b"\n"):
+        last_start = data.rfind(b"\n", 0, len(data) - 1) + 1
+        try:
+            json.loads(data[last_start:].decode("utf-8"))
+            return 0
+        except (ValueError, UnicodeDecodeError):
+            keep = last_start
+    else:
+        keep = data.rfind(b"\n") + 1
+    with open(path, "r+b") as f:
+        f.truncate(keep)
+        f.flush()
+        os.fsync(f.fileno())
+    return len(data) - keep
+
+
+def iter_jsonl(path: str | os.PathLike, allow_empty: bool = False) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line_number, record)``; every malformed line is an error naming ``file:line``."""
+    path = Path(path)
+    if not path.exists():
+        raise AlignbenchError(f"{path}: file not found")
+    if path.is_dir():
+        raise AlignbenchError(f"{path}: is a directory, expected a JSONL file")
+    n = 0
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            if len(raw) > MAX_LINE_BYTES:
+                raise AlignbenchError(f"{where(path, lineno)}: line is {len(raw)} bytes, over the {MAX_LINE_BYTES}-byte limit")
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise AlignbenchError(f"{where(path, lineno)}: invalid UTF-8 at byte {e.start}") from None
+            if not text.strip():
+                continue
+            try:
+                record = json.loads(text, parse_constant=_reject_constant)
+            except ValueError as e:
+                raise AlignbenchError(f"{where(path, lineno)}: malformed JSON ({_short(e)})") from None
+            if not isinstance(record, dict):
+                raise AlignbenchError(f"{where(path, lineno)}: expected a JSON object, got {type(record).__name__}")
+            n += 1
+            yield lineno, record
+    if n == 0 and not allow_empty:
+        raise AlignbenchError(f"{path}: file is empty (no JSON records)")
+
+
+def read_jsonl(path: str | os.PathLike, allow_empty: bool = False) -> list[dict]:
+    return [r for _, r in iter_jsonl(path, allow_empty=allow_empty)]
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not allowed")
+
+
+def _short(e: Exception) -> str:
+    return str(e).split("\n")[0][:120]
+
+
+def require_str(record: dict, key: str, path, lineno: int, allow_empty: bool = False) -> str:
+    if key not in record:
+        raise AlignbenchError(f"{where(path, lineno)}: missing field '{key}'")
+    value = record[key]
+    if not isinstance(value, str):
+        raise AlignbenchError(f"{where(path, lineno)}: field '{key}' must be a string, got {type(value).__name__}")
+    if not allow_empty and not value.strip():
+        raise AlignbenchError(f"{where(path, lineno)}: field '{key}' is empty")
+    return value
+
+
+def require_number(record: dict, key: str, path, lineno: int) -> float:
+    if key not in record:
+        raise AlignbenchError(f"{where(path, lineno)}: missing field '{key}'")
+    value = record[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise AlignbenchError(f"{where(path, lineno)}: field '{key}' must be a number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise AlignbenchError(f"{where(path, lineno)}: field '{key}' is not finite ({value})")
+    return float(value)

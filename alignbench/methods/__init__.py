@@ -1,0 +1,1 @@
+"""Alignment methods behind one adapter interface (see :mod:`alignbench.methods.base`)."""

@@ -1,0 +1,34 @@
+"""Shared glue for offline group methods: train a copy of π_sft on groups with a pure loss."""
+
+from __future__ import annotations
+
+from ..training.trainer import GroupData, GroupTrainer, TrainConfig, cache_logprobs
+
+
+def train_config(hp: dict, seed: int) -> TrainConfig:
+    return TrainConfig(
+        steps=int(hp["steps"]),
+        lr=float(hp["lr"]),
+        batch_size=int(hp["batch_size"]),
+        grad_accum=int(hp.get("grad_accum", 1)),
+        warmup_steps=int(hp.get("warmup_steps", 0)),
+        schedule=hp.get("schedule", "constant"),
+        checkpoint_every=int(hp.get("checkpoint_every", 0)),
+        seed=seed,
+    )
+
+
+def train_on_groups(ctx, method, data: GroupData, loss_fn, length_average: bool = False, needs_reference: bool = True):
+    """Cache π_sft log-probs, then train a fresh copy of the SFT policy on ``data``."""
+    if needs_reference:
+        cache_logprobs(ctx.sft_policy, data, "ref_logps", length_average=length_average)
+    policy = ctx.sft_policy.clone()
+    trainer = GroupTrainer(policy, train_config(method.hp, ctx.seed), ctx.progress, ctx.run_dir / "checkpoint", label=method.label)
+    trainer.fit(data, loss_fn, length_average=length_average)
+    trainer.finish()
+    policy.train_history = trainer.history
+    return policy
+
+
+COMMON = {"steps": 200, "lr": 1e-6, "batch_size": 16, "grad_accum": 1, "warmup_steps": 0, "schedule": "constant",
+          "checkpoint_every": 50}

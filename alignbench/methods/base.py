@@ -1,0 +1,87 @@
+"""The one adapter interface every alignment method implements.
+
+A method is a class registered under a name. The comparison driver builds a
+:class:`MethodContext` (SFT policy = reference, reward function, task data, hyper-parameters,
+run directory, seed) and calls ``method.fit(ctx)``, which returns something that can
+``generate(prompts, n, seed)``. The driver never branches on the method's name.
+
+How each family fits the one contract:
+
+* **Offline group methods** (DPO, DPO-sft, ARM-BT, ARM-PL, EXO, EXO-pref, DPO-rw, BRAIn,
+  expert iteration): ``fit`` builds groups of K responses per prompt (dataset pairs, samples from
+  π_sft, or SNIS samples from π*), attaches per-group tensors (rewards, soft labels, importance
+  weights) and hands them with a pure loss from :mod:`alignbench.training.losses` to the shared
+  :class:`~alignbench.training.trainer.GroupTrainer`, which caches π_sft log-probs once and
+  trains a copy of the SFT policy. BRAIn calls the trainer in rounds, refreshing its proposal.
+* **Inference-time methods** (best-of-n): ``fit`` trains nothing and returns a policy wrapper
+  whose ``generate`` samples n responses from π_sft and keeps the best by reward.
+* **Online RL** (PPO): ``fit`` runs its own rollout → reward → KL-penalised advantage → clipped
+  update loop (:mod:`alignbench.training.ppo`) over the same model utilities, and returns the
+  trained policy.
+* **Reference** (sft): returns π_sft itself.
+
+``target_beta()`` names the β of the KL-regularised target π*_β ∝ π_sft·exp(r/β) the method
+optimises towards (None when it has none); the oracle task uses it to report the exact KL to the
+method's own target.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+from ..errors import AlignbenchError
+from ..progress import NullProgress
+from ..tasks.base import TaskData
+
+
+@dataclass
+class MethodContext:
+    task: TaskData
+    sft_policy: Any  # also the reference policy; methods never modify it
+    reward_fn: Callable  # trlx convention: reward_fn(samples, prompts, outputs) -> list[float]
+    run_dir: Path
+    seed: int = 0
+    progress: Any = field(default_factory=NullProgress)
+    backend: Any = None  # generation backend (transformers by default)
+
+
+class Method:
+    name: ClassVar[str] = ""
+    kind: ClassVar[str] = ""  # reference | supervised | offline-group | inference-time | online-rl
+    description: ClassVar[str] = ""
+    defaults: ClassVar[dict] = {}
+    # Hyper-parameters that must be > 0 when present.
+    positive: ClassVar[tuple[str, ...]] = (
+        "beta", "lr", "steps", "batch_size", "n", "k", "gamma", "beta_pi", "beta_r", "eps", "group_size",
+        "samples_per_prompt", "rounds", "steps_per_round", "epochs", "rollout_batch", "iterations", "minibatch", "ppo_epochs",
+    )
+
+    def __init__(self, params: dict | None = None, label: str | None = None):
+        params = dict(params or {})
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            raise AlignbenchError(
+                f"methods.{label or self.name}: unknown hyper-parameter(s) {', '.join(unknown)} "
+                f"(known: {', '.join(sorted(self.defaults)) or 'none'})"
+            )
+        self.hp = {**self.defaults, **params}
+        self.label = label or self.name
+        for key, value in self.hp.items():
+            if key in self.positive and isinstance(value, (int, float)) and not isinstance(value, bool):
+                if not math.isfinite(value) or value <= 0:
+                    raise AlignbenchError(f"methods.{self.label}.{key} must be a positive number, got {value}")
+
+    def fit(self, ctx: MethodContext):
+        raise NotImplementedError
+
+    def target_beta(self, task=None) -> float | None:
+        return None
+
+    def load_policy(self, directory: Path, ctx: MethodContext):
+        """Reload what ``fit`` returned and the driver saved with ``policy.save(directory)``."""
+        from ..models.policy import load_policy
+
+        return load_policy(directory, ctx.sft_policy.format)

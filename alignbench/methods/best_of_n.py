@@ -1,0 +1,70 @@
+"""Best-of-n: sample n from π_sft, return the response with the highest reward (inference time)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from ..io import atomic_write_json
+from ..tasks.base import Prompt
+from .base import Method
+from .registry import register
+from .sampling import sample_groups, score_groups
+
+
+class BestOfNPolicy:
+    """A policy whose ``generate`` draws n samples from π_sft and keeps the best by reward."""
+
+    def __init__(self, sft_policy, reward_fn, n: int, backend=None):
+        self.sft = sft_policy
+        self.reward_fn = reward_fn
+        self.n = n
+        self.backend = backend
+
+    def generate(self, prompts: list[str], n: int = 1, seed: int = 0, backend=None) -> list[list[str]]:
+        recs = [Prompt(str(i), p) for i, p in enumerate(prompts) for _ in range(n)]
+        _, texts = sample_groups(self.sft, recs, self.n, seed, backend or self.backend)
+        rewards = score_groups(self.reward_fn, recs, texts)
+        best = rewards.argmax(dim=1).tolist()  # first maximum on ties
+        flat = [row[b] for row, b in zip(texts, best)]
+        return [flat[i * n : (i + 1) * n] for i in range(len(prompts))]
+
+    def exact_logprobs(self, prompts: list[str]):
+        """Exact law of best-of-n from π_sft's enumerated distribution and the reward of every response."""
+        sft = self.sft.exact_logprobs(prompts)
+        if sft is None:
+            return None
+        from ..models.exact import best_of_n_logprobs
+
+        responses = self.all_responses()
+        rewards = torch.tensor(
+            [self.reward_fn([p + r for r in responses], [p] * len(responses), responses) for p in prompts], dtype=torch.float64
+        )
+        return best_of_n_logprobs(sft, rewards, self.n)
+
+    def all_responses(self) -> list[str]:
+        import itertools
+
+        fmt = self.sft.format
+        symbols = self.sft.tokenizer.convert_ids_to_tokens(fmt.allowed_token_ids)
+        return [" ".join(c) for c in itertools.product(symbols, repeat=fmt.fixed_length)]
+
+    def save(self, directory):
+        atomic_write_json(Path(directory) / "best_of_n.json", {"n": self.n, "note": "samples from the run's SFT policy, ranks with its reward model"})
+
+
+@register
+class BestOfN(Method):
+    name = "best-of-n"
+    kind = "inference-time"
+    description = "inference-time best-of-n: n samples from π_sft, keep the highest reward (n = 32 as in ARM)"
+    defaults = {"n": 32}
+
+    def fit(self, ctx):
+        return BestOfNPolicy(ctx.sft_policy, ctx.reward_fn, int(self.hp["n"]), ctx.backend)
+
+    def load_policy(self, directory, ctx):
+        n = json.loads((Path(directory) / "best_of_n.json").read_text())["n"]
+        return BestOfNPolicy(ctx.sft_policy, ctx.reward_fn, n, ctx.backend)

@@ -1,0 +1,62 @@
+"""DPO on the dataset's human pairs, and DPO-sft on π_sft samples labelled by the reward model."""
+
+from __future__ import annotations
+
+import torch
+
+from ..training import losses
+from ..training.trainer import GroupData
+from ._offline import COMMON, train_on_groups
+from .base import Method
+from .registry import register
+from .sampling import sample_groups, score_groups
+
+
+def _dpo_loss_fn(beta: float):
+    def loss_fn(logps, batch):
+        h = logps - batch["ref_logps"]
+        return losses.dpo_loss(h[:, 0], h[:, 1], beta)
+
+    return loss_fn
+
+
+@register
+class DPO(Method):
+    name = "dpo"
+    kind = "offline-group"
+    description = "Direct Preference Optimization on the dataset's human pairs: −log σ(β(h_w − h_l)), β = 0.1"
+    defaults = {**COMMON, "beta": 0.1}
+
+    def fit(self, ctx):
+        pol = ctx.sft_policy
+        pairs = ctx.task.train_pairs
+        data = GroupData(
+            [pol.encode_prompt(p.prompt) for p in pairs],
+            [[pol.encode_response(p.chosen), pol.encode_response(p.rejected)] for p in pairs],
+        )
+        return train_on_groups(ctx, self, data, _dpo_loss_fn(self.hp["beta"]))
+
+    def target_beta(self, task=None):
+        return self.hp["beta"]
+
+
+@register
+class DPOSFT(Method):
+    name = "dpo-sft"
+    kind = "offline-group"
+    description = "DPO on pairs sampled from π_sft and labelled by the reward model (BRAIn's DPO-sft)"
+    defaults = {**COMMON, "beta": 0.1, "pairs_per_prompt": 1}
+
+    def fit(self, ctx):
+        prompts = [p for p in ctx.task.train_prompts for _ in range(int(self.hp["pairs_per_prompt"]))]
+        data, texts = sample_groups(ctx.sft_policy, prompts, 2, ctx.seed, ctx.backend)
+        rewards = score_groups(ctx.reward_fn, prompts, texts)
+        # Winner first; pairs the reward model cannot separate carry no preference and are left out.
+        keep = [i for i in range(len(prompts)) if rewards[i, 0] != rewards[i, 1]]
+        order = [[0, 1] if rewards[i, 0] > rewards[i, 1] else [1, 0] for i in keep]
+        data = GroupData([data.prompt_ids[i] for i in keep], [[data.response_ids[i][j] for j in o] for i, o in zip(keep, order)])
+        ctx.progress.log(f"{self.label}: {len(keep)} labelled pairs ({len(prompts) - len(keep)} tied pairs carry no preference)")
+        return train_on_groups(ctx, self, data, _dpo_loss_fn(self.hp["beta"]))
+
+    def target_beta(self, task=None):
+        return self.hp["beta"]

@@ -1,0 +1,71 @@
+"""EXO (efficient exact optimisation): EXO-rw, EXO-pref, and its forward-KL baseline DPO-rw."""
+
+from __future__ import annotations
+
+from ..training import losses
+from ..training.trainer import GroupData
+from ._offline import COMMON, train_on_groups
+from .base import Method
+from .registry import register
+from .sampling import sample_groups, score_groups
+
+
+class _RewardGroups(Method):
+    """K samples per prompt from π_sft scored by the reward model, one loss over the K."""
+
+    loss_name = "exo_loss"  # looked up at call time: one place defines each loss
+    defaults = {**COMMON, "beta_pi": 0.1, "beta_r": 0.1, "group_size": 4, "groups_per_prompt": 1}
+
+    def fit(self, ctx):
+        prompts = [p for p in ctx.task.train_prompts for _ in range(int(self.hp["groups_per_prompt"]))]
+        data, texts = sample_groups(ctx.sft_policy, prompts, int(self.hp["group_size"]), ctx.seed, ctx.backend)
+        data.tensors["rewards"] = score_groups(ctx.reward_fn, prompts, texts)
+        bp, br, name = self.hp["beta_pi"], self.hp["beta_r"], self.loss_name
+
+        def loss_fn(logps, batch):
+            return getattr(losses, name)(logps - batch["ref_logps"], batch["rewards"], bp, br)
+
+        return train_on_groups(ctx, self, data, loss_fn)
+
+    def target_beta(self, task=None):
+        # EXO Thm 3.1: the optimum is π*_β with β = β_π·β_r.
+        return self.hp["beta_pi"] * self.hp["beta_r"]
+
+
+@register
+class EXO(_RewardGroups):
+    name = "exo"
+    kind = "offline-group"
+    description = "EXO-rw: reverse KL(softmax_K(β_π·h) ‖ softmax_K(r/β_r)) over K samples from π_sft"
+    loss_name = "exo_loss"
+
+
+@register
+class DPORW(_RewardGroups):
+    name = "dpo-rw"
+    kind = "offline-group"
+    description = "DPO-rw (EXO's baseline): forward cross-entropy −Σ softmax(r/β_r)·log softmax(β_π·h) over K samples"
+    loss_name = "dpo_rw_loss"
+
+
+@register
+class EXOPref(Method):
+    name = "exo-pref"
+    kind = "offline-group"
+    description = "EXO-pref: K = 2 on the dataset's pairs, KL(p_f ‖ [1 − ε, ε]), ε = 1e-3"
+    defaults = {**COMMON, "beta_pi": 0.1, "eps": 1e-3}
+
+    def fit(self, ctx):
+        pol = ctx.sft_policy
+        pairs = ctx.task.train_pairs
+        data = GroupData(
+            [pol.encode_prompt(p.prompt) for p in pairs],
+            [[pol.encode_response(p.chosen), pol.encode_response(p.rejected)] for p in pairs],
+        )
+        bp, eps = self.hp["beta_pi"], self.hp["eps"]
+
+        def loss_fn(logps, batch):
+            h = logps - batch["ref_logps"]
+            return losses.exo_pref_loss(h[:, 0], h[:, 1], bp, eps)
+
+        return train_on_groups(ctx, self, data, loss_fn)

@@ -1,0 +1,122 @@
+"""Generation backends behind one interface: transformers now, vLLM when selected.
+
+A backend samples ``n`` responses for each prompt with a seed and returns token ids and text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+from .logprobs import allowed_bias
+from .policy import Policy
+
+
+@dataclass
+class Samples:
+    """``n`` responses per prompt: ``texts[i][j]`` and ``token_ids[i][j]`` for prompt ``i``."""
+
+    texts: list[list[str]]
+    token_ids: list[list[list[int]]]
+
+
+class GenerationBackend(Protocol):
+    def sample(self, policy: Policy, prompts: list[str], n: int, seed: int, temperature: float = 1.0) -> Samples: ...
+
+
+class TransformersBackend:
+    """Ancestral sampling with a KV cache, left-padded batches, a private seeded generator.
+
+    Samples from the model's exact distribution (no top-k/top-p), restricted to the response
+    alphabet when the task has one, so sampling and exact enumeration agree.
+    """
+
+    def __init__(self, batch_size: int = 256):
+        self.batch_size = batch_size
+
+    @torch.no_grad()
+    def sample(self, policy: Policy, prompts: list[str], n: int, seed: int, temperature: float = 1.0) -> Samples:
+        gen = torch.Generator(device="cpu").manual_seed(int(seed))
+        flat_prompts = [p for p in prompts for _ in range(n)]
+        flat_ids: list[list[int]] = []
+        for start in range(0, len(flat_prompts), self.batch_size):
+            chunk = flat_prompts[start : start + self.batch_size]
+            flat_ids.extend(self._sample_batch(policy, [policy.encode_prompt(p) for p in chunk], gen, temperature))
+        token_ids = [flat_ids[i * n : (i + 1) * n] for i in range(len(prompts))]
+        texts = [[policy.decode_response(ids) for ids in row] for row in token_ids]
+        return Samples(texts=texts, token_ids=token_ids)
+
+    def _sample_batch(self, policy: Policy, prompt_ids: list[list[int]], gen: torch.Generator, temperature: float):
+        model = policy.model
+        was_training = model.training
+        model.eval()
+        fmt = policy.format
+        device = policy.device
+        B = len(prompt_ids)
+        P = max(len(p) for p in prompt_ids)
+        input_ids = torch.full((B, P), policy.pad_id, dtype=torch.long)
+        attn = torch.zeros((B, P), dtype=torch.long)
+        for b, p in enumerate(prompt_ids):  # left padding
+            input_ids[b, P - len(p):] = torch.tensor(p)
+            attn[b, P - len(p):] = 1
+        input_ids, attn = input_ids.to(device), attn.to(device)
+        steps = fmt.fixed_length or fmt.max_new_tokens
+        eos = policy.tokenizer.eos_token_id
+        bias = None
+        out_tokens = torch.full((B, steps), policy.pad_id, dtype=torch.long)
+        done = torch.zeros(B, dtype=torch.bool)
+        past = None
+        cur_ids, cur_attn = input_ids, attn
+        position_ids = (attn.cumsum(-1) - 1).clamp(min=0)
+        for t in range(steps):
+            out = model(input_ids=cur_ids, attention_mask=cur_attn, position_ids=position_ids, use_cache=True, **{_cache_kwarg(model): past})
+            past = getattr(out, "past_key_values", None) or getattr(out, "cache", None)
+            logits = out.logits[:, -1].float()
+            if bias is None:
+                bias = allowed_bias(logits.shape[-1], fmt.allowed_token_ids, logits.device)
+            if bias is not None:
+                logits = logits + bias
+            probs = torch.softmax(logits / temperature, dim=-1).cpu()
+            nxt = torch.multinomial(probs, 1, generator=gen).squeeze(-1)
+            if fmt.fixed_length is None:
+                nxt = torch.where(done, torch.full_like(nxt, policy.pad_id), nxt)
+            out_tokens[:, t] = nxt
+            if fmt.fixed_length is None:
+                done |= nxt == eos
+                if bool(done.all()):
+                    break
+            cur_ids = nxt.view(B, 1).to(device)
+            cur_attn = torch.cat([cur_attn, torch.ones((B, 1), dtype=cur_attn.dtype, device=device)], dim=1)
+            position_ids = position_ids[:, -1:] + 1
+        model.train(was_training)
+        result = []
+        for b in range(B):
+            row = out_tokens[b].tolist()
+            if fmt.fixed_length is None:
+                # A response cut at max_new_tokens keeps exactly the tokens sampled (no EOS added).
+                row = row[: row.index(eos) + 1] if eos in row else row
+            result.append(row)
+        return result
+
+
+def _cache_kwarg(model) -> str:
+    """transformers 5.x renames ``past_key_values`` to ``cache``; use whichever forward takes."""
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def get_backend(name: str = "transformers", **kwargs) -> GenerationBackend:
+    """Look up a generation backend by name; vLLM is imported only when selected."""
+    from ..errors import AlignbenchError
+
+    if name == "transformers":
+        return TransformersBackend(**kwargs)
+    if name == "vllm":
+        from .vllm_backend import VLLMBackend
+
+        return VLLMBackend(**kwargs)
+    raise AlignbenchError(f"unknown generation backend {name!r} (choose transformers or vllm)")

@@ -1,0 +1,193 @@
+"""Policies: a causal LM, its tokenizer, and the response constraints of the task."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from ..errors import AlignbenchError
+from ..io import atomic_write_json
+
+
+@dataclass
+class TinyGPT2Spec:
+    """A GPT-2-style model built from a config (no pretrained weights)."""
+
+    n_layer: int = 2
+    n_embd: int = 64
+    n_head: int = 4
+    n_positions: int = 64
+
+
+def build_tiny_gpt2(vocab_size: int, spec: TinyGPT2Spec, seed: int = 0):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(
+        vocab_size=vocab_size,
+        n_positions=spec.n_positions,
+        n_embd=spec.n_embd,
+        n_layer=spec.n_layer,
+        n_head=spec.n_head,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+    )
+    torch.manual_seed(seed)
+    return GPT2LMHeadModel(config)
+
+
+@dataclass
+class ResponseFormat:
+    """How responses look. Fixed-length responses over an alphabet make exact enumeration possible."""
+
+    allowed_token_ids: list[int] | None = None  # restrict response positions to these ids
+    fixed_length: int | None = None  # every response has exactly this many tokens (no EOS)
+    max_new_tokens: int = 64  # variable-length responses end at EOS or here
+    max_prompt_tokens: int = 256  # longer prompts keep their last tokens
+
+
+class Policy:
+    """A causal LM + tokenizer + response format; what every method trains and generates with."""
+
+    def __init__(self, model, tokenizer, response_format: ResponseFormat):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.format = response_format
+        self.source_dir: Path | None = None  # set when loaded from disk and not modified since
+        self.lora: dict | None = None  # when set, clones for training get LoRA adapters (peft)
+
+    # --- encoding -------------------------------------------------------------------------
+    def encode_prompt(self, prompt: str) -> list[int]:
+        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        ids = ids[-(self.format.max_prompt_tokens - 1):] if self.format.max_prompt_tokens > 1 else []
+        return [self.tokenizer.bos_token_id] + ids
+
+    def encode_response(self, response: str) -> list[int]:
+        ids = self.tokenizer(response, add_special_tokens=False)["input_ids"]
+        if self.format.fixed_length is not None:
+            if len(ids) != self.format.fixed_length:
+                raise AlignbenchError(
+                    f"response {response!r} has {len(ids)} tokens; this task's responses have exactly {self.format.fixed_length}"
+                )
+            return ids
+        return ids[: self.format.max_new_tokens - 1] + [self.tokenizer.eos_token_id]
+
+    def decode_response(self, ids: list[int]) -> str:
+        ids = [i for i in ids if i not in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id)]
+        return self.tokenizer.decode(ids, skip_special_tokens=True).strip() if self.format.fixed_length is None else " ".join(
+            self.tokenizer.convert_ids_to_tokens(ids)
+        )
+
+    @property
+    def pad_id(self) -> int:
+        return self.tokenizer.pad_token_id
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def clone(self) -> "Policy":
+        new = Policy(copy.deepcopy(self.model), self.tokenizer, copy.deepcopy(self.format))  # no source_dir: it will train
+        new.lora = self.lora
+        if self.lora:
+            new.model = apply_lora(new.model, self.lora)
+        return new
+
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    # --- generation -----------------------------------------------------------------------
+    def generate(self, prompts: list[str], n: int = 1, seed: int = 0, backend=None) -> list[list[str]]:
+        """``n`` sampled responses per prompt (text), reproducible for a seed."""
+        from .generation import TransformersBackend
+
+        return (backend or TransformersBackend()).sample(self, prompts, n, seed).texts
+
+    def exact_logprobs(self, prompts: list[str]):
+        """``[P, A^L]`` log-probabilities of every response (fixed-alphabet tasks only), else None."""
+        if self.format.fixed_length is None or self.format.allowed_token_ids is None:
+            return None
+        from .exact import exact_logprobs
+
+        return exact_logprobs(self, prompts)
+
+    # --- persistence ----------------------------------------------------------------------
+    def save(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        tmp = directory.with_name(directory.name + ".partial")
+        if tmp.exists():
+            import shutil
+
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        model = self.model
+        if hasattr(model, "merge_and_unload"):  # LoRA: hand off merged weights (vLLM, reload) in one directory
+            model.save_pretrained(tmp / "adapter")
+            model = copy.deepcopy(model).merge_and_unload()
+        model.save_pretrained(tmp, safe_serialization=True)
+        self.tokenizer.save_pretrained(tmp)
+        atomic_write_json(tmp / "alignbench_policy.json", {"response_format": asdict(self.format)})
+        if directory.exists():
+            import shutil
+
+            shutil.rmtree(directory)
+        tmp.rename(directory)
+
+    @classmethod
+    def load(cls, directory: str | Path, response_format: ResponseFormat | None = None) -> "Policy":
+        return load_policy(directory, response_format)
+
+
+def apply_lora(model, lora: dict):
+    """Wrap ``model`` with LoRA adapters (peft); keys: r, alpha, dropout, target_modules."""
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError:
+        raise AlignbenchError("setting 'policy.lora' needs peft: pip install 'alignbench[peft]'") from None
+    unknown = set(lora) - {"r", "alpha", "dropout", "target_modules"}
+    if unknown:
+        raise AlignbenchError(f"setting 'policy.lora': unknown key(s) {', '.join(sorted(unknown))} (r, alpha, dropout, target_modules)")
+    cfg = LoraConfig(
+        r=int(lora.get("r", 8)),
+        lora_alpha=int(lora.get("alpha", 16)),
+        lora_dropout=float(lora.get("dropout", 0.0)),
+        target_modules=lora.get("target_modules") or "all-linear",
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, cfg)
+
+
+def load_policy(path: str | Path, response_format: ResponseFormat | None = None) -> Policy:
+    """Load a policy from a local directory: one saved by alignbench, or any Hugging Face model path."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(path)
+    if not path.is_dir():
+        raise AlignbenchError(f"model path {path} is not a directory (alignbench never downloads models; give a local path)")
+    meta = path / "alignbench_policy.json"
+    if response_format is None:
+        response_format = ResponseFormat(**json.loads(meta.read_text())["response_format"]) if meta.exists() else ResponseFormat()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError) as e:
+        raise AlignbenchError(f"cannot load a causal LM from {path}: {str(e).splitlines()[0]}") from None
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if tokenizer.bos_token_id is None:
+        tokenizer.bos_token = tokenizer.eos_token
+    if model.get_input_embeddings().num_embeddings < len(tokenizer):
+        raise AlignbenchError(
+            f"tokenizer in {path} has {len(tokenizer)} tokens but the model's embedding has "
+            f"{model.get_input_embeddings().num_embeddings}: mismatched tokenizer"
+        )
+    policy = Policy(model, tokenizer, response_format)
+    policy.source_dir = path  # generation backends that read weights from disk (vLLM) use it
+    return policy

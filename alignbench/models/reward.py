@@ -1,0 +1,135 @@
+"""Reward models: a scalar head on a transformer backbone, saved and loaded from a directory.
+
+Every reward model exposes ``scores(prompts, outputs) -> Tensor`` (differentiable, for training)
+and ``as_reward_fn()`` (trlx convention, for methods and evaluators). ``load_reward_fn(path)``
+dispatches on the ``kind`` written in ``reward_model.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import AlignbenchError
+from ..io import atomic_write_json
+from .logprobs import build_batch
+
+REWARD_KINDS: dict[str, type] = {}
+
+
+def register_reward_kind(cls):
+    REWARD_KINDS[cls.kind] = cls
+    return cls
+
+
+class RewardModelBase(nn.Module):
+    kind = "base"
+
+    def scores(self, prompts: list[str], outputs: list[str]) -> torch.Tensor:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def score(self, prompts: list[str], outputs: list[str], batch_size: int = 256) -> list[float]:
+        was = self.training
+        self.eval()
+        out: list[float] = []
+        for i in range(0, len(prompts), batch_size):
+            out.extend(self.scores(prompts[i : i + batch_size], outputs[i : i + batch_size]).tolist())
+        self.train(was)
+        return out
+
+    def as_reward_fn(self):
+        def reward_fn(samples, prompts, outputs):
+            return self.score(list(prompts), list(outputs))
+
+        reward_fn.reward_model = self
+        return reward_fn
+
+
+@register_reward_kind
+class CausalLMRewardModel(RewardModelBase):
+    """A GPT-2-style backbone (the policy's architecture) with a linear head on the last token."""
+
+    kind = "causal-lm-head"
+
+    def __init__(self, backbone, tokenizer, max_prompt_tokens: int = 256, max_response_tokens: int = 64):
+        super().__init__()
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        self.head = nn.Linear(backbone.config.hidden_size, 1)
+        nn.init.zeros_(self.head.bias)
+        nn.init.normal_(self.head.weight, std=0.02)
+        self.max_prompt_tokens = max_prompt_tokens
+        self.max_response_tokens = max_response_tokens
+
+    @classmethod
+    def from_policy(cls, policy):
+        import copy
+
+        backbone = copy.deepcopy(policy.model.transformer if hasattr(policy.model, "transformer") else policy.model.base_model)
+        return cls(backbone, policy.tokenizer, policy.format.max_prompt_tokens, policy.format.max_new_tokens)
+
+    def _encode(self, prompts, outputs):
+        tok = self.tokenizer
+        p_ids = [[tok.bos_token_id] + tok(p, add_special_tokens=False)["input_ids"][-(self.max_prompt_tokens - 1):] for p in prompts]
+        r_ids = [tok(o, add_special_tokens=False)["input_ids"][: self.max_response_tokens] + [tok.eos_token_id] for o in outputs]
+        return build_batch(p_ids, r_ids, tok.pad_token_id)
+
+    def scores(self, prompts, outputs):
+        input_ids, attn, _ = self._encode(prompts, outputs)
+        device = self.head.weight.device
+        hidden = self.backbone(input_ids=input_ids.to(device), attention_mask=attn.to(device)).last_hidden_state
+        last = attn.sum(-1).to(device) - 1
+        h = hidden[torch.arange(hidden.shape[0], device=device), last]
+        return self.head(h).squeeze(-1)
+
+    def save(self, directory):
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.backbone.save_pretrained(directory / "backbone", safe_serialization=True)
+        self.tokenizer.save_pretrained(directory / "tokenizer")
+        torch.save(self.head.state_dict(), directory / "head.pt")
+        atomic_write_json(
+            directory / "reward_model.json",
+            {"kind": self.kind, "max_prompt_tokens": self.max_prompt_tokens, "max_response_tokens": self.max_response_tokens},
+        )
+
+    @classmethod
+    def load(cls, directory, meta):
+        from transformers import AutoModel, AutoTokenizer
+
+        directory = Path(directory)
+        backbone = AutoModel.from_pretrained(directory / "backbone", local_files_only=True)
+        tok = AutoTokenizer.from_pretrained(directory / "tokenizer", local_files_only=True)
+        rm = cls(backbone, tok, meta["max_prompt_tokens"], meta["max_response_tokens"])
+        rm.head.load_state_dict(torch.load(directory / "head.pt", weights_only=True))
+        return rm
+
+
+def load_reward_model(path) -> RewardModelBase:
+    path = Path(path)
+    meta_path = path / "reward_model.json"
+    if not meta_path.exists():
+        raise AlignbenchError(f"{path}: not a saved reward model (no reward_model.json)")
+    meta = json.loads(meta_path.read_text())
+    kind = meta.get("kind")
+    if kind not in REWARD_KINDS:
+        _import_optional_kinds()
+    if kind not in REWARD_KINDS:
+        raise AlignbenchError(f"{meta_path}: unknown reward model kind {kind!r} (known: {', '.join(sorted(REWARD_KINDS))})")
+    return REWARD_KINDS[kind].load(path, meta)
+
+
+def load_reward_fn(path):
+    """A trlx-style ``reward_fn`` from a reward model saved in ``path``."""
+    return load_reward_model(path).as_reward_fn()
+
+
+def _import_optional_kinds() -> None:
+    try:
+        from . import encoder_reward  # noqa: F401  (registers the MiniLM encoder reward model)
+    except ImportError:
+        pass

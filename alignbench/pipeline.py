@@ -1,0 +1,221 @@
+"""The full comparison: task → SFT → reward model → every method → evaluators → leaderboard.
+
+Each stage leaves files in ``runs/<name>/`` and a ``.done`` marker; re-running skips finished
+stages, so a killed run continues where it stopped and ends with the same table.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .config import Config, method_instances
+from .errors import AlignbenchError
+from .io import atomic_write_json, read_jsonl
+from .progress import progress_bar
+from .rundir import RunDir
+
+
+@dataclass
+class Shared:
+    """What every method of a run shares: task, SFT policy (= reference), reward function."""
+
+    task: object
+    sft: object
+    reward_fn: object
+    rm_reward_fn: object
+    rm_accuracy: float | None
+
+
+def _log(progress, quiet: bool, msg: str) -> None:
+    if not quiet:
+        progress.log(msg)
+
+
+def _set_threads() -> None:
+    # Tiny models on a 2-core box: intra-op threading costs more than it gains beyond the cores.
+    import os
+
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
+
+
+def prepare_shared(cfg: Config, rd: RunDir, progress, quiet: bool) -> Shared:
+    from .models.factory import build_policy
+    from .models.policy import TinyGPT2Spec, load_policy
+    from .tasks import load_task
+    from .training.reward_training import RewardTrainConfig, pairwise_accuracy, train_reward_model
+    from .training.losses import sft_nll_loss
+    from .training.trainer import GroupData, GroupTrainer, TrainConfig
+
+    t0 = time.time()
+    task = load_task(cfg.task.name, cfg.task.options, seed=cfg.seed)
+    if not task.train_pairs:
+        raise AlignbenchError(f"task {task.name}: no training pairs")
+
+    # --- SFT -------------------------------------------------------------------------------
+    sft_dir = rd.path / "sft"
+    if rd.done("sft"):
+        sft = load_policy(sft_dir)
+    else:
+        pc = cfg.policy
+        sft = build_policy(task, pc.path, TinyGPT2Spec(pc.n_layer, pc.n_embd, pc.n_head), seed=cfg.seed,
+                           tokenizer_vocab=pc.tokenizer_vocab, max_new_tokens=pc.max_new_tokens, max_prompt_tokens=pc.max_prompt_tokens)
+        pairs = task.train_pairs
+        data = GroupData([sft.encode_prompt(p.prompt) for p in pairs], [[sft.encode_response(p.chosen)] for p in pairs])
+        held = task.test_pairs
+        held_data = GroupData([sft.encode_prompt(p.prompt) for p in held], [[sft.encode_response(p.chosen)] for p in held])
+        from .training.trainer import group_logprobs
+
+        nll_before = float(-group_logprobs(sft, held_data, length_average=True, grad=False).mean()) if held else None
+        trainer = GroupTrainer(sft, TrainConfig(steps=cfg.sft.steps, lr=cfg.sft.lr, batch_size=cfg.sft.batch_size, seed=cfg.seed),
+                               progress, label="sft")
+        trainer.fit(data, lambda lp, b: sft_nll_loss(lp[:, 0]), length_average=True)
+        nll_after = float(-group_logprobs(sft, held_data, length_average=True, grad=False).mean()) if held else None
+        sft.save(sft_dir)
+        rd.mark_done("sft", time.time() - t0, {"heldout_nll_before": nll_before, "heldout_nll_after": nll_after,
+                                               "params": sft.n_params(), "final_loss": trainer.history[-1]})
+        _log(progress, quiet, f"sft: {sft.n_params():,} params, held-out token NLL {nll_before:.3f} → {nll_after:.3f} ({time.time() - t0:.1f}s)")
+
+    # --- reward model ----------------------------------------------------------------------
+    t1 = time.time()
+    rm_dir = rd.path / "reward_model"
+    from .models.reward import load_reward_model
+
+    if rd.done("reward_model"):
+        rm = load_reward_model(rm_dir)
+        acc = rd.stage_info("reward_model").get("heldout_accuracy")
+    else:
+        rc = cfg.reward_model
+        if rc.backbone == "minilm":
+            from .models.encoder_reward import EncoderRewardModel
+
+            rm = EncoderRewardModel(finetune=rc.finetune)
+        else:
+            from .models.reward import CausalLMRewardModel
+
+            torch.manual_seed(cfg.seed)
+            rm = CausalLMRewardModel.from_policy(sft)
+        train_reward_model(rm, task.train_pairs, RewardTrainConfig(loss=rc.loss, steps=rc.steps, lr=rc.lr, batch_size=rc.batch_size, seed=cfg.seed),
+                           progress, label=f"reward model ({rc.loss})")
+        acc = pairwise_accuracy(rm, task.test_pairs) if task.test_pairs else None
+        rm.save(rm_dir)
+        rd.mark_done("reward_model", time.time() - t1, {"heldout_accuracy": acc, "loss": rc.loss, "backbone": rc.backbone,
+                                                        "finetune": rc.finetune if rc.backbone == "minilm" else "full"})
+        _log(progress, quiet, f"reward model: held-out pairwise accuracy {acc:.3f} ({time.time() - t1:.1f}s)")
+    sft.lora = cfg.policy.lora
+    rm_fn = rm.as_reward_fn()
+    if cfg.train_reward == "gold":
+        if task.gold_reward is None:
+            raise AlignbenchError(f"setting 'train_reward': gold needs a task with a true reward; {task.name} has none")
+        reward_fn = task.gold_reward
+    else:
+        reward_fn = rm_fn
+    return Shared(task, sft, reward_fn, rm_fn, acc)
+
+
+def _stage(label: str, seed: int) -> str:
+    return f"methods/{label}/seed-{seed}"
+
+
+def train_and_generate(cfg: Config, rd: RunDir, shared: Shared, progress, quiet: bool) -> dict:
+    """Fit every method for every seed and write its outputs; returns {(label, seed): info}."""
+    from .evaluation.outputs import OutputRecord, write_outputs
+    from .methods.base import MethodContext
+    from .models.generation import get_backend
+
+    backend = get_backend(cfg.generation.backend)
+    task = shared.task
+    test_texts = [p.text for p in task.test_prompts]
+    results = {}
+    for seed in cfg.seeds:
+        for label, method in method_instances(cfg):
+            stage = _stage(label, seed)
+            mdir = rd.path / stage
+            if rd.done(stage):
+                results[(label, seed)] = {"dir": mdir, "method": method, **rd.stage_info(stage)}
+                continue
+            t0 = time.time()
+            mdir.mkdir(parents=True, exist_ok=True)
+            ctx = MethodContext(task=task, sft_policy=shared.sft, reward_fn=shared.reward_fn, run_dir=mdir, seed=seed,
+                                progress=progress, backend=backend)
+            torch.manual_seed(seed)
+            policy = method.fit(ctx)
+            fit_s = time.time() - t0
+            if policy is not shared.sft:
+                policy.save(mdir / "policy")
+            t1 = time.time()
+            outs = policy.generate(test_texts, n=1, seed=10_000 + seed, backend=backend)
+            records = [OutputRecord(prompt_id=p.prompt_id, prompt=p.text, output=o[0], generator=label, seed=seed)
+                       for p, o in zip(task.test_prompts, outs)]
+            write_outputs(mdir / "outputs.jsonl", records)
+            info = {"fit_seconds": round(fit_s, 3), "generate_seconds": round(time.time() - t1, 3),
+                    "target_beta": method.target_beta(task), "method": method.name, "hyperparameters": method.hp}
+            info.update(_policy_metrics(cfg, shared, policy, method, records))
+            atomic_write_json(mdir / "metrics.json", info)
+            rd.mark_done(stage, time.time() - t0, info)
+            results[(label, seed)] = {"dir": mdir, "method": method, **info}
+            _log(progress, quiet, _summary(label, seed, info))
+    return results
+
+
+def _summary(label, seed, info) -> str:
+    bits = [f"{label} (seed {seed}): fit {info['fit_seconds']:.1f}s"]
+    if info.get("exact_reward") is not None:
+        bits.append(f"exact reward {info['exact_reward']:.3f}, KL→sft {info['kl_to_sft']:.3f}, KL→π*β {info['kl_to_target']:.3f}")
+    elif info.get("kl_to_sft") is not None:
+        bits.append(f"KL→sft≈{info['kl_to_sft']:.3f}")
+    return " · ".join(bits)
+
+
+_EXACT_CACHE: dict = {}
+
+
+def _policy_metrics(cfg: Config, shared: Shared, policy, method, records) -> dict:
+    """Exact oracle metrics when the task can enumerate responses; else a sampled KL estimate."""
+    task = shared.task
+    prompts = [p.text for p in task.test_prompts]
+    exact = getattr(policy, "exact_logprobs", None)
+    if task.gold_reward is not None and task.response_alphabet is not None and exact is not None:
+        from .models.exact import exact_metrics, kl, target_logprobs
+
+        key = id(shared)
+        if key not in _EXACT_CACHE:
+            sft_lp = shared.sft.exact_logprobs(prompts)
+            responses = _all_responses(shared.sft)
+            gold = torch.tensor([task.gold_reward([p + r for r in responses], [p] * len(responses), responses) for p in prompts])
+            _EXACT_CACHE.clear()
+            _EXACT_CACHE[key] = (sft_lp, gold)
+        sft_lp, gold = _EXACT_CACHE[key]
+        lp = exact(prompts)
+        m = exact_metrics(lp, sft_lp, gold, cfg.beta)
+        own = method.target_beta(task)
+        m["kl_to_own_target"] = float(kl(lp, target_logprobs(sft_lp, gold, own)).mean()) if own else None
+        return m
+    if hasattr(policy, "model"):
+        return {"kl_to_sft": _sampled_kl(policy, shared.sft, records)}
+    if hasattr(policy, "n"):  # best-of-n: the standard analytic value log n − (n − 1)/n
+        import math
+
+        return {"kl_to_sft": math.log(policy.n) - (policy.n - 1) / policy.n}
+    return {}
+
+
+def _all_responses(policy) -> list[str]:
+    import itertools
+
+    symbols = policy.tokenizer.convert_ids_to_tokens(policy.format.allowed_token_ids)
+    return [" ".join(c) for c in itertools.product(symbols, repeat=policy.format.fixed_length)]
+
+
+@torch.no_grad()
+def _sampled_kl(policy, sft, records) -> float:
+    """Monte Carlo KL(π ‖ π_sft) from the policy's own samples (one per test prompt)."""
+    from .training.trainer import GroupData, group_logprobs
+
+    data = GroupData([policy.encode_prompt(r.prompt) for r in records], [[policy.encode_response(r.output)] for r in records])
+    lp = group_logprobs(policy, data, grad=False)
+    lq = group_logprobs(sft, data, grad=False)
+    return float((lp - lq).mean())

@@ -1,0 +1,74 @@
+"""Plain records every task produces; nothing here knows about models or methods."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol, Sequence
+
+
+@dataclass(frozen=True)
+class Prompt:
+    prompt_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A preference pair: ``chosen`` was preferred over ``rejected`` for ``prompt``."""
+
+    prompt_id: str
+    prompt: str
+    chosen: str
+    rejected: str
+
+
+@dataclass
+class TaskData:
+    """Everything a comparison needs from a task.
+
+    ``train_pairs`` feed SFT (chosen responses), the reward model and pair-based methods;
+    ``train_prompts`` feed the sampling-based methods; ``test_prompts`` are where every method
+    generates; ``test_references`` maps prompt_id to the dataset's preferred response, the
+    baseline of the "vs dataset" win rate. ``gold_reward`` is the true reward when the task knows
+    it (the oracle task), in the trlx ``reward_fn`` convention.
+    """
+
+    name: str
+    train_pairs: list[Pair]
+    test_pairs: list[Pair]
+    train_prompts: list[Prompt]
+    test_prompts: list[Prompt]
+    test_references: dict[str, str]
+    gold_reward: "RewardFn | None" = None
+    # For tasks with a fixed response alphabet and length (oracle): exact evaluation is possible.
+    response_alphabet: Sequence[str] | None = None
+    response_length: int | None = None
+    meta: dict = field(default_factory=dict)
+
+
+class RewardFn(Protocol):
+    """trlx convention: ``reward_fn(samples, prompts, outputs) -> list[float]``.
+
+    ``samples[i] == prompts[i] + outputs[i]`` as text; most reward functions use prompts and outputs.
+    """
+
+    def __call__(self, samples: list[str], prompts: list[str], outputs: list[str]) -> list[float]: ...
+
+
+def call_reward(reward_fn: Callable, prompts: list[str], outputs: list[str]) -> list[float]:
+    """Call a trlx-style reward function and check what comes back (count and finiteness)."""
+    import math
+
+    from ..errors import AlignbenchError
+
+    samples = [p + o for p, o in zip(prompts, outputs)]
+    scores = list(reward_fn(samples, prompts, outputs))
+    if len(scores) != len(outputs):
+        raise AlignbenchError(f"reward_fn returned {len(scores)} scores for {len(outputs)} outputs")
+    out = []
+    for i, s in enumerate(scores):
+        s = float(s)
+        if not math.isfinite(s):
+            raise AlignbenchError(f"reward_fn returned a non-finite reward ({s}) for output {i} (prompt {prompts[i][:40]!r})")
+        out.append(s)
+    return out

@@ -1,0 +1,140 @@
+"""The oracle task: a synthetic task whose truth is exactly computable.
+
+Prompts are ``prompt_length`` symbols from ``P0..P{k-1}``; responses are exactly
+``response_length`` symbols from ``a, b, c, ...``. The true reward r*(x, y) is a known function;
+preference pairs are drawn from Bradley–Terry on r*: P(y1 ≻ y2) = σ(r*(y1) − r*(y2)). The
+"human" responses in the pairs come from a demonstrator that hits the right symbol with
+probability ``demo_skill`` per position, so the SFT policy is mediocre and there is room to align.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .base import Pair, Prompt, TaskData
+
+RESPONSE_SYMBOLS = "abcdefghijklmnop"
+
+
+@dataclass
+class OracleSpec:
+    n_prompt_symbols: int = 8
+    prompt_length: int = 3
+    n_response_symbols: int = 8
+    response_length: int = 4
+    n_test_prompts: int = 64
+    pairs_per_train_prompt: int = 4
+    pairs_per_test_prompt: int = 2
+    demo_skill: float = 0.35
+    match_weight: float = 2.5
+    near_weight: float = 0.5
+    repeat_penalty: float = 0.5
+    seed: int = 0
+
+
+class OracleReward:
+    """r*(x, y): reward for the right symbol at each position, partial credit for a neighbour,
+    a penalty for immediate repeats. Deterministic, picklable, trlx ``reward_fn`` convention."""
+
+    def __init__(self, spec: OracleSpec):
+        self.spec = spec
+
+    def targets(self, prompt_syms: list[int]) -> list[int]:
+        s = self.spec
+        return [(prompt_syms[t % len(prompt_syms)] * 3 + t) % s.n_response_symbols for t in range(s.response_length)]
+
+    def score_symbols(self, prompt_syms: list[int], resp_syms: list[int]) -> float:
+        s = self.spec
+        tgt = self.targets(prompt_syms)
+        L = len(resp_syms)
+        match = sum(y == t for y, t in zip(resp_syms, tgt)) / L
+        near = sum((y - t) % s.n_response_symbols in (1, s.n_response_symbols - 1) for y, t in zip(resp_syms, tgt)) / L
+        rep = sum(resp_syms[i] == resp_syms[i - 1] for i in range(1, L)) / max(L - 1, 1)
+        return s.match_weight * match + s.near_weight * near - s.repeat_penalty * rep
+
+    def __call__(self, samples, prompts, outputs) -> list[float]:
+        return [self.score_symbols(parse_prompt(p), parse_response(o, self.spec)) for p, o in zip(prompts, outputs)]
+
+
+def parse_prompt(text: str) -> list[int]:
+    return [int(tok[1:]) for tok in text.split()]
+
+
+def parse_response(text: str, spec: OracleSpec) -> list[int]:
+    syms = text.split()
+    if len(syms) != spec.response_length or any(s not in RESPONSE_SYMBOLS[: spec.n_response_symbols] for s in syms):
+        raise ValueError(f"not an oracle response: {text!r}")
+    return [RESPONSE_SYMBOLS.index(s) for s in syms]
+
+
+def prompt_text(syms) -> str:
+    return " ".join(f"P{s}" for s in syms)
+
+
+def response_text(syms) -> str:
+    return " ".join(RESPONSE_SYMBOLS[s] for s in syms)
+
+
+def all_response_texts(spec: OracleSpec) -> list[str]:
+    """Every response, in the order of :func:`alignbench.models.exact.response_grid`."""
+    import itertools
+
+    return [response_text(c) for c in itertools.product(range(spec.n_response_symbols), repeat=spec.response_length)]
+
+
+def vocabulary(spec: OracleSpec) -> list[str]:
+    return [f"P{i}" for i in range(spec.n_prompt_symbols)] + list(RESPONSE_SYMBOLS[: spec.n_response_symbols])
+
+
+def load_oracle(spec: OracleSpec) -> TaskData:
+    if spec.n_response_symbols > len(RESPONSE_SYMBOLS):
+        raise ValueError(f"n_response_symbols must be at most {len(RESPONSE_SYMBOLS)}")
+    rng = np.random.default_rng(spec.seed)
+    reward = OracleReward(spec)
+    import itertools
+
+    all_prompts = list(itertools.product(range(spec.n_prompt_symbols), repeat=spec.prompt_length))
+    order = rng.permutation(len(all_prompts))
+    n_test = min(spec.n_test_prompts, len(all_prompts) // 2)
+    test_idx, train_idx = order[:n_test], order[n_test:]
+
+    def demo(prompt_syms):
+        tgt = reward.targets(list(prompt_syms))
+        return [t if rng.random() < spec.demo_skill else int(rng.integers(spec.n_response_symbols)) for t in tgt]
+
+    def pairs_for(indices, per_prompt):
+        pairs = []
+        for i in indices:
+            x = all_prompts[i]
+            for j in range(per_prompt):
+                y1, y2 = demo(x), demo(x)
+                while y2 == y1:
+                    y2 = demo(x)
+                r1, r2 = reward.score_symbols(list(x), y1), reward.score_symbols(list(x), y2)
+                p1 = 1.0 / (1.0 + math.exp(-(r1 - r2)))
+                w, l = (y1, y2) if rng.random() < p1 else (y2, y1)
+                pairs.append(Pair(f"o{i}", prompt_text(x), response_text(w), response_text(l)))
+        return pairs
+
+    train_pairs = pairs_for(train_idx, spec.pairs_per_train_prompt)
+    test_pairs = pairs_for(test_idx, spec.pairs_per_test_prompt)
+    train_prompts = [Prompt(f"o{i}", prompt_text(all_prompts[i])) for i in train_idx]
+    test_prompts = [Prompt(f"o{i}", prompt_text(all_prompts[i])) for i in test_idx]
+    refs: dict[str, str] = {}
+    for p in test_pairs:
+        refs.setdefault(p.prompt_id, p.chosen)
+    return TaskData(
+        name="oracle",
+        train_pairs=train_pairs,
+        test_pairs=test_pairs,
+        train_prompts=train_prompts,
+        test_prompts=test_prompts,
+        test_references=refs,
+        gold_reward=reward,
+        response_alphabet=list(RESPONSE_SYMBOLS[: spec.n_response_symbols]),
+        response_length=spec.response_length,
+        meta={"vocabulary": vocabulary(spec), "spec": spec.__dict__},
+    )

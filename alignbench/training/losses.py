@@ -1,0 +1,189 @@
+"""Every method's own part: small pure loss functions over tensors (no models, no methods).
+
+Notation: h = log π_θ(y|x) − log π_ref(y|x) per sequence; r a reward; β, β_π, β_r, γ temperatures.
+Each returns a scalar (mean over the batch dimension) unless stated.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+# --- supervised and reward models -----------------------------------------------------------
+def sft_nll_loss(logps: torch.Tensor) -> torch.Tensor:
+    """SFT: −mean(log π(y|x)) with per-sequence token-averaged log-likelihoods ``logps [B]``."""
+    return -logps.mean()
+
+
+def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torch.Tensor:
+    """Pairwise reward-model loss −log σ(r_w − r_l)."""
+    return -F.logsigmoid(r_chosen - r_rejected).mean()
+
+
+def pointwise_bce_loss(r: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """ARM Eq. 13 (non-pairwise feedback): −[z log σ(r) + (1 − z) log(1 − σ(r))].
+
+    The paper prints the second term as (1 − z)(1 − log σ(r)), which is unbounded below (it
+    rewards r → −∞ for every example); the binary cross-entropy it describes is implemented.
+    """
+    return F.binary_cross_entropy_with_logits(r, z.to(r.dtype))
+
+
+# --- DPO family -------------------------------------------------------------------------------
+def dpo_loss(h_chosen: torch.Tensor, h_rejected: torch.Tensor, beta: float) -> torch.Tensor:
+    """DPO: −log σ(β(h_w − h_l))."""
+    return -F.logsigmoid(beta * (h_chosen - h_rejected)).mean()
+
+
+def arm_soft_label(r0: torch.Tensor, r1: torch.Tensor) -> torch.Tensor:
+    """ARM Eq. 8: ρ = P(y1 ≻ y0) = σ(r1 − r0), with unscaled rewards."""
+    return torch.sigmoid(r1 - r0)
+
+
+def arm_bt_loss(h0: torch.Tensor, h1: torch.Tensor, rho: torch.Tensor, beta: float) -> torch.Tensor:
+    """ARM Eq. 9: −ρ log σ(β(h1 − h0)) − (1 − ρ) log σ(β(h0 − h1))."""
+    m = beta * (h1 - h0)
+    return -(rho * F.logsigmoid(m) + (1 - rho) * F.logsigmoid(-m)).mean()
+
+
+def _pl_logprob(scores: torch.Tensor, perms: torch.Tensor) -> torch.Tensor:
+    """log P(τ) under Plackett–Luce for scores ``[B, K]`` and rankings ``perms [..., K]`` → ``[B, P]``."""
+    s = scores.unsqueeze(1).expand(-1, perms.shape[-2] if perms.dim() == 2 else perms.shape[1], -1)
+    if perms.dim() == 2:
+        perms = perms.unsqueeze(0).expand(scores.shape[0], -1, -1)
+    ordered = torch.gather(s, 2, perms)  # scores in ranked order
+    # Σ_k [s_τ(k) − logsumexp_{j ≥ k} s_τ(j)]: reverse cumulative logsumexp.
+    tail = torch.logcumsumexp(ordered.flip(-1), dim=-1).flip(-1)
+    return (ordered - tail).sum(-1)
+
+
+def plackett_luce_loss(h: torch.Tensor, rewards: torch.Tensor, beta: float, max_exact_k: int = 6,
+                       n_rankings: int = 256, generator: torch.Generator | None = None) -> torch.Tensor:
+    """ARM Eq. 10–12: cross-entropy −Σ_τ p_EBM(τ) log p_θ(τ) between the Plackett–Luce ranking
+    distributions induced by the rewards (unscaled) and by β·h, over K responses ``[B, K]``.
+
+    Exact over all K! rankings for K ≤ ``max_exact_k``; otherwise a Monte Carlo estimate with
+    rankings drawn from p_EBM by Gumbel perturbation. With K = 2 it equals :func:`arm_bt_loss`.
+    """
+    B, K = h.shape
+    theta = beta * h
+    if K <= max_exact_k:
+        perms = torch.tensor(list(itertools.permutations(range(K))), device=h.device)
+        log_p_ebm = _pl_logprob(rewards.detach().to(theta.dtype), perms)
+        return -(log_p_ebm.exp() * _pl_logprob(theta, perms)).sum(-1).mean()
+    u = torch.rand((B, n_rankings, K), generator=generator).to(h.device).clamp(1e-12, 1 - 1e-12)
+    gumbel = -torch.log(-torch.log(u))
+    perms = torch.argsort(rewards.detach().unsqueeze(1) + gumbel, dim=-1, descending=True)  # [B, M, K]
+    ordered = torch.gather(theta.unsqueeze(1).expand(-1, n_rankings, -1), 2, perms)
+    tail = torch.logcumsumexp(ordered.flip(-1), dim=-1).flip(-1)
+    return -(ordered - tail).sum(-1).mean()
+
+
+# --- EXO ----------------------------------------------------------------------------------------
+def exo_loss(h: torch.Tensor, rewards: torch.Tensor, beta_pi: float, beta_r: float) -> torch.Tensor:
+    """EXO-rw (EXO Eq. 10–13): KL(p_f ‖ p_r), p_f = softmax_K(β_π·h), p_r = softmax_K(r/β_r).
+
+    The reverse direction (policy distribution first) is the point of EXO."""
+    log_pf = F.log_softmax(beta_pi * h, dim=-1)
+    log_pr = F.log_softmax(rewards / beta_r, dim=-1)
+    return (log_pf.exp() * (log_pf - log_pr)).sum(-1).mean()
+
+
+def dpo_rw_loss(h: torch.Tensor, rewards: torch.Tensor, beta_pi: float, beta_r: float) -> torch.Tensor:
+    """DPO-rw (EXO §3.3): forward cross-entropy −Σ p_r log p_f over K samples."""
+    log_pf = F.log_softmax(beta_pi * h, dim=-1)
+    p_r = F.softmax(rewards / beta_r, dim=-1)
+    return -(p_r * log_pf).sum(-1).mean()
+
+
+def exo_pref_loss(h_chosen: torch.Tensor, h_rejected: torch.Tensor, beta_pi: float, eps: float = 1e-3) -> torch.Tensor:
+    """EXO-pref (EXO Eq. 16): K = 2, p_r = [1 − ε, ε] on (chosen, rejected), KL(p_f ‖ p_r).
+
+    Minimised where β_π·(h_w − h_l) = ln((1 − ε)/ε)."""
+    log_pf = F.log_softmax(beta_pi * torch.stack([h_chosen, h_rejected], dim=-1), dim=-1)
+    log_pr = torch.log(torch.tensor([1 - eps, eps], dtype=log_pf.dtype, device=log_pf.device))
+    return (log_pf.exp() * (log_pf - log_pr)).sum(-1).mean()
+
+
+# --- SNIS and BRAIn -----------------------------------------------------------------------------
+def snis_weights(rewards: torch.Tensor, beta: float) -> torch.Tensor:
+    """ARM Alg. 1 resampling probabilities softmax(r/β) over the last dimension."""
+    return F.softmax(rewards / beta, dim=-1)
+
+
+def brain_alpha(rewards, gamma: float, sft_logps, proposal_logps) -> torch.Tensor:
+    """BRAIn Eq. 6 with p(G=1|y,x) ∝ exp(r/γ) (Eq. 18–19): α̂ = softmax_n(r/γ + log π_sft − log q′).
+
+    Detached: BRAIn caches it at sampling time (Alg. 1 line 9)."""
+    return F.softmax(rewards / gamma + sft_logps - proposal_logps, dim=-1).detach()
+
+
+def brain_loss(policy_logps, proposal_logps, alpha_hat, baseline: str = "self-normalized") -> torch.Tensor:
+    """BRAIn over n samples ``[B, n]`` with s = log π_θ − log q′.
+
+    * ``self-normalized`` (Eq. 13): −Σ α̂_i log_softmax_n(s)_i; gradient −Σ(α̂_i − β̂_i)∇log π_θ(y_i)
+      with β̂ = softmax_n(s) (Eq. 12).
+    * ``unnormalized`` (Table 3 "w/o self-norm"; GDC++-style baseline, Eq. 8 with Z estimated):
+      gradient −Σ(α̂_i − w_i/n)∇log π_θ(y_i), w_i = exp(s_i) not normalised.
+    * ``none`` (Table 3 "w/o baseline", Eq. 5/7): −Σ α̂_i log π_θ(y_i).
+    """
+    if baseline == "self-normalized":
+        return -(alpha_hat * F.log_softmax(policy_logps - proposal_logps, dim=-1)).sum(-1).mean()
+    if baseline == "unnormalized":
+        n = policy_logps.shape[-1]
+        w = (policy_logps - proposal_logps).detach().exp()
+        return -((alpha_hat - w / n) * policy_logps).sum(-1).mean()
+    if baseline == "none":
+        return -(alpha_hat * policy_logps).sum(-1).mean()
+    raise ValueError(f"unknown BRAIn baseline {baseline!r} (self-normalized, unnormalized, none)")
+
+
+# --- PPO ------------------------------------------------------------------------------------------
+def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim=None) -> torch.Tensor:
+    if dim is None:
+        return (x * mask).sum() / mask.sum().clamp(min=1.0)
+    return (x * mask).sum(dim) / mask.sum(dim).clamp(min=1.0)
+
+
+def masked_whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    mean = masked_mean(x, mask)
+    var = masked_mean((x - mean) ** 2, mask)
+    return (x - mean) * torch.rsqrt(var + eps) * mask
+
+
+def kl_penalized_rewards(scores, logps, ref_logps, mask, beta: float) -> torch.Tensor:
+    """Per-token reward −β(log π − log π_ref) on response tokens, plus the sequence score at the last one."""
+    rewards = -beta * (logps - ref_logps) * mask
+    last = (mask.cumsum(-1) == mask.sum(-1, keepdim=True)) & (mask > 0)
+    return rewards + last.to(rewards.dtype) * scores.unsqueeze(-1)
+
+
+def gae_advantages(rewards, values, mask, gamma: float = 1.0, lam: float = 0.95):
+    """Generalised advantage estimation backwards over time; returns (advantages, returns)."""
+    T = rewards.shape[-1]
+    adv = torch.zeros_like(rewards)
+    last = torch.zeros_like(rewards[:, 0])
+    values = values * mask
+    for t in reversed(range(T)):
+        next_v = values[:, t + 1] if t + 1 < T else torch.zeros_like(last)
+        delta = rewards[:, t] + gamma * next_v - values[:, t]
+        last = (delta + gamma * lam * last) * mask[:, t]
+        adv[:, t] = last
+    return adv, (adv + values) * mask
+
+
+def ppo_policy_loss(logps, old_logps, advantages, mask, clip: float = 0.2) -> torch.Tensor:
+    """Clipped surrogate: masked mean of max(−A·ratio, −A·clip(ratio, 1 − ε, 1 + ε))."""
+    ratio = torch.exp(logps - old_logps)
+    loss = torch.max(-advantages * ratio, -advantages * torch.clamp(ratio, 1 - clip, 1 + clip))
+    return masked_mean(loss, mask)
+
+
+def ppo_value_loss(values, old_values, returns, mask, clip: float = 0.2) -> torch.Tensor:
+    """Clipped value loss: masked mean of ½·max((v − R)², (clip(v, v_old ± ε) − R)²)."""
+    clipped = old_values + torch.clamp(values - old_values, -clip, clip)
+    return 0.5 * masked_mean(torch.max((values - returns) ** 2, (clipped - returns) ** 2), mask)

@@ -1,0 +1,225 @@
+"""The one trainer every offline method shares.
+
+A method hands it *groups*: for each prompt, K responses plus per-group tensors (rewards, soft
+labels, importance weights, cached reference log-probs …) and a pure loss over tensors
+``loss_fn(policy_logps [b, K], batch: dict[str, Tensor]) -> scalar``. The trainer owns batching,
+masking (via sequence log-probs), reference log-prob caching, the optimiser and schedule,
+gradient accumulation, checkpoints, seeding and progress.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..models.logprobs import build_batch, sequence_logprobs
+from ..progress import NullProgress
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 100
+    lr: float = 1e-3
+    batch_size: int = 16  # groups per optimiser step (before accumulation split)
+    grad_accum: int = 1
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    schedule: str = "constant"  # constant | linear | cosine
+    max_grad_norm: float = 1.0
+    checkpoint_every: int = 0  # 0: only at the end
+    seed: int = 0
+    accelerate: bool | None = None  # None: on when launched by `accelerate launch` (WORLD_SIZE > 1)
+
+
+@dataclass
+class GroupData:
+    """G groups of K responses (token ids) with per-group tensors of leading dim G."""
+
+    prompt_ids: list[list[int]]
+    response_ids: list[list[list[int]]]
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.prompt_ids)
+
+    @property
+    def group_size(self) -> int:
+        return len(self.response_ids[0])
+
+    def select(self, index: list[int]) -> "GroupData":
+        idx = torch.tensor(index, dtype=torch.long)
+        return GroupData(
+            [self.prompt_ids[i] for i in index],
+            [self.response_ids[i] for i in index],
+            {k: v[idx] for k, v in self.tensors.items()},
+        )
+
+
+LossFn = Callable[[torch.Tensor, dict], torch.Tensor]
+
+
+def group_logprobs(policy, data: GroupData, length_average: bool = False, grad: bool = True, chunk: int = 512) -> torch.Tensor:
+    """Sequence log-probs of every response in ``data`` under ``policy``: ``[G, K]``."""
+    K = data.group_size
+    flat_p = [p for p in data.prompt_ids for _ in range(K)]
+    flat_r = [r for group in data.response_ids for r in group]
+    outs = []
+    ctx = torch.enable_grad() if grad else torch.no_grad()
+    with ctx:
+        for s in range(0, len(flat_p), chunk):
+            ids, attn, rmask = build_batch(flat_p[s : s + chunk], flat_r[s : s + chunk], policy.pad_id)
+            dev = policy.device
+            total, mean = sequence_logprobs(policy.model, ids.to(dev), attn.to(dev), rmask.to(dev), policy.format.allowed_token_ids)
+            outs.append(mean if length_average else total)
+    return torch.cat(outs).view(len(data), K)
+
+
+def cache_logprobs(policy, data: GroupData, key: str, length_average: bool = False) -> None:
+    """Compute log-probs once without gradients and store them in ``data.tensors[key]``.
+
+    Used for the reference (π_sft) and proposal log-probs, so only the trained model needs to be
+    resident while training.
+    """
+    was = policy.model.training
+    policy.model.eval()
+    data.tensors[key] = group_logprobs(policy, data, length_average=length_average, grad=False).detach().cpu()
+    policy.model.train(was)
+
+
+def _accelerator(config: TrainConfig):
+    import os
+
+    use = config.accelerate if config.accelerate is not None else int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if not use:
+        return None
+    from accelerate import Accelerator
+
+    return Accelerator(gradient_accumulation_steps=1)
+
+
+class GroupTrainer:
+    def __init__(self, policy, config: TrainConfig, progress=None, checkpoint_dir: str | Path | None = None, label: str = "train"):
+        self.policy = policy
+        self.cfg = config
+        self.progress = progress or NullProgress()
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.label = label
+        self.step = 0
+        self.history: list[float] = []
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.optimizer = torch.optim.AdamW(policy.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_lambda)
+        self._order: list[int] = []
+        self.accelerator = _accelerator(config)
+        if self.accelerator is not None:
+            # DDP / FSDP / DeepSpeed come from the `accelerate launch --config_file` in use.
+            policy.model, self.optimizer = self.accelerator.prepare(policy.model, self.optimizer)
+            self.generator.manual_seed(config.seed + 7919 * self.accelerator.process_index)  # a different shard per process
+        self._maybe_resume()
+
+    def _lr_lambda(self, step: int) -> float:
+        c = self.cfg
+        if c.warmup_steps and step < c.warmup_steps:
+            return (step + 1) / c.warmup_steps
+        if c.schedule == "constant":
+            return 1.0
+        frac = min(1.0, (step - c.warmup_steps) / max(1, c.steps - c.warmup_steps))
+        if c.schedule == "linear":
+            return 1.0 - frac
+        if c.schedule == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * frac))
+        raise ValueError(f"unknown schedule {c.schedule!r}")
+
+    def _next_indices(self, n: int, size: int) -> list[int]:
+        out = []
+        while len(out) < size:
+            if not self._order:
+                self._order = torch.randperm(n, generator=self.generator).tolist()
+            out.append(self._order.pop())
+        return out
+
+    def fit(self, data: GroupData, loss_fn: LossFn, steps: int | None = None, length_average: bool = False) -> list[float]:
+        """Run ``steps`` optimiser steps (default: the configured total) of ``loss_fn`` over ``data``."""
+        target = self.step + (steps if steps is not None else self.cfg.steps - self.step)
+        if self.step >= target:
+            return self.history
+        if data.tensors and any(v.shape[0] != len(data) for v in data.tensors.values()):
+            raise ValueError("every group tensor must have one row per group")
+        self._order = [i for i in self._order if i < len(data)]
+        model = self.policy.model
+        model.train()
+        task = self.progress.add_task(self.label, total=target, completed=self.step)
+        micro = max(1, self.cfg.batch_size // self.cfg.grad_accum)
+        while self.step < target:
+            self.optimizer.zero_grad(set_to_none=True)
+            total_loss = 0.0
+            for _ in range(self.cfg.grad_accum):
+                batch = data.select(self._next_indices(len(data), micro))
+                logps = group_logprobs(self.policy, batch, length_average=length_average)
+                tensors = {k: v.to(logps.device) for k, v in batch.tensors.items()}
+                loss = loss_fn(logps, tensors) / self.cfg.grad_accum
+                if self.accelerator is not None:
+                    self.accelerator.backward(loss)
+                else:
+                    loss.backward()
+                total_loss += float(loss.detach())
+            if self.cfg.max_grad_norm:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), self.cfg.max_grad_norm)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.step += 1
+            self.history.append(total_loss)
+            self.progress.update(task, completed=self.step, info=f"loss {total_loss:.4f}")
+            if self.cfg.checkpoint_every and self.step % self.cfg.checkpoint_every == 0:
+                self.save_checkpoint()
+        self.progress.remove_task(task)
+        return self.history
+
+    def finish(self):
+        """End training: save a final checkpoint if asked, unwrap an accelerate-prepared model."""
+        if self.accelerator is not None:
+            self.accelerator.wait_for_everyone()
+            self.policy.model = self.accelerator.unwrap_model(self.policy.model)
+        self.policy.model.eval()
+        return self.policy
+
+    # --- checkpoints ----------------------------------------------------------------------
+    def save_checkpoint(self) -> None:
+        if self.checkpoint_dir is None:
+            return
+        from ..io import atomic_write_bytes
+        import io
+
+        buf = io.BytesIO()
+        torch.save(
+            {
+                "step": self.step,
+                "model": self.policy.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "generator": self.generator.get_state(),
+                "order": self._order,
+                "history": self.history,
+            },
+            buf,
+        )
+        atomic_write_bytes(self.checkpoint_dir / "trainer_state.pt", buf.getvalue())
+
+    def _maybe_resume(self) -> None:
+        if self.checkpoint_dir is None:
+            return
+        path = self.checkpoint_dir / "trainer_state.pt"
+        if not path.exists():
+            return
+        state = torch.load(path, weights_only=False)
+        self.policy.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        self._order = list(state["order"])
+        self.history = list(state["history"])
+        self.step = int(state["step"])
