@@ -44,6 +44,7 @@ class RewardModelConfig(_Strict):
     backbone: Literal["policy", "minilm"] = "policy"
     loss: Literal["bradley-terry", "pointwise"] = "bradley-terry"
     finetune: Literal["head", "full"] = "head"
+    pooling: Literal["last", "sum"] = "last"  # policy backbone: last-token head, or per-token rewards summed
     steps: int = Field(300, gt=0)
     lr: float = Field(1e-3, gt=0)
     batch_size: int = Field(32, gt=0)
@@ -176,13 +177,18 @@ def _apply_override(data: dict, item: str) -> None:
 
 
 def method_instances(cfg: Config):
-    """(label, Method) for every configured method, expanding ``beta_sweep`` over β-carrying methods."""
+    """(label, Method) for every configured method, expanding ``beta_sweep`` over β-carrying methods.
+
+    A method with a ``beta`` hyper-parameter that the config does not set takes the run's ``beta``,
+    so every KL-regularised method of a comparison aims at the same π*_β."""
     from .methods.registry import get_method
 
     out = []
     for label, params in cfg.methods.items():
         params = dict(params)
         cls = get_method(params.pop("method", label))
+        if "beta" in cls.defaults and "beta" not in params and not cfg.beta_sweep:
+            params["beta"] = cfg.beta
         if cfg.beta_sweep and "beta" in cls.defaults and "beta" not in params:
             for b in cfg.beta_sweep:
                 out.append((f"{label}@β={b:g}", cls({**params, "beta": b}, label=f"{label}@β={b:g}")))

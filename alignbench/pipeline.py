@@ -97,7 +97,7 @@ def prepare_shared(cfg: Config, rd: RunDir, progress, quiet: bool) -> Shared:
             from .models.reward import CausalLMRewardModel
 
             torch.manual_seed(cfg.seed)
-            rm = CausalLMRewardModel.from_policy(sft)
+            rm = CausalLMRewardModel.from_policy(sft, rc.pooling)
         train_reward_model(rm, task.train_pairs, RewardTrainConfig(loss=rc.loss, steps=rc.steps, lr=rc.lr, batch_size=rc.batch_size, seed=cfg.seed),
                            progress, label=f"reward model ({rc.loss})")
         acc = pairwise_accuracy(rm, task.test_pairs) if task.test_pairs else None
@@ -219,3 +219,102 @@ def _sampled_kl(policy, sft, records) -> float:
     lp = group_logprobs(policy, data, grad=False)
     lq = group_logprobs(sft, data, grad=False)
     return float((lp - lq).mean())
+
+
+def _references(shared: Shared) -> list:
+    from .evaluation.outputs import OutputRecord
+
+    task = shared.task
+    return [OutputRecord(p.prompt_id, p.text, task.test_references[p.prompt_id], "dataset") for p in task.test_prompts]
+
+
+def evaluate_run(cfg: Config, rd: RunDir, shared: Shared, results: dict, judges: list[str], progress, quiet: bool) -> list[dict]:
+    """Every method × evaluator × baseline, aggregated over seeds into leaderboard rows."""
+    import numpy as np
+
+    from .evaluation.outputs import align_outputs, load_outputs
+    from .evaluation.rm_judge import reward_outcomes
+    from .stats import across_seeds
+
+    task = shared.task
+    evaluators = {}
+    if "reward-model" in cfg.evaluation.evaluators:
+        evaluators["reward-model"] = (shared.rm_reward_fn, f"train RM ({cfg.reward_model.backbone}, {cfg.reward_model.loss})")
+    if "gold-reward" in cfg.evaluation.evaluators and task.gold_reward is not None:
+        evaluators["gold-reward"] = (task.gold_reward, "true reward r*")
+    labels = list(dict.fromkeys(label for label, _ in results))
+    refs = _references(shared)
+    outputs = {key: load_outputs(info["dir"] / "outputs.jsonl") for key, info in results.items()}
+    rows: list[dict] = []
+    for label in labels:
+        infos = [results[(label, s)] for s in cfg.seeds]
+        for baseline in cfg.evaluation.baselines:
+            if baseline == "sft" and ("sft", cfg.seeds[0]) not in results:
+                raise AlignbenchError("setting 'evaluation.baselines': 'sft' needs the sft method in 'methods'")
+            if baseline == "sft" and label == "sft":
+                continue
+            for ev_name, (fn, judge_id) in evaluators.items():
+                per_seed, rewards = [], []
+                for s in cfg.seeds:
+                    ref = refs if baseline == "dataset" else outputs[("sft", s)]
+                    pairs = align_outputs(outputs[(label, s)], ref, f"{label} outputs", f"{baseline} outputs")
+                    outcome, mine, _ = reward_outcomes(pairs, fn)
+                    per_seed.append(outcome)
+                    rewards.append(float(mine.mean()))
+                row = across_seeds(per_seed, cfg.evaluation.bootstrap, cfg.seed, cfg.evaluation.ci)
+                rows.append(_row(cfg, rd, task, label, ev_name, baseline, judge_id, row, infos, float(np.mean(rewards))))
+            for judge in judges:
+                rows.append(_judge_row(cfg, rd, shared, label, baseline, judge, outputs, refs, infos, progress, quiet))
+    return rows
+
+
+def _mean(infos, key):
+    vals = [i.get(key) for i in infos if i.get(key) is not None]
+    return float(sum(vals) / len(vals)) if vals else None
+
+
+def _row(cfg, rd, task, label, evaluator, baseline, judge_id, stats_row, infos, mean_reward, consistency=None, template_sha=None) -> dict:
+    return {
+        "task": task.name, "method": label, "evaluator": evaluator, "baseline": baseline, **stats_row,
+        "consistency": consistency, "mean_reward": mean_reward, "kl_to_sft": _mean(infos, "kl_to_sft"),
+        "judge": judge_id, "template_sha": template_sha, "seed": ",".join(str(s) for s in cfg.seeds),
+        "run_id": rd.manifest["run_id"], "exact_reward": _mean(infos, "exact_reward"),
+        "kl_to_target": _mean(infos, "kl_to_target"), "kl_to_own_target": _mean(infos, "kl_to_own_target"),
+        "target_beta": infos[0].get("target_beta"), "beta": cfg.beta,
+    }
+
+
+def _judge_row(cfg, rd, shared, label, baseline, judge, outputs, refs, infos, progress, quiet) -> dict:
+    from .evaluation.judge_only import judge_pairs_for_pipeline
+
+    return judge_pairs_for_pipeline(cfg, rd, shared, label, baseline, judge, outputs, refs, infos, progress, quiet, _row)
+
+
+def run_comparison(cfg: Config, run_dir: Path | None = None, leaderboard_dir: Path | None = None,
+                   extra_judges: list[str] | tuple = (), quiet: bool = False) -> list[dict]:
+    from .io import atomic_write_json
+    from .leaderboard import plot_frontier, write_leaderboard
+
+    _set_threads()
+    run_dir = Path(run_dir) if run_dir else Path(cfg.runs_dir) / cfg.name
+    rd = RunDir(run_dir, cfg.model_dump(mode="json"))
+    judges = list(cfg.evaluation.judges) + list(extra_judges)
+    t0 = time.time()
+    with progress_bar(quiet) as progress:
+        shared = prepare_shared(cfg, rd, progress, quiet)
+        results = train_and_generate(cfg, rd, shared, progress, quiet)
+        t1 = time.time()
+        rows = evaluate_run(cfg, rd, shared, results, judges, progress, quiet)
+        rd.manifest["stages"]["evaluation"] = {"seconds": round(time.time() - t1, 3)}
+    atomic_write_json(rd.path / "rows.json", rows)
+    out_dir = Path(leaderboard_dir) if leaderboard_dir else Path(cfg.leaderboard_dir)
+    paths = write_leaderboard(rows, out_dir / f"{shared.task.name}.csv")
+    plot_frontier(rows, out_dir / f"{shared.task.name}-frontier.png",
+                  reward_key="exact_reward" if shared.task.gold_reward is not None else "mean_reward")
+    rd.manifest["stages"]["total_this_invocation"] = {"seconds": round(time.time() - t0, 3)}
+    rd.manifest["rm_heldout_accuracy"] = shared.rm_accuracy
+    rd.manifest["leaderboard"] = {k: str(v) for k, v in paths.items()}
+    rd._save_manifest()
+    if not quiet:
+        print(f"leaderboard: {paths['csv']} (+ .md, .png, {shared.task.name}-frontier.png); run directory: {rd.path}")
+    return rows

@@ -55,8 +55,11 @@ class CausalLMRewardModel(RewardModelBase):
 
     kind = "causal-lm-head"
 
-    def __init__(self, backbone, tokenizer, max_prompt_tokens: int = 256, max_response_tokens: int = 64):
+    def __init__(self, backbone, tokenizer, max_prompt_tokens: int = 256, max_response_tokens: int = 64, pooling: str = "last"):
         super().__init__()
+        if pooling not in ("last", "sum"):
+            raise ValueError(f"pooling must be 'last' or 'sum', got {pooling!r}")
+        self.pooling = pooling
         self.backbone = backbone
         self.tokenizer = tokenizer
         self.head = nn.Linear(backbone.config.hidden_size, 1)
@@ -66,11 +69,11 @@ class CausalLMRewardModel(RewardModelBase):
         self.max_response_tokens = max_response_tokens
 
     @classmethod
-    def from_policy(cls, policy):
+    def from_policy(cls, policy, pooling: str = "last"):
         import copy
 
         backbone = copy.deepcopy(policy.model.transformer if hasattr(policy.model, "transformer") else policy.model.base_model)
-        return cls(backbone, policy.tokenizer, policy.format.max_prompt_tokens, policy.format.max_new_tokens)
+        return cls(backbone, policy.tokenizer, policy.format.max_prompt_tokens, policy.format.max_new_tokens, pooling)
 
     def _encode(self, prompts, outputs):
         tok = self.tokenizer
@@ -79,12 +82,16 @@ class CausalLMRewardModel(RewardModelBase):
         return build_batch(p_ids, r_ids, tok.pad_token_id)
 
     def scores(self, prompts, outputs):
-        input_ids, attn, _ = self._encode(prompts, outputs)
+        input_ids, attn, rmask = self._encode(prompts, outputs)
         device = self.head.weight.device
         hidden = self.backbone(input_ids=input_ids.to(device), attention_mask=attn.to(device)).last_hidden_state
-        last = attn.sum(-1).to(device) - 1
-        h = hidden[torch.arange(hidden.shape[0], device=device), last]
-        return self.head(h).squeeze(-1)
+        if self.pooling == "last":
+            last = attn.sum(-1).to(device) - 1
+            h = hidden[torch.arange(hidden.shape[0], device=device), last]
+            return self.head(h).squeeze(-1)
+        # "sum": a reward per response token, summed (rewards that add up over positions are easy to learn)
+        per_token = self.head(hidden).squeeze(-1)
+        return (per_token * rmask.to(device)).sum(-1)
 
     def save(self, directory):
         directory = Path(directory)
@@ -94,7 +101,8 @@ class CausalLMRewardModel(RewardModelBase):
         torch.save(self.head.state_dict(), directory / "head.pt")
         atomic_write_json(
             directory / "reward_model.json",
-            {"kind": self.kind, "max_prompt_tokens": self.max_prompt_tokens, "max_response_tokens": self.max_response_tokens},
+            {"kind": self.kind, "max_prompt_tokens": self.max_prompt_tokens, "max_response_tokens": self.max_response_tokens,
+             "pooling": self.pooling},
         )
 
     @classmethod
@@ -104,7 +112,7 @@ class CausalLMRewardModel(RewardModelBase):
         directory = Path(directory)
         backbone = AutoModel.from_pretrained(directory / "backbone", local_files_only=True)
         tok = AutoTokenizer.from_pretrained(directory / "tokenizer", local_files_only=True)
-        rm = cls(backbone, tok, meta["max_prompt_tokens"], meta["max_response_tokens"])
+        rm = cls(backbone, tok, meta["max_prompt_tokens"], meta["max_response_tokens"], meta.get("pooling", "last"))
         rm.head.load_state_dict(torch.load(directory / "head.pt", weights_only=True))
         return rm
 

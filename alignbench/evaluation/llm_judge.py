@@ -1,0 +1,225 @@
+"""LLM-judge win rates through any OpenAI-compatible chat endpoint (the ``openai`` client).
+
+Every pair is judged in both orders, concurrently up to ``max_concurrency``, with retries and
+backoff on rate limits (honouring Retry-After), server errors, time-outs and dropped connections.
+A finished judgment is appended to ``judgments.jsonl`` at once; transport failures that outlast
+the retries are reported (and retried on the next run), never turned into a verdict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..io import append_jsonl
+from ..progress import NullProgress
+from .judge_config import JudgeConfig
+from .store import JudgmentStore, judgment_key
+from .verdicts import parse_verdict
+
+BACKOFF_BASE = 0.5
+BACKOFF_MAX = 30.0
+
+
+@dataclass
+class JudgeRequest:
+    key: str
+    prompt_id: str
+    order: str  # "method-first" or "baseline-first"
+    prompt: str
+    output_a: str
+    output_b: str
+    generator_a: str
+    generator_b: str
+    method: str
+    baseline: str
+
+
+@dataclass
+class JudgeRunInfo:
+    requested: int = 0
+    cached: int = 0
+    judged: int = 0
+    http_attempts: int = 0
+    retries: int = 0
+    failures: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def build_requests(pairs, judge: JudgeConfig, method: str, baseline: str) -> list[JudgeRequest]:
+    reqs = []
+    for m, r in pairs:
+        orders = [("method-first", m.output, r.output, m.generator, r.generator)]
+        if judge.both_orders:
+            orders.append(("baseline-first", r.output, m.output, r.generator, m.generator))
+        for order, a, b, ga, gb in orders:
+            key = judgment_key(judge.model, judge.template_sha, judge.temperature, judge.seed, judge.max_tokens, m.prompt, a, b)
+            reqs.append(JudgeRequest(key, m.prompt_id, order, m.prompt, a, b, ga, gb, method, baseline))
+    return reqs
+
+
+def _retry_after(exc) -> float | None:
+    resp = getattr(exc, "response", None)
+    value = resp.headers.get("retry-after") if resp is not None else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _classify(exc) -> str:
+    """'retry' for transient faults, 'fatal' for requests that cannot succeed as sent."""
+    import openai
+
+    if isinstance(exc, (openai.RateLimitError, openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError)):
+        return "retry"
+    if isinstance(exc, openai.APIStatusError):
+        return "retry" if exc.status_code >= 500 or exc.status_code in (408, 409) else "fatal"
+    if isinstance(exc, (openai.APIResponseValidationError, ValueError, KeyError, IndexError, TypeError, asyncio.TimeoutError)):
+        return "retry"  # malformed or truncated bodies
+    return "fatal"
+
+
+def _redact(text: str, secret: str) -> str:
+    return text.replace(secret, "***") if secret and secret != "EMPTY" else text
+
+
+async def _judge_one(client, judge: JudgeConfig, req: JudgeRequest, sem, info: JudgeRunInfo, secret: str):
+    last_err = None
+    for attempt in range(judge.max_retries + 1):
+        async with sem:
+            info.http_attempts += 1
+            try:
+                resp = await client.chat.completions.create(
+                    model=judge.model,
+                    messages=[{"role": "user", "content": judge.render(req.prompt, req.output_a, req.output_b)}],
+                    temperature=judge.temperature,
+                    max_tokens=judge.max_tokens,
+                    seed=judge.seed,
+                )
+                choice = resp.choices[0]
+                text = choice.message.content
+                if text is not None and not isinstance(text, str):
+                    raise TypeError("message content is not text")
+                return {"raw": text or "", "finish_reason": choice.finish_reason, "attempts": attempt + 1}, None
+            except Exception as exc:  # noqa: BLE001 - classified below, never swallowed silently
+                kind = _classify(exc)
+                last_err = f"{type(exc).__name__}: {_redact(str(exc), secret)[:300]}"
+                if kind == "fatal":
+                    return None, last_err
+                wait = _retry_after(exc)
+        info.retries += 1
+        if attempt < judge.max_retries:
+            backoff = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** attempt) * (0.5 + random.random())
+            await asyncio.sleep(min(BACKOFF_MAX, wait) if wait is not None else backoff)
+    return None, f"{last_err} (gave up after {judge.max_retries + 1} attempts)"
+
+
+async def _run(requests: list[JudgeRequest], judge: JudgeConfig, store: JudgmentStore, info: JudgeRunInfo, progress, failures_path):
+    import openai
+
+    secret = judge.api_key()
+    client = openai.AsyncOpenAI(base_url=judge.base_url, api_key=secret, timeout=judge.timeout, max_retries=0)
+    sem = asyncio.Semaphore(judge.max_concurrency)
+    task = progress.add_task(f"judge {judge.name or judge.model}", total=len(requests))
+    progress.update(task, completed=info.cached)
+
+    async def one(req: JudgeRequest):
+        result, error = await _judge_one(client, judge, req, sem, info, secret)
+        if result is None:
+            fail = {"key": req.key, "prompt_id": req.prompt_id, "order": req.order, "method": req.method,
+                    "baseline": req.baseline, "error": error, "judge_model": judge.model, "time": time.time()}
+            info.failures.append(fail)
+            append_jsonl(failures_path, [fail])
+        else:
+            verdict = parse_verdict(result["raw"], judge.parser)
+            if verdict is None:
+                winner = None
+            elif verdict == "tie":
+                winner = "tie"
+            else:
+                first_is_method = req.order == "method-first"
+                winner = "method" if (verdict == "A") == first_is_method else "baseline"
+            store.append([{
+                "key": req.key, "prompt_id": req.prompt_id, "order": req.order, "generator_a": req.generator_a,
+                "generator_b": req.generator_b, "method": req.method, "baseline": req.baseline, "verdict": verdict,
+                "winner": winner, "raw": result["raw"], "finish_reason": result["finish_reason"],
+                "attempts": result["attempts"], "judge_model": judge.model, "template_sha": judge.template_sha,
+                "temperature": judge.temperature, "seed": judge.seed,
+            }])
+            info.judged += 1
+        progress.advance(task)
+
+    try:
+        await asyncio.gather(*(one(r) for r in requests))
+    finally:
+        await client.close()
+        progress.remove_task(task)
+
+
+def judge_requests(requests: list[JudgeRequest], judge: JudgeConfig, store: JudgmentStore, progress=None,
+                   failures_path: Path | None = None) -> JudgeRunInfo:
+    """Judge every request whose key is not in ``store`` yet; returns counts and failures."""
+    info = JudgeRunInfo(requested=len(requests))
+    seen, todo = set(), []
+    for r in requests:
+        if store.has(r.key) or r.key in seen:
+            info.cached += 1
+        else:
+            seen.add(r.key)
+            todo.append(r)
+    t0 = time.time()
+    if todo:
+        failures_path = failures_path or store.path.with_name(store.path.stem + ".failures.jsonl")
+        asyncio.run(_run(todo, judge, store, info, progress or NullProgress(), failures_path))
+    info.seconds = time.time() - t0
+    return info
+
+
+def outcomes(requests: list[JudgeRequest], store: JudgmentStore, prompt_ids: list[str]):
+    """Per-prompt outcomes from the method's side for each order: (method-first, baseline-first)."""
+    index = {pid: i for i, pid in enumerate(prompt_ids)}
+    first = np.full(len(prompt_ids), np.nan)
+    second = np.full(len(prompt_ids), np.nan)
+    for r in requests:
+        rec = store.get(r.key)
+        verdict = rec.get("verdict") if rec else None
+        if verdict is None:
+            continue
+        # The stored record may come from another request with the same content (e.g. identical
+        # outputs in both orders), so read its verdict through *this* request's order.
+        method_letter = "A" if r.order == "method-first" else "B"
+        value = 0.5 if verdict == "tie" else (1.0 if verdict == method_letter else 0.0)
+        (first if r.order == "method-first" else second)[index[r.prompt_id]] = value
+    return first, second
+
+
+def judge_pairs(pairs, judge: JudgeConfig, store: JudgmentStore, method: str, baseline: str, progress=None):
+    """Judge aligned (method, reference) pairs; returns (first, second or None, JudgeRunInfo, requests)."""
+    reqs = build_requests(pairs, judge, method, baseline)
+    info = judge_requests(reqs, judge, store, progress)
+    first, second = outcomes(reqs, store, [m.prompt_id for m, _ in pairs])
+    return first, (second if judge.both_orders else None), info, reqs
+
+
+def summary_row(first, second, n_boot: int, seed: int, ci: float = 0.95) -> dict:
+    """Leaderboard statistics for one judged comparison, with position-bias diagnostics."""
+    from ..stats import combine_orders, consistency_rate, first_position_rate, summarize
+
+    row = summarize(combine_orders(first, second), n_boot, seed, ci)
+    both = second is not None
+    row["consistency"] = consistency_rate(first, second) if both else None
+    row["first_position_rate"] = first_position_rate(first, second) if both else None
+    missing = int(np.isnan(first).sum() + (np.isnan(second).sum() if both else 0))
+    row["n_unparsed_verdicts"] = missing
+    return row

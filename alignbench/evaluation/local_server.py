@@ -1,0 +1,245 @@
+"""A scripted OpenAI-compatible judge server on 127.0.0.1, for tests, benchmarks and dry runs.
+
+It answers ``POST /v1/chat/completions``. A *script* decides the verdict from the rendered
+prompt; a *fault plan* can answer a request with a 429 (with or without Retry-After), a 500/503,
+a hang past the client's time-out, a dropped connection, malformed JSON, or a completion with
+no verdict or a truncated one; latency can be injected, so answers arrive out of order under
+concurrency. The server is bounded: it stops by itself after ``max_requests`` requests or
+``deadline_s`` seconds, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+_A = re.compile(r"\[The Start of Assistant A's Answer\]\n(.*?)\n\[The End of Assistant A's Answer\]", re.S)
+_B = re.compile(r"\[The Start of Assistant B's Answer\]\n(.*?)\n\[The End of Assistant B's Answer\]", re.S)
+
+
+def split_pairwise(prompt: str) -> tuple[str, str]:
+    """The two responses inside a prompt rendered from judges/templates/pairwise.txt."""
+    a, b = _A.search(prompt), _B.search(prompt)
+    return (a.group(1) if a else ""), (b.group(1) if b else "")
+
+
+def _unit(*parts: str) -> float:
+    """A deterministic number in [0, 1) from the request content (same request, same answer)."""
+    h = hashlib.sha256("\x00".join(parts).encode("utf-8")).digest()
+    return int.from_bytes(h[:8], "big") / 2**64
+
+
+@dataclass
+class ScriptedJudge:
+    """Prefers the response that ``prefer(a, b)`` says is better ('A', 'B' or 'tie').
+
+    With probability ``position_bias`` (decided per request, deterministically) it answers "[[A]]"
+    whatever the content: a judge with a known first-position bias.
+    """
+
+    prefer: Callable[[str, str], str]
+    position_bias: float = 0.0
+    salt: str = ""
+
+    def __call__(self, prompt: str) -> str:
+        a, b = split_pairwise(prompt)
+        if _unit(self.salt, "bias", prompt) < self.position_bias:
+            return "Both are fine; the first reads better.\n[[A]]"
+        v = self.prefer(a, b)
+        mark = {"A": "[[A]]", "B": "[[B]]", "tie": "[[C]]"}[v]
+        return f"Comparing the two answers carefully.\nFinal verdict: {mark}"
+
+
+def prefer_longer(a: str, b: str) -> str:
+    return "A" if len(a) > len(b) else "B" if len(b) > len(a) else "tie"
+
+
+@dataclass
+class FaultPlan:
+    """Per-request fault probabilities (decided with a seeded RNG, thread-safe)."""
+
+    rate_limit: float = 0.0  # 429 with Retry-After
+    rate_limit_no_header: float = 0.0  # 429 without Retry-After
+    server_error: float = 0.0  # 500 or 503
+    hang: float = 0.0  # sleep ``hang_s`` before answering (past the client's time-out)
+    drop: float = 0.0  # close the connection mid-response
+    malformed: float = 0.0  # 200 with a body that is not JSON
+    no_verdict: float = 0.0  # 200, a completion without any verdict marker
+    truncated: float = 0.0  # 200, finish_reason "length", the verdict cut off
+    hang_s: float = 3.0
+    retry_after_s: float = 0.05
+    seed: int = 0
+    _rng: random.Random = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def draw(self) -> str | None:
+        with self._lock:
+            if self._rng is None:
+                self._rng = random.Random(self.seed)
+            u = self._rng.random()
+        for name in ("rate_limit", "rate_limit_no_header", "server_error", "hang", "drop", "malformed", "no_verdict", "truncated"):
+            p = getattr(self, name)
+            if u < p:
+                return name
+            u -= p
+        return None
+
+    @property
+    def total(self) -> float:
+        return sum(getattr(self, n) for n in ("rate_limit", "rate_limit_no_header", "server_error", "hang", "drop",
+                                                "malformed", "no_verdict", "truncated"))
+
+
+class JudgeServer:
+    """``with JudgeServer(script) as srv: srv.base_url`` — a bounded local judge."""
+
+    def __init__(self, script: Callable[[str], str], latency_s: float = 0.0, latency_jitter_s: float = 0.0,
+                 faults: FaultPlan | None = None, max_requests: int = 100_000, deadline_s: float = 600.0,
+                 require_key: str | None = None):
+        self.script = script
+        self.latency_s = latency_s
+        self.latency_jitter_s = latency_jitter_s
+        self.faults = faults or FaultPlan()
+        self.max_requests = max_requests
+        self.deadline_s = deadline_s
+        self.require_key = require_key
+        self.requests = 0
+        self.completions = 0
+        self.fault_counts: dict[str, int] = {}
+        self.seen_paths: list[str] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._timer: threading.Timer | None = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def __enter__(self) -> "JudgeServer":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):  # quiet
+                pass
+
+            def do_POST(self):
+                owner._handle(self)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        self._timer = threading.Timer(self.deadline_s, self.stop)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def stop(self) -> None:
+        if self._timer:
+            self._timer.cancel()
+        if self._server is not None:
+            srv, self._server = self._server, None
+            threading.Thread(target=srv.shutdown, daemon=True).start()
+            srv.server_close()
+            self._closed = srv
+
+    def _send(self, h, status: int, body: bytes, headers: dict | None = None) -> None:
+        h.send_response(status)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            h.send_header(k, v)
+        h.end_headers()
+        h.wfile.write(body)
+
+    def _handle(self, h) -> None:
+        with self._lock:
+            self.requests += 1
+            n = self.requests
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self.seen_paths.append(h.path)
+        try:
+            length = int(h.headers.get("Content-Length", "0"))
+            payload = json.loads(h.rfile.read(length) or b"{}")
+            if n > self.max_requests:
+                self._send(h, 503, b'{"error": {"message": "request budget of the test server spent"}}')
+                threading.Thread(target=self.stop, daemon=True).start()
+                return
+            if not h.path.endswith("/chat/completions"):
+                self._send(h, 404, b'{"error": {"message": "not found"}}')
+                return
+            if self.require_key is not None and h.headers.get("Authorization") != f"Bearer {self.require_key}":
+                self._send(h, 401, b'{"error": {"message": "bad key"}}')
+                return
+            delay = self.latency_s + (random.random() * self.latency_jitter_s if self.latency_jitter_s else 0.0)
+            if delay:
+                time.sleep(delay)
+            fault = self.faults.draw() if self.faults.total else None
+            if fault:
+                with self._lock:
+                    self.fault_counts[fault] = self.fault_counts.get(fault, 0) + 1
+            prompt = payload["messages"][-1]["content"]
+            if fault == "rate_limit":
+                self._send(h, 429, b'{"error": {"message": "rate limited"}}', {"Retry-After": f"{self.faults.retry_after_s:g}"})
+                return
+            if fault == "rate_limit_no_header":
+                self._send(h, 429, b'{"error": {"message": "rate limited"}}')
+                return
+            if fault == "server_error":
+                self._send(h, random.choice([500, 503]), b'{"error": {"message": "server error"}}')
+                return
+            if fault == "hang":
+                time.sleep(self.faults.hang_s)
+            if fault == "drop":
+                h.send_response(200)
+                h.send_header("Content-Type", "application/json")
+                h.send_header("Content-Length", "4096")
+                h.end_headers()
+                h.wfile.write(b'{"id": "cut')
+                h.wfile.flush()
+                h.close_connection = True
+                h.connection.shutdown(2)
+                return
+            if fault == "malformed":
+                self._send(h, 200, b'{"id": "x", "choices": [ this is not json')
+                return
+            text = self.script(prompt)
+            finish = "stop"
+            if fault == "no_verdict":
+                text = "I cannot decide between these two answers."
+            elif fault == "truncated":
+                text, finish = text[: max(1, len(text) // 3)].replace("[[", "["), "length"
+            body = {
+                "id": f"chatcmpl-{n}", "object": "chat.completion", "created": int(time.time()),
+                "model": payload.get("model", "scripted"),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
+                "usage": {"prompt_tokens": len(prompt) // 4, "completion_tokens": len(text) // 4, "total_tokens": 0},
+            }
+            with self._lock:
+                self.completions += 1
+            self._send(h, 200, json.dumps(body).encode("utf-8"))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        finally:
+            with self._lock:
+                self.in_flight -= 1

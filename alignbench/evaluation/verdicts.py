@@ -1,0 +1,25 @@
+"""Verdict parsers: read the judge's FINAL verdict only.
+
+The judge writes its verdict after everything else, so the last marker in its reply is its own;
+a response that contains "[[A]]" (quoted back by the judge or not) cannot vote for itself.
+"""
+
+from __future__ import annotations
+
+import re
+
+_BRACKETS = re.compile(r"\[\[\s*([ABC])\s*\]\]")
+_PREFERRED = re.compile(r"^\s*\**\s*Preferred\s*\**\s*:\s*\**\s*\"?([AB])\"?\b", re.IGNORECASE | re.MULTILINE)
+_MORE_HELPFUL = re.compile(r"^\s*\**\s*More helpful\s*\**\s*:\s*\**\s*\"?([AB])\"?\b", re.IGNORECASE | re.MULTILINE)
+
+
+def parse_verdict(text: str | None, parser: str) -> str | None:
+    """'A', 'B', 'tie', or None when the reply carries no verdict."""
+    if not text:
+        return None
+    pattern = {"brackets": _BRACKETS, "preferred": _PREFERRED, "more-helpful": _MORE_HELPFUL}[parser]
+    found = pattern.findall(text)
+    if not found:
+        return None
+    last = found[-1].upper()
+    return "tie" if last == "C" else last

@@ -1,0 +1,171 @@
+"""Leaderboard tables: the fixed CSV schema, Markdown, plots, and the rich table on screen."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from .errors import AlignbenchError
+from .io import atomic_write_bytes, atomic_write_text
+
+COLUMNS = [
+    "task", "method", "evaluator", "baseline", "n_prompts", "win_rate", "ci_low", "ci_high", "std_error",
+    "wins", "ties", "losses", "consistency", "n_parse_failures", "mean_reward", "kl_to_sft", "judge",
+    "template_sha", "seed", "run_id",
+]
+EXTRA = ["n_seeds", "seed_spread", "first_position_rate", "exact_reward", "kl_to_target", "kl_to_own_target", "target_beta", "beta"]
+
+
+def _frame(rows: list[dict]):
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    for c in COLUMNS:
+        if c not in df.columns:
+            df[c] = None
+    extra = [c for c in EXTRA if c in df.columns]
+    return df[COLUMNS + extra]
+
+
+def write_leaderboard(rows: list[dict], out_csv: str | Path) -> dict[str, Path]:
+    """Write CSV (atomically), Markdown and a win-rate PNG beside it; returns the paths."""
+    out_csv = Path(out_csv)
+    if not rows:
+        raise AlignbenchError(f"{out_csv}: no rows to write")
+    df = _frame(rows)
+    atomic_write_text(out_csv, df.to_csv(index=False, float_format="%.4g"))
+    md = out_csv.with_suffix(".md")
+    atomic_write_text(md, to_markdown(df))
+    png = out_csv.with_suffix(".png")
+    plot_win_rates(rows, png)
+    return {"csv": out_csv, "md": md, "png": png}
+
+
+def _fmt(v, digits=1):
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def to_markdown(df) -> str:
+    cols = ["method", "evaluator", "baseline", "n_prompts", "win_rate", "ci_low", "ci_high", "std_error", "mean_reward", "kl_to_sft"]
+    cols += [c for c in ("seed_spread", "exact_reward", "kl_to_target", "consistency") if c in df.columns and df[c].notna().any()]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in df.iterrows():
+        lines.append("| " + " | ".join(_fmt(r[c], 3 if c in ("mean_reward", "kl_to_sft", "exact_reward", "kl_to_target") else 1) for c in cols) + " |")
+    task = df["task"].iloc[0] if len(df) else ""
+    return f"# Leaderboard: {task}\n\nWin rates in percent with 95% bootstrap intervals over prompts.\n\n" + "\n".join(lines) + "\n"
+
+
+def _save_fig(fig, path: Path) -> None:
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def plot_win_rates(rows: list[dict], path: str | Path) -> None:
+    """Win rate with CI whiskers per method, one panel per evaluator × baseline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels: dict[tuple, list[dict]] = {}
+    for r in rows:
+        panels.setdefault((r["evaluator"], r["baseline"]), []).append(r)
+    n = len(panels)
+    fig, axes = plt.subplots(1, n, figsize=(4.5 * n, 0.35 * max(len(v) for v in panels.values()) + 1.5), squeeze=False)
+    for ax, ((ev, base), rs) in zip(axes[0], sorted(panels.items())):
+        rs = sorted(rs, key=lambda r: r["win_rate"])
+        y = range(len(rs))
+        wr = [r["win_rate"] for r in rs]
+        lo = [r["win_rate"] - r["ci_low"] for r in rs]
+        hi = [r["ci_high"] - r["win_rate"] for r in rs]
+        ax.errorbar(wr, list(y), xerr=[lo, hi], fmt="o", capsize=3)
+        ax.axvline(50, color="grey", lw=0.8, ls="--")
+        ax.set_yticks(list(y), [r["method"] for r in rs])
+        ax.set_xlabel("win rate (%)")
+        ax.set_title(f"{ev} vs {base}", fontsize=10)
+    _save_fig(fig, Path(path))
+    plt.close(fig)
+
+
+def plot_frontier(rows: list[dict], path: str | Path, reward_key: str = "exact_reward") -> None:
+    """KL to SFT (x) against reward (y), one point per method (and per β where rows carry one)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pts = {}
+    for r in rows:
+        key = r.get(reward_key)
+        if key is None or (isinstance(key, float) and math.isnan(key)):
+            key = r.get("mean_reward")
+        if r.get("kl_to_sft") is None or key is None:
+            continue
+        pts[r["method"]] = (r["kl_to_sft"], key)
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for name, (x, y) in pts.items():
+        ax.scatter([x], [y])
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=8)
+    ax.set_xlabel("KL(π ‖ π_sft) (nats)")
+    ax.set_ylabel("exact expected true reward" if reward_key == "exact_reward" else "mean reward")
+    ax.set_title("KL–reward frontier")
+    _save_fig(fig, Path(path))
+    plt.close(fig)
+
+
+def print_table(rows: list[dict], console, title: str = "leaderboard") -> None:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    table.add_column("method", style="bold", no_wrap=True)
+    table.add_column("judged by", no_wrap=True)
+    table.add_column("vs", no_wrap=True)
+    table.add_column("n", justify="right")
+    table.add_column("win %", justify="right")
+    table.add_column("95% CI", justify="right", no_wrap=True)
+    table.add_column("reward", justify="right")
+    table.add_column("KL→sft", justify="right")
+    seeds = any((r.get("n_seeds") or 1) > 1 for r in rows)
+    if seeds:
+        table.add_column("± seeds", justify="right")
+    for r in rows:
+        cells = [str(r["method"]), str(r["evaluator"]), str(r["baseline"]), str(r["n_prompts"]), f"{r['win_rate']:.1f}",
+                 f"{r['ci_low']:.1f}–{r['ci_high']:.1f}", _fmt(r.get("mean_reward"), 2), _fmt(r.get("kl_to_sft"), 2)]
+        if seeds:
+            cells.append(_fmt(r.get("seed_spread"), 1))
+        table.add_row(*cells)
+    console.print(table)
+
+
+def read_rows(directory: Path) -> list[dict]:
+    path = Path(directory) / "rows.json"
+    if not path.exists():
+        raise AlignbenchError(f"{directory}: no rows.json (not a judged run or judge directory)")
+    try:
+        rows = json.loads(path.read_text())
+    except ValueError as e:
+        raise AlignbenchError(f"{path}: malformed JSON ({e})") from None
+    if not isinstance(rows, list):
+        raise AlignbenchError(f"{path}: expected a list of rows")
+    return rows
+
+
+def build_leaderboard(dirs, alpaca_eval_files, out_csv, seed: int = 0, n_bootstrap: int = 2000) -> list[dict]:
+    rows: list[dict] = []
+    for d in dirs:
+        rows.extend(read_rows(d))
+    if alpaca_eval_files:
+        from .evaluation.alpaca_eval import rows_from_annotations
+
+        for f in alpaca_eval_files:
+            rows.extend(rows_from_annotations(f, seed=seed, n_bootstrap=n_bootstrap))
+    write_leaderboard(rows, out_csv)
+    return rows
