@@ -19,7 +19,7 @@ N_EVAL = 16
 @functools.lru_cache(maxsize=1)
 def oracle_world():
     torch.manual_seed(0)
-    spec = OracleSpec(n_test_prompts=32, pairs_per_train_prompt=4)
+    spec = OracleSpec(n_test_prompts=32)
     task = load_oracle(spec)
     sft = build_policy(task, None, TinyGPT2Spec(n_layer=2, n_embd=64, n_head=4), seed=0)
     pairs = task.train_pairs
