@@ -54,6 +54,8 @@ def prepare_shared(cfg: Config, rd: RunDir, progress, quiet: bool) -> Shared:
     task = load_task(cfg.task.name, cfg.task.options, seed=cfg.seed)
     if not task.train_pairs:
         raise AlignbenchError(f"task {task.name}: no training pairs")
+    for note in task.meta.get("notes", []):
+        _log(progress, quiet, f"task {task.name}: {note}")
 
     # --- SFT -------------------------------------------------------------------------------
     sft_dir = rd.path / "sft"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import AlignbenchError
 from ..io import atomic_write_json
 from ..progress import progress_bar
@@ -52,6 +54,11 @@ def judge_outputs(outputs: list[Path], reference: Path, judge: str, out_dir: Pat
         with progress_bar(quiet) as progress:
             for path, recs, name, pairs in loaded:
                 first, second, info, _ = judge_pairs(pairs, cfg, store, name, baseline, progress)
+                if info.failures and np.isnan(first).all() and (second is None or np.isnan(second).all()):
+                    raise AlignbenchError(
+                        f"judge {cfg.name}: every judgment of {name} failed ({len(info.failures)} failures, first: "
+                        f"{info.failures[0]['error']}); see {store.path.stem}.failures.jsonl"
+                    )
                 row = summary_row(first, second, n_bootstrap, seed)
                 rows.append({"task": task, "method": name, "evaluator": f"llm:{cfg.name}", "baseline": baseline, **row,
                              "mean_reward": None, "kl_to_sft": None, "judge": cfg.identity(), "template_sha": cfg.template_sha,

@@ -31,4 +31,10 @@ def train_on_groups(ctx, method, data: GroupData, loss_fn, length_average: bool 
 
 
 COMMON = {"steps": 200, "lr": 1e-6, "batch_size": 16, "grad_accum": 1, "warmup_steps": 0, "schedule": "constant",
-          "checkpoint_every": 50}
+          "checkpoint_every": 50, "max_prompts": None}
+
+
+def training_prompts(ctx, hp: dict):
+    """The task's training prompts, or the first ``max_prompts`` of them (sampling methods on CPU)."""
+    n = hp.get("max_prompts")
+    return ctx.task.train_prompts[: int(n)] if n else ctx.task.train_prompts

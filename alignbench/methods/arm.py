@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..training import losses
-from ._offline import COMMON, train_on_groups
+from ._offline import COMMON, train_on_groups, training_prompts
 from .base import Method
 from .registry import register
 from .sampling import sample_groups, score_groups, snis_groups
@@ -20,7 +20,8 @@ class ARM(Method):
 
     def fit(self, ctx):
         beta = self.hp["beta"]
-        _, data, _, rewards = snis_groups(ctx, int(self.hp["n"]), 2, beta, ctx.seed, int(self.hp["pairs_per_prompt"]))
+        _, data, _, rewards = snis_groups(ctx, int(self.hp["n"]), 2, beta, ctx.seed, int(self.hp["pairs_per_prompt"]),
+                                          training_prompts(ctx, self.hp))
         data.tensors["rho"] = losses.arm_soft_label(rewards[:, 0], rewards[:, 1])
 
         def loss_fn(logps, batch):
@@ -47,11 +48,11 @@ class ARMPL(Method):
         beta, K = self.hp["beta"], int(self.hp["group_size"])
         reps = int(self.hp["groups_per_prompt"])
         if self.hp["sampler"] == "sft":
-            prompts = [p for p in ctx.task.train_prompts for _ in range(reps)]
+            prompts = [p for p in training_prompts(ctx, self.hp) for _ in range(reps)]
             data, texts = sample_groups(ctx.sft_policy, prompts, K, ctx.seed, ctx.backend)
             rewards = score_groups(ctx.reward_fn, prompts, texts)
         elif self.hp["sampler"] == "snis":
-            _, data, _, rewards = snis_groups(ctx, int(self.hp["n"]), K, beta, ctx.seed, reps)
+            _, data, _, rewards = snis_groups(ctx, int(self.hp["n"]), K, beta, ctx.seed, reps, training_prompts(ctx, self.hp))
         else:
             raise AlignbenchError(f"methods.{self.label}.sampler must be 'sft' or 'snis', got {self.hp['sampler']!r}")
         data.tensors["rewards"] = rewards

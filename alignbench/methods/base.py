@@ -56,7 +56,7 @@ class Method:
     # Hyper-parameters that must be > 0 when present.
     positive: ClassVar[tuple[str, ...]] = (
         "beta", "lr", "steps", "batch_size", "n", "k", "gamma", "beta_pi", "beta_r", "eps", "group_size",
-        "samples_per_prompt", "rounds", "steps_per_round", "epochs", "rollout_batch", "iterations", "minibatch", "ppo_epochs",
+        "samples_per_prompt", "max_prompts", "rounds", "steps_per_round", "epochs", "rollout_batch", "iterations", "minibatch", "ppo_epochs",
     )
 
     def __init__(self, params: dict | None = None, label: str | None = None):

@@ -7,7 +7,7 @@ import torch
 from ..errors import AlignbenchError
 from ..training import losses
 from ..training.trainer import GroupData, GroupTrainer, cache_logprobs
-from ._offline import COMMON, train_config
+from ._offline import COMMON, train_config, training_prompts
 from .base import Method
 from .registry import register
 from .sampling import sample_groups, score_groups
@@ -34,7 +34,7 @@ class BRAIn(Method):
         # No mid-method checkpoints: a resumed BRAIn would draw its early rounds from the wrong proposal.
         trainer = GroupTrainer(policy, cfg, ctx.progress, None, label=self.label)
         gen = torch.Generator().manual_seed(ctx.seed)
-        prompts_all = ctx.task.train_prompts
+        prompts_all = training_prompts(ctx, hp)
         pool: GroupData | None = None  # D_t = D_{t-1} ∪ S_t (Alg. 1 line 12)
         for t in range(int(hp["rounds"])):
             pick = torch.randperm(len(prompts_all), generator=gen)[: int(hp["prompts_per_round"])].tolist()

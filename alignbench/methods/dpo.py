@@ -6,7 +6,7 @@ import torch
 
 from ..training import losses
 from ..training.trainer import GroupData
-from ._offline import COMMON, train_on_groups
+from ._offline import COMMON, train_on_groups, training_prompts
 from .base import Method
 from .registry import register
 from .sampling import sample_groups, score_groups
@@ -48,7 +48,7 @@ class DPOSFT(Method):
     defaults = {**COMMON, "beta": 0.1, "pairs_per_prompt": 1}
 
     def fit(self, ctx):
-        prompts = [p for p in ctx.task.train_prompts for _ in range(int(self.hp["pairs_per_prompt"]))]
+        prompts = [p for p in training_prompts(ctx, self.hp) for _ in range(int(self.hp["pairs_per_prompt"]))]
         data, texts = sample_groups(ctx.sft_policy, prompts, 2, ctx.seed, ctx.backend)
         rewards = score_groups(ctx.reward_fn, prompts, texts)
         # Winner first; pairs the reward model cannot separate carry no preference and are left out.

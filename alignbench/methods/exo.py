@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..training import losses
 from ..training.trainer import GroupData
-from ._offline import COMMON, train_on_groups
+from ._offline import COMMON, train_on_groups, training_prompts
 from .base import Method
 from .registry import register
 from .sampling import sample_groups, score_groups
@@ -17,7 +17,7 @@ class _RewardGroups(Method):
     defaults = {**COMMON, "beta_pi": 0.1, "beta_r": 0.1, "group_size": 4, "groups_per_prompt": 1}
 
     def fit(self, ctx):
-        prompts = [p for p in ctx.task.train_prompts for _ in range(int(self.hp["groups_per_prompt"]))]
+        prompts = [p for p in training_prompts(ctx, self.hp) for _ in range(int(self.hp["groups_per_prompt"]))]
         data, texts = sample_groups(ctx.sft_policy, prompts, int(self.hp["group_size"]), ctx.seed, ctx.backend)
         data.tensors["rewards"] = score_groups(ctx.reward_fn, prompts, texts)
         bp, br, name = self.hp["beta_pi"], self.hp["beta_r"], self.loss_name

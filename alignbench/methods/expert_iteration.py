@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..training import losses
-from ._offline import COMMON, train_on_groups
+from ._offline import COMMON, train_on_groups, training_prompts
 from .base import Method
 from .registry import register
 from .sampling import snis_groups
@@ -17,7 +17,8 @@ class ExpertIteration(Method):
     defaults = {**COMMON, "beta": 0.1, "n": 32, "samples_per_prompt": 1}
 
     def fit(self, ctx):
-        _, data, _, _ = snis_groups(ctx, int(self.hp["n"]), 1, self.hp["beta"], ctx.seed, int(self.hp["samples_per_prompt"]))
+        _, data, _, _ = snis_groups(ctx, int(self.hp["n"]), 1, self.hp["beta"], ctx.seed, int(self.hp["samples_per_prompt"]),
+                                    training_prompts(ctx, self.hp))
         return train_on_groups(ctx, self, data, lambda logps, b: losses.sft_nll_loss(logps[:, 0]), length_average=True, needs_reference=False)
 
     def target_beta(self, task=None):

