@@ -133,5 +133,8 @@ def run_grid(grid_source: str | Path, backend: str = "local", workers: int = 2, 
             print(f"alignbench grid: cell {c.name} failed twice: {results[c.name][1]}", file=sys.stderr)
     if not ok:
         raise AlignbenchError(f"grid: every cell failed; see {out_dir / 'grid_report.json'}")
-    return leaderboard.build_leaderboard(dirs=[c.run_dir for c in ok], alpaca_eval_files=[], out_csv=out_dir / "leaderboard.csv",
-                                         seed=0, n_bootstrap=1000)
+    rows = [r for c in ok for r in leaderboard.read_rows(c.run_dir)]
+    # Every cell trains its own SFT policy: keep each cell's rows (seed column) and add seed summaries.
+    rows = leaderboard.aggregate_seed_rows(rows)
+    leaderboard.write_leaderboard(rows, out_dir / "leaderboard.csv")
+    return rows

@@ -169,3 +169,34 @@ def build_leaderboard(dirs, alpaca_eval_files, out_csv, seed: int = 0, n_bootstr
             rows.extend(rows_from_annotations(f, seed=seed, n_bootstrap=n_bootstrap))
     write_leaderboard(rows, out_csv)
     return rows
+
+
+def aggregate_seed_rows(rows: list[dict]) -> list[dict]:
+    """Rows of independent runs (grid cells) that differ only by seed, summarised across seeds:
+    mean win rate, the spread (sd) across seeds, and a t-interval over the per-seed win rates."""
+    import numpy as np
+    from scipy import stats as st
+
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["task"], r["method"], r["evaluator"], r["baseline"]), []).append(r)
+    out = []
+    for (task, method, evaluator, baseline), rs in groups.items():
+        seeds = sorted({str(r["seed"]) for r in rs})
+        if len(rs) < 2 or len(seeds) < 2:
+            continue
+        w = np.array([r["win_rate"] for r in rs], dtype=float)
+        k = len(w)
+        half = float(st.t.ppf(0.975, k - 1) * w.std(ddof=1) / np.sqrt(k))
+        mean = lambda key: float(np.mean([r[key] for r in rs if r.get(key) is not None])) if any(r.get(key) is not None for r in rs) else None  # noqa: E731
+        out.append({
+            "task": task, "method": method, "evaluator": evaluator, "baseline": baseline,
+            "n_prompts": int(np.mean([r["n_prompts"] for r in rs])), "win_rate": float(w.mean()),
+            "ci_low": float(w.mean() - half), "ci_high": float(w.mean() + half), "std_error": float(w.std(ddof=1) / np.sqrt(k)),
+            "wins": sum(r["wins"] for r in rs), "ties": sum(r["ties"] for r in rs), "losses": sum(r["losses"] for r in rs),
+            "consistency": mean("consistency"), "n_parse_failures": sum(r.get("n_parse_failures") or 0 for r in rs),
+            "mean_reward": mean("mean_reward"), "kl_to_sft": mean("kl_to_sft"), "judge": rs[0].get("judge"),
+            "template_sha": rs[0].get("template_sha"), "seed": "mean(" + ",".join(seeds) + ")", "run_id": "grid",
+            "n_seeds": k, "seed_spread": float(w.std(ddof=1)), "exact_reward": mean("exact_reward"), "kl_to_target": mean("kl_to_target"),
+        })
+    return rows + out

@@ -1,0 +1,212 @@
+"""Every loss against values or gradients worked out by hand on 2–4-element examples."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from alignbench.training import losses as L
+
+
+def sig(x):
+    return 1 / (1 + math.exp(-x))
+
+
+def t(*xs):
+    return torch.tensor(xs, dtype=torch.float64)
+
+
+# --- DPO, ARM-BT, PL ---------------------------------------------------------------------------
+def test_dpo_at_zero_margin_is_ln2_and_hand_value():
+    assert float(L.dpo_loss(t(0.3), t(0.3), 0.1)) == pytest.approx(math.log(2))
+    # β = 0.5, h_w = 2, h_l = −1: −log σ(0.5·3) = log(1 + e^{−1.5})
+    assert float(L.dpo_loss(t(2.0), t(-1.0), 0.5)) == pytest.approx(math.log(1 + math.exp(-1.5)))
+    hw, hl = t(0.0).requires_grad_(), t(0.0).requires_grad_()
+    L.dpo_loss(hw, hl, 0.1).backward()
+    # d/dh_w = −β(1 − σ(0)) = −0.05: descending raises the chosen response
+    assert float(hw.grad) == pytest.approx(-0.05) and float(hl.grad) == pytest.approx(0.05)
+
+
+def test_arm_bt_with_rho_one_is_dpo_and_rho_half_is_flat():
+    h0, h1 = t(0.4, -1.0), t(1.5, 0.2)
+    assert float(L.arm_bt_loss(h0, h1, t(1.0, 1.0), 0.3)) == pytest.approx(float(L.dpo_loss(h1, h0, 0.3)))
+    a, b = t(0.7).requires_grad_(), t(0.7).requires_grad_()
+    L.arm_bt_loss(a, b, t(0.5), 0.1).backward()
+    assert float(a.grad) == pytest.approx(0.0) and float(b.grad) == pytest.approx(0.0)
+    # hand value: ρ = σ(r1 − r0) with r = (0, 1) → ρ = σ(1); margin β(h1 − h0) = 0.1·2 = 0.2
+    rho = L.arm_soft_label(t(0.0), t(1.0))
+    assert float(rho) == pytest.approx(sig(1.0))
+    want = -(sig(1) * math.log(sig(0.2)) + (1 - sig(1)) * math.log(sig(-0.2)))
+    assert float(L.arm_bt_loss(t(0.0), t(2.0), rho, 0.1)) == pytest.approx(want)
+
+
+def test_plackett_luce_k2_equals_bt_soft_label():
+    h, r = t(0.3, -0.4).view(1, 2), t(1.0, 0.2).view(1, 2)
+    rho = L.arm_soft_label(r[:, 1], r[:, 0])  # P(y0 ≻ y1) with y0 the first
+    # PL over (y0, y1) with scores s: P(y0 first) = σ(s0 − s1): BT with ρ = σ(r0 − r1)
+    assert float(L.plackett_luce_loss(h, r, 0.5)) == pytest.approx(float(L.arm_bt_loss(h[:, 1], h[:, 0], rho, 0.5)))
+
+
+def test_plackett_luce_k3_by_hand():
+    r, s = [0.0, 1.0, 2.0], [0.5, 0.0, -0.5]  # s = β·h with β = 1
+
+    def pl(scores, perm):
+        out, rest = 1.0, list(perm)
+        for i in perm:
+            out *= math.exp(scores[i]) / sum(math.exp(scores[j]) for j in rest)
+            rest.remove(i)
+        return out
+
+    want = -sum(pl(r, p) * math.log(pl(s, p)) for p in itertools.permutations(range(3)))
+    assert float(L.plackett_luce_loss(t(*s).view(1, 3), t(*r).view(1, 3), 1.0)) == pytest.approx(want)
+
+
+def test_plackett_luce_monte_carlo_matches_exact():
+    torch.manual_seed(0)
+    h, r = torch.randn(2, 4, dtype=torch.float64), torch.randn(2, 4, dtype=torch.float64)
+    exact = float(L.plackett_luce_loss(h, r, 0.7))
+    mc = float(L.plackett_luce_loss(h, r, 0.7, max_exact_k=3, n_rankings=40000, generator=torch.Generator().manual_seed(1)))
+    assert mc == pytest.approx(exact, rel=0.02)
+
+
+# --- EXO ---------------------------------------------------------------------------------------------
+def test_exo_pref_optimum_margin():
+    eps, bp = 1e-3, 0.5
+    opt = math.log((1 - eps) / eps) / bp  # h_w − h_l at the optimum
+    hw = t(opt).requires_grad_()
+    loss = L.exo_pref_loss(hw, t(0.0), bp, eps)
+    loss.backward()
+    assert float(loss) == pytest.approx(0.0, abs=1e-9) and float(hw.grad) == pytest.approx(0.0, abs=1e-9)
+    for d in (-2.0, 2.0):
+        assert float(L.exo_pref_loss(t(opt + d), t(0.0), bp, eps)) > 1e-4
+
+
+def test_exo_rw_is_reverse_kl_by_hand_and_differs_from_dpo_rw():
+    h, r = [1.0, 0.0, -1.0], [0.0, 0.5, 1.0]
+    bp, br = 1.0, 1.0
+    pf = [math.exp(x) / sum(math.exp(y) for y in h) for x in h]
+    pr = [math.exp(x) / sum(math.exp(y) for y in r) for x in r]
+    kl = sum(a * math.log(a / b) for a, b in zip(pf, pr))
+    ce = -sum(b * math.log(a) for a, b in zip(pf, pr))
+    H, R = t(*h).view(1, 3), t(*r).view(1, 3)
+    assert float(L.exo_loss(H, R, bp, br)) == pytest.approx(kl)
+    assert float(L.dpo_rw_loss(H, R, bp, br)) == pytest.approx(ce)
+    assert abs(kl - ce) > 0.1
+    # both are minimised where β_π·h = r/β_r + const
+    for fn in (L.exo_loss, L.dpo_rw_loss):
+        hh = (t(*r) * 2 + 3).view(1, 3).requires_grad_()  # β_π = 0.5, β_r = 1: 0.5·h = r + 1.5
+        fn(hh, R, 0.5, 1.0).backward()
+        assert hh.grad.abs().max() < 1e-9
+
+
+# --- BRAIn --------------------------------------------------------------------------------------------
+def test_brain_gradient_is_alpha_minus_beta_by_hand():
+    lp, lq = t(-1.0, -2.0, -0.5), t(-1.5, -1.0, -1.0)
+    alpha = t(0.5, 0.3, 0.2)
+    x = lp.clone().view(1, 3).requires_grad_()
+    L.brain_loss(x, lq.view(1, 3), alpha.view(1, 3)).backward()
+    s = [a - b for a, b in zip(lp.tolist(), lq.tolist())]  # (0.5, −1, 0.5)
+    beta = [math.exp(v) / sum(math.exp(w) for w in s) for v in s]
+    assert x.grad.view(-1).tolist() == pytest.approx([-(a - b) for a, b in zip(alpha.tolist(), beta)])
+
+
+def test_brain_gradient_through_a_policy_is_sum_alpha_minus_beta_grad_logp():
+    torch.manual_seed(0)
+    logits = torch.randn(3, dtype=torch.float64, requires_grad=True)  # a one-step policy over 3 responses
+    lq = t(-1.2, -0.9, -1.3).view(1, 3)
+    alpha = t(0.2, 0.5, 0.3).view(1, 3)
+    L.brain_loss(torch.log_softmax(logits, 0).view(1, 3), lq, alpha).backward()
+    lp = torch.log_softmax(logits.detach(), 0)
+    beta = torch.softmax(lp - lq.view(-1), 0)
+    manual = torch.zeros(3, dtype=torch.float64)
+    for i in range(3):  # Σ_i (α̂_i − β̂_i) ∇ log π(y_i); ∇_logits log softmax_i = e_i − π
+        manual += (alpha.view(-1)[i] - beta[i]) * (torch.eye(3, dtype=torch.float64)[i] - lp.exp())
+    assert torch.allclose(logits.grad, -manual)
+
+
+def test_brain_reduces_to_dpo_sft_under_the_theorem_conditions():
+    # n = 2, proposal = π_sft, α̂ = one-hot on the higher-reward sample (γ → 0): gradient = DPO's with β = 1.
+    lp = t(-1.0, -2.5).view(1, 2)
+    ls = t(-1.4, -2.0).view(1, 2)
+    alpha = L.brain_alpha(t(3.0, 1.0).view(1, 2), 1e-6, ls, ls)
+    assert alpha.view(-1).tolist() == pytest.approx([1.0, 0.0])
+    x = lp.clone().requires_grad_()
+    L.brain_loss(x, ls, alpha).backward()
+    y = lp.clone().requires_grad_()
+    h = y - ls
+    L.dpo_loss(h[:, 0], h[:, 1], 1.0).backward()
+    assert torch.allclose(x.grad, y.grad)
+
+
+def test_brain_alpha_and_baseline_modes():
+    r, ls = t(0.0, 1.0, 2.0).view(1, 3), t(-1.0, -2.0, -3.0).view(1, 3)
+    assert torch.allclose(L.brain_alpha(r, 0.5, ls, ls), torch.softmax(r / 0.5, -1))
+    lq = t(-1.5, -1.5, -2.0).view(1, 3)
+    a = L.brain_alpha(r, 1.0, ls, lq)
+    assert torch.allclose(a, torch.softmax(r + ls - lq, -1))
+    grads = []
+    for mode in ("self-normalized", "unnormalized", "none"):
+        x = ls.clone().requires_grad_()
+        L.brain_loss(x, lq, a, baseline=mode).backward()
+        grads.append(x.grad.clone())
+    assert not torch.allclose(grads[0], grads[1]) and not torch.allclose(grads[1], grads[2])
+    assert torch.allclose(grads[2], -a)  # no baseline: every sample pushed up by α̂
+    w = (ls - lq).exp()
+    assert torch.allclose(grads[1], -(a - w / 3))
+    with pytest.raises(ValueError):
+        L.brain_loss(ls, lq, a, baseline="gdc")
+
+
+# --- reward models and SFT ----------------------------------------------------------------------------------
+def test_reward_model_losses_by_hand():
+    assert float(L.bradley_terry_loss(t(1.0, 0.0), t(0.0, 0.0))) == pytest.approx((math.log(1 + math.exp(-1)) + math.log(2)) / 2)
+    # z = 1, r = 2: −log σ(2); z = 0, r = 2: −log(1 − σ(2))
+    assert float(L.pointwise_bce_loss(t(2.0), t(1.0))) == pytest.approx(-math.log(sig(2)))
+    assert float(L.pointwise_bce_loss(t(2.0), t(0.0))) == pytest.approx(-math.log(1 - sig(2)))
+    assert float(L.sft_nll_loss(t(-1.0, -3.0))) == pytest.approx(2.0)
+    assert L.snis_weights(t(0.0, 0.1), 0.1).tolist() == pytest.approx([1 / (1 + math.e), math.e / (1 + math.e)])
+
+
+# --- PPO ------------------------------------------------------------------------------------------------
+def test_ppo_clipped_objective_by_hand():
+    # four tokens: (ratio, advantage) = (1.5, +1) clipped at 1.2; (0.5, +1) unclipped (min picks 0.5);
+    # (1.5, −1) unclipped (−A·r = 1.5 is the max); (0.5, −1) clipped at 0.8.
+    old = torch.zeros(1, 4, dtype=torch.float64)
+    new = torch.log(t(1.5, 0.5, 1.5, 0.5)).view(1, 4).requires_grad_()
+    adv = t(1.0, 1.0, -1.0, -1.0).view(1, 4)
+    mask = torch.ones(1, 4, dtype=torch.float64)
+    loss = L.ppo_policy_loss(new, old, adv, mask, clip=0.2)
+    assert float(loss) == pytest.approx((-1.2 - 0.5 + 1.5 + 0.8) / 4)
+    loss.backward()
+    # clipped tokens get no gradient; unclipped ones get −A·ratio/4
+    assert new.grad.view(-1).tolist() == pytest.approx([0.0, -0.5 / 4, 1.5 / 4, 0.0])
+
+
+def test_ppo_value_loss_by_hand():
+    v, old, ret = t(1.0, 0.0).view(1, 2), t(0.5, 0.5).view(1, 2), t(2.0, 0.0).view(1, 2)
+    # token 1: unclipped (1 − 2)² = 1, clipped v → 0.7: (0.7 − 2)² = 1.69 → 1.69; token 2: (0 − 0)² = 0, clipped 0.3² = 0.09
+    assert float(L.ppo_value_loss(v, old, ret, torch.ones(1, 2, dtype=torch.float64), clip=0.2)) == pytest.approx(0.5 * (1.69 + 0.09) / 2)
+
+
+def test_gae_by_hand():
+    rewards, values, mask = t(1.0, 0.0, 2.0).view(1, 3), t(0.5, 0.2, 0.1).view(1, 3), torch.ones(1, 3, dtype=torch.float64)
+    adv, ret = L.gae_advantages(rewards, values, mask, gamma=1.0, lam=1.0)
+    # λ = γ = 1: advantage = reward-to-go − value
+    assert adv.view(-1).tolist() == pytest.approx([3 - 0.5, 2 - 0.2, 2 - 0.1])
+    assert ret.view(-1).tolist() == pytest.approx([3.0, 2.0, 2.0])
+    adv, _ = L.gae_advantages(rewards, values, mask, gamma=1.0, lam=0.5)
+    d2 = 2 - 0.1
+    d1 = 0 + 0.1 - 0.2
+    d0 = 1 + 0.2 - 0.5
+    assert adv.view(-1).tolist() == pytest.approx([d0 + 0.5 * (d1 + 0.5 * d2), d1 + 0.5 * d2, d2])
+
+
+def test_kl_penalized_rewards_and_masked_mean_by_hand():
+    logp, ref = t(-1.0, -2.0, 0.0).view(1, 3), t(-1.5, -1.0, 0.0).view(1, 3)
+    mask = t(1.0, 1.0, 0.0).view(1, 3)  # the last position is padding
+    r = L.kl_penalized_rewards(t(5.0), logp, ref, mask, beta=0.1)
+    assert r.view(-1).tolist() == pytest.approx([-0.05, 0.1 + 5.0, 0.0])
+    assert float(L.masked_mean(t(1.0, 3.0, 100.0).view(1, 3), mask)) == pytest.approx(2.0)
