@@ -47,6 +47,7 @@ class EncoderRewardModel(RewardModelBase):
             raise AlignbenchError(f"setting 'reward_model.finetune' must be head or full, got {finetune!r}")
         src = Path(encoder_dir) if encoder_dir else minilm_path()
         self.tokenizer = AutoTokenizer.from_pretrained(minilm_path(), local_files_only=True)
+        self.tokenizer.model_max_length = 10**9  # conversations are cut to max_length below, keeping their end
         self.encoder = AutoModel.from_pretrained(src, local_files_only=True)
         self.finetune = finetune
         self.max_length = max_length

@@ -43,7 +43,9 @@ def _lines(path: Path):
     return io.BytesIO(raw)
 
 
-def load_hh_harmless(path: str | None = None, n_test: int = 256, seed: int = 0, max_pairs: int | None = None) -> TaskData:
+def load_hh_harmless(path: str | None = None, n_test: int = 256, n_eval: int | None = None, seed: int = 0,
+                     max_pairs: int | None = None) -> TaskData:
+    """``n_test`` held-out pairs (reward-model accuracy); methods generate on the first ``n_eval`` of them."""
     import json
 
     path = Path(path) if path else default_path()
@@ -92,8 +94,8 @@ def load_hh_harmless(path: str | None = None, n_test: int = 256, seed: int = 0, 
         train_pairs=train,
         test_pairs=test,
         train_prompts=[Prompt(p.prompt_id, p.prompt) for p in train],
-        test_prompts=[Prompt(p.prompt_id, p.prompt) for p in test],
-        test_references={p.prompt_id: p.chosen for p in test},
+        test_prompts=[Prompt(p.prompt_id, p.prompt) for p in test[: n_eval or len(test)]],
+        test_references={p.prompt_id: p.chosen for p in test[: n_eval or len(test)]},
         meta={"source": str(path), "pairs": len(pairs), "left_out_mismatched_prefix": mismatched,
               "duplicate_prompts": sum(v - 1 for v in seen.values()),
               "notes": [f"{path.name}: left out {len(mismatched)} pair(s) whose conversations differ before the last "

@@ -1,0 +1,125 @@
+"""Scale-out code paths exercised on CPU: the vLLM backend's weight hand-off and sampling
+parameters (against a stand-in ``vllm`` module), LoRA training and hand-off, accelerate configs."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from alignbench.models.generation import get_backend
+from alignbench.models.policy import Policy, ResponseFormat, TinyGPT2Spec, build_tiny_gpt2, load_policy
+from alignbench.models.tokenizers import build_symbol_tokenizer
+
+
+def tiny_policy(fixed=True):
+    tok = build_symbol_tokenizer(["x", "y", "a", "b", "c"])
+    model = build_tiny_gpt2(len(tok), TinyGPT2Spec(1, 16, 2, 16))
+    fmt = ResponseFormat(allowed_token_ids=tok.convert_tokens_to_ids(["a", "b", "c"]), fixed_length=3, max_new_tokens=3) if fixed \
+        else ResponseFormat(max_new_tokens=5)
+    return Policy(model, tok, fmt)
+
+
+class FakeLLM:
+    """Records what alignbench hands vLLM and answers with the allowed tokens, like vLLM would."""
+
+    created: list = []
+
+    def __init__(self, model, tokenizer, seed, **kw):
+        assert (Path(model) / "config.json").exists() and (Path(model) / "tokenizer.json").exists()
+        FakeLLM.created.append({"model": model, **kw})
+
+    def generate(self, requests, params, use_tqdm=False):
+        self.params = params
+        out = []
+        for r in requests:
+            assert r["prompt_token_ids"][0] == 1  # BOS first, as alignbench encodes prompts
+            ids = (params.allowed_token_ids or [5, 6])[: 1] * params.max_tokens
+            out.append(types.SimpleNamespace(outputs=[types.SimpleNamespace(token_ids=ids) for _ in range(params.n)]))
+        return out
+
+
+class FakeSamplingParams:
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+        self.allowed_token_ids = kw.get("allowed_token_ids")
+
+
+@pytest.fixture
+def fake_vllm(monkeypatch):
+    mod = types.ModuleType("vllm")
+    mod.LLM, mod.SamplingParams = FakeLLM, FakeSamplingParams
+    monkeypatch.setitem(sys.modules, "vllm", mod)
+    FakeLLM.created.clear()
+    return mod
+
+
+def test_vllm_backend_hands_off_weights_and_enforces_the_response_format(fake_vllm, tmp_path):
+    pol = tiny_policy()
+    backend = get_backend("vllm", gpu_memory_utilization=0.3)
+    s = backend.sample(pol, ["x y", "y"], n=4, seed=7)
+    assert len(s.texts) == 2 and all(len(row) == 4 for row in s.texts)
+    assert s.texts[0][0] == "a a a"
+    llm = FakeLLM.created[0]
+    assert llm["gpu_memory_utilization"] == 0.3
+    # a saved policy is read from its own directory, not snapshotted again
+    pol.save(tmp_path / "p")
+    loaded = load_policy(tmp_path / "p")
+    backend.sample(loaded, ["x"], n=1, seed=0)
+    assert FakeLLM.created[-1]["model"] == str(tmp_path / "p")
+    params = backend.sampling_params(pol, 4, 7)
+    assert (params.n, params.seed, params.temperature, params.top_p, params.top_k) == (4, 7, 1.0, 1.0, -1)
+    assert params.min_tokens == params.max_tokens == 3 and params.ignore_eos
+    assert params.allowed_token_ids == pol.format.allowed_token_ids
+
+
+def test_vllm_missing_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "vllm", None)
+    from alignbench.errors import AlignbenchError
+
+    with pytest.raises(AlignbenchError, match=r"alignbench\[vllm\]"):
+        get_backend("vllm")
+
+
+def test_lora_trains_adapters_and_saves_merged_weights(tmp_path):
+    pytest.importorskip("peft")
+    from alignbench.training.trainer import GroupData, GroupTrainer, TrainConfig
+
+    pol = tiny_policy()
+    pol.lora = {"r": 4, "alpha": 8}
+    clone = pol.clone()
+    trainable = sum(p.numel() for p in clone.model.parameters() if p.requires_grad)
+    assert 0 < trainable < sum(p.numel() for p in clone.model.parameters()) / 2  # only the adapters train
+    data = GroupData([pol.encode_prompt("x y")] * 4, [[pol.encode_response("a b c")]] * 4)
+    GroupTrainer(clone, TrainConfig(steps=20, lr=5e-2, batch_size=4)).fit(data, lambda lp, b: -lp.mean())
+    clone.save(tmp_path / "lora")
+    assert (tmp_path / "lora" / "adapter").is_dir()
+    merged = load_policy(tmp_path / "lora")
+    before, after = pol.exact_logprobs(["x y"]), merged.exact_logprobs(["x y"])
+    idx = 0 * 9 + 1 * 3 + 2  # "a b c"
+    assert after[0, idx] > before[0, idx] + 0.5
+
+
+def test_accelerate_configs_ship_and_parse():
+    root = Path(__file__).resolve().parents[1] / "alignbench" / "configs" / "accelerate"
+    kinds = {}
+    for f in ("deepspeed_zero2.yaml", "deepspeed_zero3.yaml", "fsdp.yaml"):
+        cfg = yaml.safe_load((root / f).read_text())
+        kinds[f] = cfg["distributed_type"]
+    assert kinds == {"deepspeed_zero2.yaml": "DEEPSPEED", "deepspeed_zero3.yaml": "DEEPSPEED", "fsdp.yaml": "FSDP"}
+
+
+def test_trainer_under_accelerate_single_process():
+    from alignbench.training.trainer import GroupData, GroupTrainer, TrainConfig
+
+    pol = tiny_policy()
+    data = GroupData([pol.encode_prompt("x")] * 4, [[pol.encode_response("a a a")]] * 4)
+    tr = GroupTrainer(pol, TrainConfig(steps=5, lr=1e-2, batch_size=4, accelerate=True))
+    assert tr.accelerator is not None
+    tr.fit(data, lambda lp, b: -lp.mean())
+    tr.finish()
+    assert isinstance(pol.model, torch.nn.Module) and tr.step == 5
