@@ -95,7 +95,7 @@ def test_lora_trains_adapters_and_saves_merged_weights(tmp_path):
     trainable = sum(p.numel() for p in clone.model.parameters() if p.requires_grad)
     assert 0 < trainable < sum(p.numel() for p in clone.model.parameters()) / 2  # only the adapters train
     data = GroupData([pol.encode_prompt("x y")] * 4, [[pol.encode_response("a b c")]] * 4)
-    GroupTrainer(clone, TrainConfig(steps=20, lr=5e-2, batch_size=4)).fit(data, lambda lp, b: -lp.mean())
+    GroupTrainer(clone, TrainConfig(steps=60, lr=5e-2, batch_size=4)).fit(data, lambda lp, b: -lp.mean())
     clone.save(tmp_path / "lora")
     assert (tmp_path / "lora" / "adapter").is_dir()
     merged = load_policy(tmp_path / "lora")
