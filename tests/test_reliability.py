@@ -161,3 +161,32 @@ def test_missing_key_variable_is_a_clear_error(tmp_path, capsys, monkeypatch):
     assert main(["judge", "--outputs", str(tmp_path / "m.jsonl"), "--reference", str(tmp_path / "r.jsonl"), "--judge", str(jf),
                  "--out", str(tmp_path / "out")]) == 2
     assert "environment variable NO_SUCH_KEY_VAR is not set" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_kill_minus_nine_during_run_twenty_times(tmp_path):
+    """`alignbench run` killed at random points 20 times, then finished: same table as a clean run."""
+    tiny = REPO / "tests" / "data" / "tiny.yaml"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    def cmd(d):
+        return [sys.executable, "-m", "alignbench", "run", str(tiny), "--run-dir", str(tmp_path / d), "--leaderboard-dir",
+                str(tmp_path / f"lb-{d}"), "--quiet"]
+
+    subprocess.run(cmd("clean"), check=True, capture_output=True, env=env)
+    rng = random.Random(1)
+    kills = 0
+    for _ in range(20):
+        proc = subprocess.Popen(cmd("killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        time.sleep(rng.uniform(2.0, 7.0))
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    subprocess.run(cmd("killed"), check=True, capture_output=True, env=env)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "run_id"} for r in rows]  # noqa: E731
+    a = json.loads((tmp_path / "clean" / "rows.json").read_text())
+    b = json.loads((tmp_path / "killed" / "rows.json").read_text())
+    print(f"run killed {kills} times, then resumed: identical table: {strip(a) == strip(b)}")
+    assert kills >= 10
+    assert strip(a) == strip(b)
