@@ -5,6 +5,7 @@ Every reader error is an :class:`AlignbenchError` naming ``file:line``.
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import os
@@ -125,8 +126,9 @@ def iter_jsonl(path: str | os.PathLike, allow_empty: bool = False) -> Iterator[t
     if path.is_dir():
         raise AlignbenchError(f"{path}: is a directory, expected a JSONL file")
     n = 0
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        for lineno, raw in enumerate(_guard_gzip(f, path), start=1):
             if len(raw) > MAX_LINE_BYTES:
                 raise AlignbenchError(f"{where(path, lineno)}: line is {len(raw)} bytes, over the {MAX_LINE_BYTES}-byte limit")
             try:
@@ -145,6 +147,13 @@ def iter_jsonl(path: str | os.PathLike, allow_empty: bool = False) -> Iterator[t
             yield lineno, record
     if n == 0 and not allow_empty:
         raise AlignbenchError(f"{path}: file is empty (no JSON records)")
+
+
+def _guard_gzip(f, path):
+    try:
+        yield from f
+    except (OSError, EOFError) as e:
+        raise AlignbenchError(f"{path}: not a valid gzip file ({e})") from None
 
 
 def read_jsonl(path: str | os.PathLike, allow_empty: bool = False) -> list[dict]:

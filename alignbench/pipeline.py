@@ -14,7 +14,7 @@ import torch
 
 from .config import Config, method_instances
 from .errors import AlignbenchError
-from .io import atomic_write_json, read_jsonl
+from .io import atomic_write_json
 from .progress import progress_bar
 from .rundir import RunDir
 

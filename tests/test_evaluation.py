@@ -12,7 +12,7 @@ import pytest
 from alignbench.errors import AlignbenchError
 from alignbench.evaluation.judge_config import load_judge
 from alignbench.evaluation.judge_only import judge_outputs
-from alignbench.evaluation.llm_judge import build_requests, judge_pairs, summary_row
+from alignbench.evaluation.llm_judge import judge_pairs, summary_row
 from alignbench.evaluation.local_server import JudgeServer, ScriptedJudge, prefer_longer
 from alignbench.evaluation.outputs import OutputRecord, align_outputs, load_outputs, write_outputs
 from alignbench.evaluation.store import JudgmentStore

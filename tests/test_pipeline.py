@@ -62,7 +62,6 @@ def test_killed_run_resumes_to_the_same_table(tmp_path):
     b = json.loads((tmp_path / "b" / "rows.json").read_text())
     assert comparable(a) == comparable(b)
     # A finished run re-run is all skips and the same table again.
-    t0 = time.time()
     run_cli("run", str(TINY), "--run-dir", str(tmp_path / "b"), "--leaderboard-dir", str(tmp_path / "lb_b"), "--quiet")
     assert comparable(json.loads((tmp_path / "b" / "rows.json").read_text())) == comparable(a)
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())

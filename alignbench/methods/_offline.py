@@ -34,6 +34,14 @@ COMMON = {"steps": 200, "lr": 1e-6, "batch_size": 16, "grad_accum": 1, "warmup_s
           "checkpoint_every": 50, "max_prompts": None}
 
 
+def pair_groups(policy, pairs) -> GroupData:
+    """Groups of K = 2 from the dataset's pairs: (chosen, rejected) for each prompt."""
+    return GroupData(
+        [policy.encode_prompt(p.prompt) for p in pairs],
+        [[policy.encode_response(p.chosen), policy.encode_response(p.rejected)] for p in pairs],
+    )
+
+
 def training_prompts(ctx, hp: dict):
     """The task's training prompts, or the first ``max_prompts`` of them (sampling methods on CPU)."""
     n = hp.get("max_prompts")

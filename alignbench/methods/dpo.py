@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import torch
 
 from ..training import losses
 from ..training.trainer import GroupData
-from ._offline import COMMON, train_on_groups, training_prompts
+from ._offline import COMMON, pair_groups, train_on_groups, training_prompts
 from .base import Method
 from .registry import register
 from .sampling import sample_groups, score_groups
@@ -28,12 +27,7 @@ class DPO(Method):
     defaults = {**COMMON, "beta": 0.1}
 
     def fit(self, ctx):
-        pol = ctx.sft_policy
-        pairs = ctx.task.train_pairs
-        data = GroupData(
-            [pol.encode_prompt(p.prompt) for p in pairs],
-            [[pol.encode_response(p.chosen), pol.encode_response(p.rejected)] for p in pairs],
-        )
+        data = pair_groups(ctx.sft_policy, ctx.task.train_pairs)
         return train_on_groups(ctx, self, data, _dpo_loss_fn(self.hp["beta"]))
 
     def target_beta(self, task=None):

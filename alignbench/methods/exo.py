@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from ..training import losses
-from ..training.trainer import GroupData
-from ._offline import COMMON, train_on_groups, training_prompts
+from ._offline import COMMON, pair_groups, train_on_groups, training_prompts
 from .base import Method
 from .registry import register
 from .sampling import sample_groups, score_groups
@@ -56,12 +55,7 @@ class EXOPref(Method):
     defaults = {**COMMON, "beta_pi": 0.1, "eps": 1e-3}
 
     def fit(self, ctx):
-        pol = ctx.sft_policy
-        pairs = ctx.task.train_pairs
-        data = GroupData(
-            [pol.encode_prompt(p.prompt) for p in pairs],
-            [[pol.encode_response(p.chosen), pol.encode_response(p.rejected)] for p in pairs],
-        )
+        data = pair_groups(ctx.sft_policy, ctx.task.train_pairs)
         bp, eps = self.hp["beta_pi"], self.hp["eps"]
 
         def loss_fn(logps, batch):

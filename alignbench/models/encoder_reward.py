@@ -9,7 +9,6 @@ training the head over thousands of pairs takes seconds; ``finetune="full"`` tra
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 

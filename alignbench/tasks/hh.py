@@ -7,16 +7,14 @@ conversations differ before the last turn is reported and left out (counted in `
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import AlignbenchError, where
-from ..io import require_str
+from ..io import iter_jsonl, require_str
 from .base import Pair, Prompt, TaskData
 
 MARK = "\n\nAssistant:"
@@ -33,40 +31,16 @@ def split_conversation(text: str) -> tuple[str, str]:
     return text[: i + len(MARK)], text[i + len(MARK):].strip()
 
 
-def _lines(path: Path):
-    raw = path.read_bytes()
-    if path.suffix == ".gz":
-        try:
-            raw = gzip.decompress(raw)
-        except OSError as e:
-            raise AlignbenchError(f"{path}: not a valid gzip file ({e})") from None
-    return io.BytesIO(raw)
-
-
 def load_hh_harmless(path: str | None = None, n_test: int = 256, n_eval: int | None = None, seed: int = 0,
                      max_pairs: int | None = None) -> TaskData:
     """``n_test`` held-out pairs (reward-model accuracy); methods generate on the first ``n_eval`` of them."""
-    import json
-
     path = Path(path) if path else default_path()
     if not path.exists():
         raise AlignbenchError(f"{path}: file not found")
     pairs: list[Pair] = []
     mismatched: list[int] = []
     seen: dict[str, int] = {}
-    for lineno, raw in enumerate(_lines(path), start=1):
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise AlignbenchError(f"{where(path, lineno)}: invalid UTF-8 at byte {e.start}") from None
-        if not text.strip():
-            continue
-        try:
-            rec = json.loads(text)
-        except ValueError as e:
-            raise AlignbenchError(f"{where(path, lineno)}: malformed JSON ({str(e)[:80]})") from None
-        if not isinstance(rec, dict):
-            raise AlignbenchError(f"{where(path, lineno)}: expected a JSON object")
+    for lineno, rec in iter_jsonl(path):
         chosen, rejected = require_str(rec, "chosen", path, lineno), require_str(rec, "rejected", path, lineno)
         try:
             prompt, good = split_conversation(chosen)

@@ -7,7 +7,6 @@ Each returns a scalar (mean over the batch dimension) unless stated.
 from __future__ import annotations
 
 import itertools
-import math
 
 import torch
 import torch.nn.functional as F
