@@ -87,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
 def _console(quiet: bool = False):
     from rich.console import Console
 
-    return Console(stderr=False, quiet=False, highlight=False)
+    # Piped or logged output gets the whole table rather than columns cut to 80 characters.
+    width = None if sys.stdout.isatty() else 160
+    return Console(stderr=False, quiet=False, highlight=False, width=width)
 
 
 def _dispatch(args) -> int:

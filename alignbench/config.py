@@ -44,7 +44,8 @@ class RewardModelConfig(_Strict):
     backbone: Literal["policy", "minilm"] = "policy"
     loss: Literal["bradley-terry", "pointwise"] = "bradley-terry"
     finetune: Literal["head", "full"] = "head"
-    pooling: Literal["last", "sum"] = "last"  # policy backbone: last-token head, or per-token rewards summed
+    # policy backbone: last-token head; per-token rewards summed; or next-token (Σ_t q(x, y_<t)[y_t])
+    pooling: Literal["last", "sum", "next-token"] = "last"
     steps: int = Field(300, gt=0)
     lr: float = Field(1e-3, gt=0)
     batch_size: int = Field(32, gt=0)

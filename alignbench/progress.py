@@ -27,6 +27,7 @@ def progress_bar(quiet: bool = False):
     if quiet:
         yield NullProgress()
         return
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     with Progress(
@@ -37,6 +38,7 @@ def progress_bar(quiet: bool = False):
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         transient=False,
+        console=Console(log_path=False),
     ) as p:
         yield _RichProgress(p)
 

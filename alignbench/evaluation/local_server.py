@@ -14,6 +14,7 @@ import hashlib
 import json
 import random
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -141,6 +142,12 @@ class JudgeServer:
 
             def log_message(self, *a):  # quiet
                 pass
+
+            def setup(self):
+                super().setup()
+                # Headers and body go out in two writes; without TCP_NODELAY, Nagle's algorithm and
+                # the client's delayed ACK add ~40 ms to every response.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def do_POST(self):
                 owner._handle(self)

@@ -18,6 +18,7 @@ from ..io import atomic_write_json
 from .logprobs import build_batch
 
 REWARD_KINDS: dict[str, type] = {}
+POOLINGS = ("last", "sum", "next-token")
 
 
 def register_reward_kind(cls):
@@ -57,12 +58,13 @@ class CausalLMRewardModel(RewardModelBase):
 
     def __init__(self, backbone, tokenizer, max_prompt_tokens: int = 256, max_response_tokens: int = 64, pooling: str = "last"):
         super().__init__()
-        if pooling not in ("last", "sum"):
-            raise ValueError(f"pooling must be 'last' or 'sum', got {pooling!r}")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
         self.pooling = pooling
         self.backbone = backbone
         self.tokenizer = tokenizer
-        self.head = nn.Linear(backbone.config.hidden_size, 1)
+        out = backbone.config.vocab_size if pooling == "next-token" else 1
+        self.head = nn.Linear(backbone.config.hidden_size, out)
         nn.init.zeros_(self.head.bias)
         nn.init.normal_(self.head.weight, std=0.02)
         self.max_prompt_tokens = max_prompt_tokens
@@ -89,9 +91,16 @@ class CausalLMRewardModel(RewardModelBase):
             last = attn.sum(-1).to(device) - 1
             h = hidden[torch.arange(hidden.shape[0], device=device), last]
             return self.head(h).squeeze(-1)
-        # "sum": a reward per response token, summed (rewards that add up over positions are easy to learn)
+        rmask = rmask.to(device)
+        if self.pooling == "next-token":
+            # r(x, y) = Σ_t q(x, y_<t)[y_t]: the head reads each response token's reward from the state
+            # that predicts it, as the LM head reads its logit — features an SFT backbone already has.
+            q = self.head(hidden[:, :-1])
+            per_token = q.gather(-1, input_ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1)
+            return (per_token * rmask[:, 1:]).sum(-1)
+        # "sum": a reward per response token, summed
         per_token = self.head(hidden).squeeze(-1)
-        return (per_token * rmask.to(device)).sum(-1)
+        return (per_token * rmask).sum(-1)
 
     def save(self, directory):
         directory = Path(directory)
