@@ -79,7 +79,9 @@ def plot_win_rates(rows: list[dict], path: str | Path) -> None:
     for r in rows:
         panels.setdefault((r["evaluator"], r["baseline"]), []).append(r)
     n = len(panels)
-    fig, axes = plt.subplots(1, n, figsize=(4.5 * n, 0.35 * max(len(v) for v in panels.values()) + 1.5), squeeze=False)
+    # Constrained layout keeps each panel's method names clear of its left neighbour.
+    fig, axes = plt.subplots(1, n, figsize=(5.0 * n, 0.35 * max(len(v) for v in panels.values()) + 1.5), squeeze=False,
+                             layout="constrained")
     for ax, ((ev, base), rs) in zip(axes[0], sorted(panels.items())):
         rs = sorted(rs, key=lambda r: r["win_rate"])
         y = range(len(rs))
@@ -110,12 +112,14 @@ def plot_frontier(rows: list[dict], path: str | Path, reward_key: str = "exact_r
         if r.get("kl_to_sft") is None or key is None:
             continue
         pts[r["method"]] = (r["kl_to_sft"], key)
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    for name, (x, y) in pts.items():
-        ax.scatter([x], [y])
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=8)
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), layout="constrained")
+    markers = "osD^vP*Xh<>p"
+    # A legend rather than labels at the points: methods that reach the same target sit on top of each other.
+    for i, (name, (x, y)) in enumerate(pts.items()):
+        ax.scatter([x], [y], marker=markers[i % len(markers)], s=40, label=name, alpha=0.85)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
     ax.set_xlabel("KL(π ‖ π_sft) (nats)")
-    ax.set_ylabel("exact expected true reward" if reward_key == "exact_reward" else "mean reward")
+    ax.set_ylabel("exact expected true reward" if reward_key == "exact_reward" else "mean reward (reward model, sampled)")
     ax.set_title("KL–reward frontier")
     _save_fig(fig, Path(path))
     plt.close(fig)

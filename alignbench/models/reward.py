@@ -32,8 +32,11 @@ class RewardModelBase(nn.Module):
     def scores(self, prompts: list[str], outputs: list[str]) -> torch.Tensor:
         raise NotImplementedError
 
+    score_batch_size = 256
+
     @torch.no_grad()
-    def score(self, prompts: list[str], outputs: list[str], batch_size: int = 256) -> list[float]:
+    def score(self, prompts: list[str], outputs: list[str], batch_size: int | None = None) -> list[float]:
+        batch_size = batch_size or self.score_batch_size
         was = self.training
         self.eval()
         out: list[float] = []
@@ -55,6 +58,7 @@ class CausalLMRewardModel(RewardModelBase):
     """A GPT-2-style backbone (the policy's architecture) with a linear head on the last token."""
 
     kind = "causal-lm-head"
+    score_batch_size = 1024  # short sequences: bigger batches cut per-call overhead (3× on the oracle)
 
     def __init__(self, backbone, tokenizer, max_prompt_tokens: int = 256, max_response_tokens: int = 64, pooling: str = "last"):
         super().__init__()
