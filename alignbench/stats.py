@@ -53,13 +53,16 @@ def first_position_rate(first: np.ndarray, second: np.ndarray) -> float:
     return float(100.0 * len(chose_first) / decisive) if decisive else float("nan")
 
 
-def bootstrap_means(scores: np.ndarray, n_boot: int = 2000, seed: int = 0, chunk_elems: int = 20_000_000) -> np.ndarray:
-    """Means of ``n_boot`` resamples of ``scores`` over prompts (vectorised, memory-bounded)."""
+def bootstrap_means(scores: np.ndarray, n_boot: int = 2000, seed: int = 0, chunk_elems: int = 20_000_000,
+                    by_counts: bool = True) -> np.ndarray:
+    """Means of ``n_boot`` resamples of ``scores`` over prompts (vectorised, memory-bounded).
+
+    ``by_counts=False`` forces the index-resampling path (the benchmark reports both)."""
     scores = np.asarray(scores, dtype=float)
     n = len(scores)
     rng = np.random.default_rng(seed)
     values, counts = np.unique(scores, return_counts=True)
-    if len(values) <= 64:
+    if by_counts and len(values) <= 64:
         # Scores take few values (1, ½, 0, or seed averages of them): a resample's mean depends only
         # on how many of each value it drew, which is multinomial — O(B·K) instead of O(B·n).
         draws = rng.multinomial(n, counts / n, size=n_boot)

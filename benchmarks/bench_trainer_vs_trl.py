@@ -51,6 +51,7 @@ def child_alignbench(steps, batch, n_pairs):
     from alignbench.training.trainer import GroupData, GroupTrainer, TrainConfig, cache_logprobs
 
     rows, tok, policy = setup(n_pairs)
+    setup_rss = peak_rss_mb()
     ref = policy.clone()
     data = GroupData([policy.encode_prompt(p) for p, _, _ in rows], [[policy.encode_response(c), policy.encode_response(r)] for _, c, r in rows])
     t0 = time.perf_counter()
@@ -59,7 +60,7 @@ def child_alignbench(steps, batch, n_pairs):
     trainer = GroupTrainer(policy, TrainConfig(steps=steps, lr=1e-4, batch_size=batch))
     trainer.fit(data, lambda lp, b: dpo_loss((lp - b["ref_logps"])[:, 0], (lp - b["ref_logps"])[:, 1], 0.1))
     secs = time.perf_counter() - t0
-    return {"seconds": secs, "tokens": token_count(rows, tok, steps, batch), "peak_rss_mb": peak_rss_mb()}
+    return {"seconds": secs, "tokens": token_count(rows, tok, steps, batch), "peak_rss_mb": peak_rss_mb(), "setup_rss_mb": setup_rss}
 
 
 def child_trl(steps, batch, n_pairs, precompute):
@@ -69,6 +70,7 @@ def child_trl(steps, batch, n_pairs, precompute):
     from trl import DPOConfig, DPOTrainer
 
     rows, tok, policy = setup(n_pairs)
+    setup_rss = peak_rss_mb()
     ds = Dataset.from_list([{"prompt": p, "chosen": c, "rejected": r} for p, c, r in rows])
     args = DPOConfig(output_dir="/tmp/alignbench-bench-trl", per_device_train_batch_size=batch, max_steps=steps, learning_rate=1e-4,
                      report_to="none", beta=0.1, max_length=MAX_LEN, logging_steps=10**6, save_strategy="no", use_cpu=True,
@@ -80,7 +82,7 @@ def child_trl(steps, batch, n_pairs, precompute):
     t0 = time.perf_counter()
     trainer.train()
     secs = time.perf_counter() - t0
-    return {"seconds": secs, "tokens": token_count(rows, tok, steps, batch), "peak_rss_mb": peak_rss_mb()}
+    return {"seconds": secs, "tokens": token_count(rows, tok, steps, batch), "peak_rss_mb": peak_rss_mb(), "setup_rss_mb": setup_rss}
 
 
 def child_group(method, K, steps):
@@ -128,8 +130,12 @@ def main():
     trl_pre = run_child(Path(__file__), "trl", str(steps), str(batch), str(n_pairs), "1")
     for name, r in [("alignbench (cached reference log-probs)", me), ("TRL DPOTrainer (reference model resident)", trl),
                     ("TRL DPOTrainer (precompute_ref_log_probs)", trl_pre)]:
-        print(f"{name:45s} {r['tokens'] / r['seconds']:9.0f} tokens/s  {r['seconds']:7.2f} s  peak RSS {r['peak_rss_mb']:7.0f} MB")
-    print(f"memory ratio alignbench/TRL: {me['peak_rss_mb'] / trl['peak_rss_mb']:.2f} (vs precompute: {me['peak_rss_mb'] / trl_pre['peak_rss_mb']:.2f})")
+        print(f"{name:45s} {r['tokens'] / r['seconds']:9.0f} tokens/s  {r['seconds']:7.2f} s  peak RSS {r['peak_rss_mb']:7.0f} MB"
+              f"  (after imports and set-up {r['setup_rss_mb']:.0f} MB; training adds {r['peak_rss_mb'] - r['setup_rss_mb']:.0f} MB)")
+    grow = lambda r: r["peak_rss_mb"] - r["setup_rss_mb"]  # noqa: E731
+    print(f"memory ratio alignbench/TRL, peak RSS: {me['peak_rss_mb'] / trl['peak_rss_mb']:.2f} (vs precompute: "
+          f"{me['peak_rss_mb'] / trl_pre['peak_rss_mb']:.2f}); memory added by training: {grow(me) / grow(trl):.2f} "
+          f"(vs precompute: {grow(me) / grow(trl_pre):.2f})")
     gsteps = 2 if a.tiny else 10
     for method in ("brain", "exo"):
         times = {K: run_child(Path(__file__), method, str(K), str(gsteps))["seconds_per_step"] for K in ((2, 4) if a.tiny else (8, 32))}

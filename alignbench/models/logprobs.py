@@ -42,7 +42,8 @@ def token_logprobs(logits: torch.Tensor, input_ids: torch.Tensor, response_mask:
         logits = logits + bias.to(logits.device)
     targets = input_ids[:, 1:]
     mask = response_mask[:, 1:]
-    logps = torch.gather(F.log_softmax(logits, dim=-1), 2, targets.unsqueeze(-1)).squeeze(-1)
+    # Fused cross-entropy: no second [B, T, V] tensor of log-probabilities is materialised.
+    logps = -F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
     # Masked positions may hold -inf (a pad target outside the allowed set); zero them, not multiply.
     logps = torch.where(mask > 0, logps, torch.zeros_like(logps))
     return logps, mask
@@ -50,7 +51,7 @@ def token_logprobs(logits: torch.Tensor, input_ids: torch.Tensor, response_mask:
 
 def sequence_logprobs(model, input_ids, attention_mask, response_mask, allowed_ids=None):
     """Summed and length-averaged log π(response | prompt) per row: ``(sum [B], mean [B])``."""
-    out = model(input_ids=input_ids, attention_mask=attention_mask)
+    out = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)  # scoring needs no KV cache
     bias = allowed_bias(out.logits.shape[-1], allowed_ids, out.logits.device)
     logps, mask = token_logprobs(out.logits, input_ids, response_mask.to(out.logits.device), bias)
     total = logps.sum(-1)
