@@ -181,12 +181,12 @@ def _policy_metrics(cfg: Config, shared: Shared, policy, method, records) -> dic
     prompts = [p.text for p in task.test_prompts]
     exact = getattr(policy, "exact_logprobs", None)
     if task.gold_reward is not None and task.response_alphabet is not None and exact is not None:
-        from .models.exact import exact_metrics, kl, target_logprobs
+        from .models.exact import exact_metrics, kl, response_texts, target_logprobs
 
         key = id(shared)
         if key not in _EXACT_CACHE:
             sft_lp = shared.sft.exact_logprobs(prompts)
-            responses = _all_responses(shared.sft)
+            responses = response_texts(shared.sft)
             gold = torch.tensor([task.gold_reward([p + r for r in responses], [p] * len(responses), responses) for p in prompts])
             _EXACT_CACHE.clear()
             _EXACT_CACHE[key] = (sft_lp, gold)
@@ -203,13 +203,6 @@ def _policy_metrics(cfg: Config, shared: Shared, policy, method, records) -> dic
 
         return {"kl_to_sft": math.log(policy.n) - (policy.n - 1) / policy.n}
     return {}
-
-
-def _all_responses(policy) -> list[str]:
-    import itertools
-
-    symbols = policy.tokenizer.convert_ids_to_tokens(policy.format.allowed_token_ids)
-    return [" ".join(c) for c in itertools.product(symbols, repeat=policy.format.fixed_length)]
 
 
 @torch.no_grad()

@@ -36,20 +36,13 @@ class BestOfNPolicy:
         sft = self.sft.exact_logprobs(prompts)
         if sft is None:
             return None
-        from ..models.exact import best_of_n_logprobs
+        from ..models.exact import best_of_n_logprobs, response_texts
 
-        responses = self.all_responses()
+        responses = response_texts(self.sft)
         rewards = torch.tensor(
             [self.reward_fn([p + r for r in responses], [p] * len(responses), responses) for p in prompts], dtype=torch.float64
         )
         return best_of_n_logprobs(sft, rewards, self.n)
-
-    def all_responses(self) -> list[str]:
-        import itertools
-
-        fmt = self.sft.format
-        symbols = self.sft.tokenizer.convert_ids_to_tokens(fmt.allowed_token_ids)
-        return [" ".join(c) for c in itertools.product(symbols, repeat=fmt.fixed_length)]
 
     def save(self, directory):
         atomic_write_json(Path(directory) / "best_of_n.json", {"n": self.n, "note": "samples from the run's SFT policy, ranks with its reward model"})

@@ -19,6 +19,13 @@ def response_grid(n_symbols: int, length: int) -> torch.Tensor:
 
 
 @torch.no_grad()
+def response_texts(policy) -> list[str]:
+    """Every response the policy can give, as text, in :func:`response_grid` order."""
+    fmt = policy.format
+    symbols = policy.tokenizer.convert_ids_to_tokens(fmt.allowed_token_ids)
+    return [" ".join(c) for c in itertools.product(symbols, repeat=fmt.fixed_length)]
+
+
 def exact_logprobs(policy, prompts: list[str], batch_prompts: int = 8) -> torch.Tensor:
     """``log π(y | x)`` for every prompt and every response: ``[P, A^L]`` (rows sum to 1 in prob)."""
     fmt = policy.format
