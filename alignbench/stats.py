@@ -61,12 +61,13 @@ def bootstrap_means(scores: np.ndarray, n_boot: int = 2000, seed: int = 0, chunk
     scores = np.asarray(scores, dtype=float)
     n = len(scores)
     rng = np.random.default_rng(seed)
-    values, counts = np.unique(scores, return_counts=True)
-    if by_counts and len(values) <= 64:
-        # Scores take few values (1, ½, 0, or seed averages of them): a resample's mean depends only
-        # on how many of each value it drew, which is multinomial — O(B·K) instead of O(B·n).
-        draws = rng.multinomial(n, counts / n, size=n_boot)
-        return draws @ values / n
+    if by_counts:
+        values, counts = np.unique(scores, return_counts=True)
+        if len(values) <= 64:
+            # Scores take few values (1, ½, 0, or seed averages of them): a resample's mean depends
+            # only on how many of each value it drew, which is multinomial — O(B·K), not O(B·n).
+            draws = rng.multinomial(n, counts / n, size=n_boot)
+            return draws @ values / n
     out = np.empty(n_boot)
     per = max(1, chunk_elems // max(n, 1))
     for s in range(0, n_boot, per):

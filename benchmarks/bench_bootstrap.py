@@ -1,6 +1,7 @@
 """Bootstrap CIs for 10,000 prompts × 2 orders with 10,000 resamples: alignbench's vectorised
-bootstrap (multinomial counts over the few distinct per-prompt scores, and plain index resampling) vs a straightforward pandas loop in the style of arena-hard-auto's (``df.sample(frac=1,
-replace=True)`` per resample). The loop is timed on fewer resamples and extrapolated linearly.
+bootstrap (multinomial counts over the few distinct per-prompt scores, and plain index
+resampling) vs a straightforward pandas loop in the style of arena-hard-auto's
+(``df.sample(frac=1, replace=True)`` per resample). The loop is timed on fewer resamples and extrapolated linearly.
 
 Last line: ``bootstrap ratio=R`` with R = pandas-loop time ÷ alignbench time (same resamples).
 """
