@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from .errors import AlignbenchError
+from .evaluation.evaluators import EVALUATORS
 from .evaluation.simulated_judge import SimulatedJudgeSettings
 from .methods.base import MAX_COUNT
 from .safe_yaml import load_yaml_file, load_yaml_text
@@ -85,13 +86,22 @@ class GenerationConfig(_Strict):
 
 class EvaluationConfig(_Strict):
     baselines: list[Literal["dataset", "sft"]] = Field(default_factory=lambda: ["dataset", "sft"])
-    evaluators: list[Literal["reward-model", "gold-reward"]] = Field(default_factory=lambda: ["reward-model", "gold-reward"])
+    evaluators: list[str] = Field(default_factory=lambda: ["reward-model", "gold-reward"])  # registered evaluator names
     judges: list[str] = Field(default_factory=list)
     # A simulated annotator (Bradley–Terry on the true reward, with position bias) served over HTTP and
     # judged like any LLM judge; only on tasks with a true reward.
     simulated_judge: SimulatedJudgeSettings | None = None
     bootstrap: int = Field(2000, ge=100, le=1_000_000)
     ci: float = Field(0.95, gt=0, lt=1)
+
+    @field_validator("evaluators")
+    @classmethod
+    def _registered(cls, names):
+        known = sorted(n for n in EVALUATORS if n != "llm")
+        for name in names:
+            if name.partition(":")[0] not in known:
+                raise ValueError(f"unknown evaluator {name!r} (registered: {', '.join(known)}; LLM judges go under evaluation.judges)")
+        return names
 
 
 class Config(_Strict):
@@ -170,7 +180,7 @@ def validate_config(data: dict, origin: str = "config") -> Config:
     except ValidationError as e:
         err = e.errors()[0]
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise AlignbenchError(f"{origin}: setting '{key}': {err['msg']}") from None
+        raise AlignbenchError(f"{origin}: setting '{key}': {err['msg'].removeprefix('Value error, ')}") from None
     from .methods.registry import get_method
 
     for label, params in cfg.methods.items():
@@ -213,7 +223,7 @@ def _check_task_options(task: str, options: dict, origin: str) -> None:
     except ValidationError as e:
         err = e.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
-        raise AlignbenchError(f"{origin}: setting 'task.options.{key}': {err['msg']}") from None
+        raise AlignbenchError(f"{origin}: setting 'task.options.{key}': {err['msg'].removeprefix('Value error, ')}") from None
 
 
 def _bounded(annotation):

@@ -8,6 +8,7 @@ itself: it is retried once and reported, the others go on.
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 import subprocess
 import sys
 import time
@@ -17,9 +18,13 @@ from pathlib import Path
 import yaml
 
 from .config import load_config
+from .evaluation.evaluate import RowContext, StatisticsSettings, load_comparisons, rows_from_comparisons
+from .frontier import SWEEP_MARK
+from .leaderboard import read_rows, write_leaderboard
+from .stages.fit_and_generate import policy_columns
 from .errors import AlignbenchError
 from .io import atomic_write_json, atomic_write_text
-from .safe_yaml import load_yaml_file
+from .safe_yaml import load_json_file, load_yaml_file
 
 
 @dataclass
@@ -27,6 +32,10 @@ class Cell:
     name: str
     config_path: Path
     run_dir: Path
+    group: str = ""  # the cell's name without its seed: cells of one group are combined across seeds
+    method: str = ""
+    seed: int = 0
+    beta: float | None = None
 
 
 def expand_grid(grid_source: str | Path, out_dir: Path) -> list[Cell]:
@@ -66,12 +75,13 @@ def expand_grid(grid_source: str | Path, out_dir: Path) -> list[Cell]:
             data["task"] = {"name": task, "options": {}}
         if beta is not None:
             data["beta"] = beta
+        group = f"{task}-{method}" + (f"-b{beta:g}" if beta is not None else "")
         name = f"{task}-{method}-s{seed}" + (f"-b{beta:g}" if beta is not None else "")
         data["name"] = name
         data["leaderboard_dir"] = str(out_dir / "cells" / name / "leaderboard")
         cfg_path = out_dir / "cells" / f"{name}.yaml"
         atomic_write_text(cfg_path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
-        cells.append(Cell(name, cfg_path, out_dir / "cells" / name))
+        cells.append(Cell(name, cfg_path, out_dir / "cells" / name, group, method, seed, beta))
     return cells
 
 
@@ -84,8 +94,6 @@ def run_cell(config_path: str, run_dir: str) -> tuple[int, str]:
 
 
 def _run_local(cells: list[Cell], workers: int) -> dict[str, tuple[int, str]]:
-    from concurrent.futures import ThreadPoolExecutor
-
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = {c.name: pool.submit(run_cell, str(c.config_path), str(c.run_dir)) for c in cells}
         return {name: f.result() for name, f in futures.items()}
@@ -110,8 +118,6 @@ def _run_ray(cells: list[Cell], workers: int) -> dict[str, tuple[int, str]]:
 
 
 def run_grid(grid_source: str | Path, backend: str = "local", workers: int = 2, out_dir: Path = Path("runs/grid"), quiet: bool = False):
-    from . import leaderboard
-
     out_dir = Path(out_dir)
     cells = expand_grid(grid_source, out_dir)
     runner = {"local": _run_local, "ray": _run_ray}.get(backend)
@@ -131,8 +137,42 @@ def run_grid(grid_source: str | Path, backend: str = "local", workers: int = 2, 
             print(f"alignbench grid: cell {c.name} failed twice: {results[c.name][1]}", file=sys.stderr)
     if not ok:
         raise AlignbenchError(f"grid: every cell failed; see {out_dir / 'grid_report.json'}")
-    rows = [r for c in ok for r in leaderboard.read_rows(c.run_dir)]
+    rows = [r for c in ok for r in read_rows(c.run_dir)]
     # Every cell trains its own SFT policy: keep each cell's rows (seed column) and add seed summaries.
-    rows = leaderboard.aggregate_seed_rows(rows)
-    leaderboard.write_leaderboard(rows, out_dir / "leaderboard.csv")
+    rows += seed_summary_rows(ok)
+    write_leaderboard(rows, out_dir / "leaderboard.csv")
+    return rows
+
+
+def seed_summary_rows(cells: list[Cell]) -> list[dict]:
+    """One row per method × baseline × evaluator of each group of cells that differ only by seed, from the
+    cells' per-prompt comparisons, seeds combined as a run combines them (prompt-level bootstrap of the
+    per-prompt mean over seeds, at the configured level). On a β axis the method is labelled ``name@β=b``."""
+    groups: dict[str, list[Cell]] = {}
+    for c in cells:
+        groups.setdefault(c.group, []).append(c)
+    rows, seen = [], set()
+    for group, members in groups.items():
+        if len(members) < 2:
+            continue
+        cfg = load_config(str(members[0].config_path))
+        comparisons, infos = [], {}
+        for c in members:
+            label = c.method if c.beta is None else f"{c.method}{SWEEP_MARK}{c.beta:g}"
+            for comp in load_comparisons(c.run_dir / "comparisons.jsonl"):
+                own = comp.method
+                comp.method = label if own == c.method else own
+                comparisons.append(comp)
+            for own in {c.method, "sft"}:
+                metrics = c.run_dir / "methods" / own / f"seed-{c.seed}" / "metrics.json"
+                if metrics.exists():
+                    infos.setdefault(label if own == c.method else own, []).append(load_json_file(metrics, "metrics.json"))
+        context = RowContext(task=cfg.task.name, run_id=f"grid:{group}", seeds=",".join(str(c.seed) for c in members),
+                             method_columns=lambda label: policy_columns(infos[label], cfg.beta) if label in infos else {})
+        settings = StatisticsSettings(cfg.evaluation.bootstrap, cfg.seed, cfg.evaluation.ci)
+        for row in rows_from_comparisons(comparisons, settings, context):
+            key = (row.task, row.method, row.evaluator, row.baseline)
+            if key not in seen:  # π_sft of a seed is the same in every group: its summary once
+                seen.add(key)
+                rows.append(row.as_dict())
     return rows

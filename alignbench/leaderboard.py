@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
+import pandas as pd
+from matplotlib.figure import Figure
+from rich.table import Table
+from rich.text import Text
+
 from .errors import AlignbenchError
+from .evaluation.alpaca_eval import rows_from_annotations
+from .evaluation.schema import ALL_COLUMNS, COLUMNS, EXTRA  # noqa: F401  (COLUMNS, EXTRA: re-exported)
 from .frontier import method_curves
 from .io import atomic_write_bytes, atomic_write_text
+from .report_html import write_html
 from .safe_yaml import load_json_file
 
-# The design brief's fixed schema, in its order; ``run`` always follows it, the others where rows have them.
-COLUMNS = [
-    "task", "method", "evaluator", "baseline", "n_prompts", "win_rate", "ci_low", "ci_high", "std_error",
-    "wins", "ties", "losses", "consistency", "n_parse_failures", "mean_reward", "kl_to_sft", "judge",
-    "template_sha", "seed", "run_id",
-]
-EXTRA = ["run", "kl_to_sft_se", "kl_kind", "n_truncated", "first_position_rate", "n_seeds", "seed_spread", "exact_reward", "kl_to_target", "kl_to_own_target", "target_beta", "beta", "one_order_win_rate", "n_request_failures",
-         "mean_score", "score_ci_low", "score_ci_high", "score_distribution",
-         "reward_regret", "lc_win_rate", "lc_ci_low", "lc_ci_high"]
 # Columns shown (rounded) in the long Markdown / screen table; LLM-judge columns only where a row has them.
 LONG_COLUMNS = ["method", "evaluator", "baseline", "n_prompts", "win_rate", "ci_low", "ci_high", "std_error", "mean_reward", "kl_to_sft"]
 OPTIONAL_COLUMNS = ["seed_spread", "exact_reward", "kl_to_target", "reward_regret", "lc_win_rate", "consistency", "first_position_rate", "one_order_win_rate", "n_parse_failures"]
@@ -82,22 +82,13 @@ def title_for(rows: list[dict]) -> str:
 
 
 def _frame(rows: list[dict]):
-    import pandas as pd
-
-    df = pd.DataFrame(with_run(rows))
-    for c in COLUMNS:
-        if c not in df.columns:
-            df[c] = None
-    extra = [c for c in EXTRA if c in df.columns]
-    return df[COLUMNS + extra]
+    return pd.DataFrame(with_run(rows)).reindex(columns=ALL_COLUMNS)  # the one schema, every column, in its order
 
 
 def write_leaderboard(rows: list[dict], out_csv: str | Path, title: str | None = None, force: bool = False,
                       optimal=None, reward_key: str = "exact_reward", frontier_path: str | Path | None = None) -> dict[str, Path]:
     """Write the CSV (full float precision, atomically), Markdown, a win-rate PNG and an HTML page beside it;
     with ``frontier_path``, also the frontier PNG (the same image the page embeds)."""
-    from .report_html import write_html
-
     out_csv = Path(out_csv)
     if not rows:
         raise AlignbenchError(f"{out_csv}: no rows to write")
@@ -238,9 +229,7 @@ def to_markdown(df, title: str | None = None) -> str:
             + "\n\n## All rows\n\nSorted by win rate within each evaluator × baseline.\n\n" + "\n".join(_md_table(cols, long)) + "\n")
 
 
-def _fig_bytes(fig) -> bytes:
-    import io
-
+def _fig_bytes(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
     return buf.getvalue()
@@ -271,11 +260,6 @@ def win_rate_panels(rows: list[dict]) -> dict[str, list[dict]]:
 def win_rate_png(rows: list[dict]) -> bytes:
     """Win rate with CI whiskers per method, one panel per evaluator × baseline (and per task and
     per judge/reward model when rows of several are combined, each named in the panel title)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     panels = win_rate_panels(rows)
     split_run = len({r["run"] for rs in panels.values() for r in rs}) > 1
     n = max(1, len(panels))
@@ -283,7 +267,8 @@ def win_rate_png(rows: list[dict]) -> bytes:
     nrows = math.ceil(n / cols)
     height = 0.35 * max((len(v) for v in panels.values()), default=1) + 1.5
     # Constrained layout keeps each panel's method names clear of its left neighbour.
-    fig, axes = plt.subplots(nrows, cols, figsize=(5.0 * cols, height * nrows), squeeze=False, layout="constrained")
+    fig = Figure(figsize=(5.0 * cols, height * nrows), layout="constrained")
+    axes = fig.subplots(nrows, cols, squeeze=False)
     flat = [ax for line in axes for ax in line]
     for ax, (title, rs) in zip(flat, panels.items()):
         rs = sorted(rs, key=lambda r: r["win_rate"])
@@ -298,9 +283,7 @@ def win_rate_png(rows: list[dict]) -> bytes:
         ax.set_title(title, fontsize=9)
     for ax in flat[len(panels):]:
         ax.set_visible(False)
-    data = _fig_bytes(fig)
-    plt.close(fig)
-    return data
+    return _fig_bytes(fig)
 
 
 def frontier_png(rows: list[dict], reward_key: str = "exact_reward", optimal=None) -> bytes | None:
@@ -308,11 +291,6 @@ def frontier_png(rows: list[dict], reward_key: str = "exact_reward", optimal=Non
 
     One panel per task and reward model: points scored by different reward models never share an
     axis. None when no row has both a KL and a reward."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows = with_run(rows)
     panels: dict[tuple, dict] = {}
     for r in rows:
@@ -327,7 +305,8 @@ def frontier_png(rows: list[dict], reward_key: str = "exact_reward", optimal=Non
     if not panels:
         return None
     n = len(panels)
-    fig, axes = plt.subplots(1, n, figsize=(7.5 * n, 4.5), squeeze=False, layout="constrained")
+    fig = Figure(figsize=(7.5 * n, 4.5), layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False)
     markers = "osD^vP*Xh<>p"
     for ax, ((task, scale), pts) in zip(axes[0], panels.items()):
         if optimal is not None and not scale.startswith("mean reward"):
@@ -347,9 +326,7 @@ def frontier_png(rows: list[dict], reward_key: str = "exact_reward", optimal=Non
         else:
             ax.set_ylabel(scale)
             ax.set_title(f"KL–reward frontier: {task}", fontsize=10)
-    data = _fig_bytes(fig)
-    plt.close(fig)
-    return data
+    return _fig_bytes(fig)
 
 
 def plot_frontier(rows: list[dict], path: str | Path, reward_key: str = "exact_reward", optimal=None) -> None:
@@ -361,9 +338,6 @@ def plot_frontier(rows: list[dict], path: str | Path, reward_key: str = "exact_r
 
 def print_table(rows: list[dict], console, title: str = "leaderboard") -> None:
     """The summary (one row per method) first, then every row, rounded."""
-    from rich.table import Table
-    from rich.text import Text
-
     rows = sort_rows(with_run(rows))
     header, cells, _ = summary_table(rows)
     console.print(Text(title, style="bold"))
@@ -407,8 +381,6 @@ def build_leaderboard(dirs, alpaca_eval_files, out_csv, seed: int = 0, n_bootstr
     for d in dirs:
         rows.extend(with_run(read_rows(d), Path(d).resolve().name))
     if alpaca_eval_files:
-        from .evaluation.alpaca_eval import rows_from_annotations
-
         for f in alpaca_eval_files:
             rows.extend(with_run(rows_from_annotations(f, seed=seed, n_bootstrap=n_bootstrap), Path(f).stem))
     rows = sort_rows(with_run(rows))
@@ -418,15 +390,13 @@ def build_leaderboard(dirs, alpaca_eval_files, out_csv, seed: int = 0, n_bootstr
 
 def load_leaderboard(path: str | Path):
     """A leaderboard as a pandas DataFrame: a leaderboard CSV, a rows.json, or a run/judge directory holding one."""
-    import pandas as pd
-
     path = Path(path)
     if path.is_dir():
         return _frame(read_rows(path))
     if not path.exists():
         raise AlignbenchError(f"{path}: file not found")
     if path.suffix == ".json":
-        rows = json.loads(path.read_text(encoding="utf-8"))
+        rows = load_json_file(path, "rows file")
         if not isinstance(rows, list):
             raise AlignbenchError(f"{path}: expected a list of rows")
         return _frame(rows)
@@ -443,34 +413,3 @@ def load_leaderboard(path: str | Path):
 def rows_from_frame(df) -> list[dict]:
     """DataFrame rows as dicts with NaN turned back into None."""
     return _records(df)
-
-
-def aggregate_seed_rows(rows: list[dict]) -> list[dict]:
-    """Rows of independent runs (grid cells) that differ only by seed, summarised across seeds:
-    mean win rate, the spread (sd) across seeds, and a t-interval over the per-seed win rates."""
-    import numpy as np
-    from scipy import stats as st
-
-    groups: dict[tuple, list[dict]] = {}
-    for r in rows:
-        groups.setdefault((r["task"], r["method"], r["evaluator"], r["baseline"]), []).append(r)
-    out = []
-    for (task, method, evaluator, baseline), rs in groups.items():
-        seeds = sorted({str(r["seed"]) for r in rs})
-        if len(rs) < 2 or len(seeds) < 2:
-            continue
-        w = np.array([r["win_rate"] for r in rs], dtype=float)
-        k = len(w)
-        half = float(st.t.ppf(0.975, k - 1) * w.std(ddof=1) / np.sqrt(k))
-        mean = lambda key: float(np.mean([r[key] for r in rs if r.get(key) is not None])) if any(r.get(key) is not None for r in rs) else None  # noqa: E731
-        out.append({
-            "task": task, "method": method, "evaluator": evaluator, "baseline": baseline,
-            "n_prompts": int(np.mean([r["n_prompts"] for r in rs])), "win_rate": float(w.mean()),
-            "ci_low": float(w.mean() - half), "ci_high": float(w.mean() + half), "std_error": float(w.std(ddof=1) / np.sqrt(k)),
-            "wins": sum(r["wins"] for r in rs), "ties": sum(r["ties"] for r in rs), "losses": sum(r["losses"] for r in rs),
-            "consistency": mean("consistency"), "n_parse_failures": sum(r.get("n_parse_failures") or 0 for r in rs),
-            "mean_reward": mean("mean_reward"), "kl_to_sft": mean("kl_to_sft"), "judge": rs[0].get("judge"),
-            "template_sha": rs[0].get("template_sha"), "seed": "mean(" + ",".join(seeds) + ")", "run_id": "grid",
-            "n_seeds": k, "seed_spread": float(w.std(ddof=1)), "exact_reward": mean("exact_reward"), "kl_to_target": mean("kl_to_target"),
-        })
-    return rows + out

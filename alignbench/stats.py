@@ -83,8 +83,11 @@ def percentile_interval(samples: np.ndarray, ci: float = 0.95) -> tuple[float, f
     return float(lo), float(hi)
 
 
-def summarize(scores: np.ndarray, n_boot: int = 2000, seed: int = 0, ci: float = 0.95) -> dict:
-    """Win rate (ties ½), win/tie/loss counts, SE and a seeded percentile bootstrap interval, in percent."""
+def summarize(scores: np.ndarray, n_boot: int = 2000, seed: int = 0, ci: float = 0.95, graded: bool = False) -> dict:
+    """Win rate (ties ½), win/tie/loss counts, SE and a seeded percentile bootstrap interval, in percent.
+
+    Wins are scores of 1, losses 0 and ties anything between; with ``graded`` (alpaca_eval's graded
+    preferences) wins are scores above ½, losses below and ties exactly ½."""
     scores = np.asarray(scores, dtype=float)
     valid = scores[~np.isnan(scores)]
     n = len(valid)
@@ -98,9 +101,9 @@ def summarize(scores: np.ndarray, n_boot: int = 2000, seed: int = 0, ci: float =
         "ci_low": 100 * lo,
         "ci_high": 100 * hi,
         "std_error": float(100 * valid.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan"),
-        "wins": int(np.sum(valid == 1)),
-        "ties": int(np.sum((valid > 0) & (valid < 1))),
-        "losses": int(np.sum(valid == 0)),
+        "wins": int(np.sum(valid > 0.5 if graded else valid == 1)),
+        "ties": int(np.sum(valid == 0.5 if graded else (valid > 0) & (valid < 1))),
+        "losses": int(np.sum(valid < 0.5 if graded else valid == 0)),
         "n_parse_failures": int(np.sum(np.isnan(scores))),
     }
 
@@ -118,22 +121,13 @@ def paired_difference(a: np.ndarray, b: np.ndarray, n_boot: int = 2000, seed: in
             "p_value_two_sided": float(2 * min(np.mean(boot <= 0), np.mean(boot >= 0)))}
 
 
-def head_to_head(scores: np.ndarray) -> dict:
-    """Win / tie / loss percentages (BRAIn Table 2 style)."""
-    valid = np.asarray(scores, float)
-    valid = valid[~np.isnan(valid)]
-    n = max(len(valid), 1)
-    return {"win": 100 * float(np.sum(valid == 1)) / n, "tie": 100 * float(np.sum((valid > 0) & (valid < 1))) / n,
-            "loss": 100 * float(np.sum(valid == 0)) / n}
-
-
-def across_seeds(per_seed: list[np.ndarray], n_boot: int = 2000, seed: int = 0, ci: float = 0.95) -> dict:
+def across_seeds(per_seed: list[np.ndarray], n_boot: int = 2000, seed: int = 0, ci: float = 0.95, graded: bool = False) -> dict:
     """Several seeds on the same prompts: bootstrap the per-prompt mean over seeds, and report
     the spread (standard deviation) of the per-seed win rates beside it."""
     stack = np.vstack([np.asarray(s, float) for s in per_seed])
     with np.errstate(invalid="ignore"):
         mean = np.nanmean(stack, axis=0) if len(per_seed) > 1 else stack[0]
-    row = summarize(mean, n_boot, seed, ci)
+    row = summarize(mean, n_boot, seed, ci, graded)
     rates = [100 * np.nanmean(s) for s in stack]
     row["n_seeds"] = len(per_seed)
     row["seed_spread"] = float(np.std(rates, ddof=1)) if len(rates) > 1 else 0.0

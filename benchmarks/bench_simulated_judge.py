@@ -19,24 +19,22 @@ from scipy.stats import kendalltau, spearmanr
 
 from alignbench import pipeline
 from alignbench.config import load_config
-from alignbench.evaluation.outputs import align_outputs, load_outputs
+from alignbench.evaluation.outputs import align_outputs
 from alignbench.evaluation.simulated_judge import (SimulatedJudgeSettings, gold_reward_of, sigmoid,
                                                    simulated_judge_if_configured)
 
 
-def bias_free_expectations(cfg, shared, results, noise_scale) -> dict:
+def bias_free_expectations(cfg, shared, fitted, noise_scale) -> dict:
     """(method, baseline) → the win rate a bias-free simulated annotator gives in expectation:
     mean over prompts of σ(Δr*/noise), ½ where the two outputs are the same text (first seed)."""
     reward = gold_reward_of(shared.task)
     task, seed = shared.task, cfg.seeds[0]
+    first_seed = {f.label: f.outputs() for f in fitted if f.seed == seed}
     refs = [type(o)(p.prompt_id, p.text, task.test_references[p.prompt_id], "dataset") for p, o in
-            zip(task.test_prompts, load_outputs(results[("sft", seed)]["dir"] / "outputs.jsonl"))]
+            zip(task.test_prompts, first_seed["sft"])]
     out = {}
-    for (label, s), info in results.items():
-        if s != seed:
-            continue
-        mine = load_outputs(info["dir"] / "outputs.jsonl")
-        for baseline, ref in (("dataset", refs), ("sft", load_outputs(results[("sft", seed)]["dir"] / "outputs.jsonl"))):
+    for label, mine in first_seed.items():
+        for baseline, ref in (("dataset", refs), ("sft", first_seed["sft"])):
             vals = [0.5 if m.output == r.output else sigmoid((reward(m.prompt, m.output) - reward(r.prompt, r.output)) / noise_scale)
                     for m, r in align_outputs(mine, ref)]
             out[(label, baseline)] = 100 * sum(vals) / len(vals)
@@ -57,13 +55,14 @@ def main():
     evaluate_run = pipeline.evaluate_run
     expected = {}
 
-    def with_simulated_judge(cfg, rd, shared, results, judges, progress, quiet):
-        expected.update(bias_free_expectations(cfg, shared, results, settings.noise_scale))
+    def with_simulated_judge(cfg, rd, shared, fitted, judges, progress):
+        expected.update(bias_free_expectations(cfg, shared, fitted, settings.noise_scale))
         with simulated_judge_if_configured(settings, shared.task) as extra:
-            return evaluate_run(cfg, rd, shared, results, list(judges) + extra, progress, quiet)
+            return evaluate_run(cfg, rd, shared, fitted, list(judges) + extra, progress)
 
     pipeline.evaluate_run = with_simulated_judge
-    rows = pipeline.run_comparison(load_config(a.config), run_dir=a.run_dir, leaderboard_dir=a.leaderboard_dir, quiet=True)
+    cfg = load_config(a.config, ["evaluation.simulated_judge=null"])  # this script adds its own, with the settings above
+    rows = pipeline.run_comparison(cfg, run_dir=a.run_dir, leaderboard_dir=a.leaderboard_dir, quiet=True)
     report = {"settings": settings.model_dump(), "baselines": {}}
     for baseline in sorted({r["baseline"] for r in rows}):
         gold = {r["method"]: r["win_rate"] for r in rows if r["baseline"] == baseline and r["evaluator"] == "gold-reward"}

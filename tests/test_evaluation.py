@@ -12,7 +12,8 @@ import pytest
 from alignbench.errors import AlignbenchError
 from alignbench.evaluation.judge_config import load_judge
 from alignbench.evaluation.judge_only import judge_outputs
-from alignbench.evaluation.llm_judge import judge_pairs, summary_row
+from alignbench.evaluation.evaluate import judged_statistics
+from alignbench.evaluation.llm_judge import judge_pairs
 from alignbench.evaluation.local_server import JudgeServer, ScriptedJudge, prefer_longer
 from alignbench.evaluation.outputs import OutputRecord, align_outputs, load_outputs, write_outputs
 from alignbench.evaluation.store import JudgmentStore
@@ -44,7 +45,7 @@ def test_both_orders_recover_true_preference_that_one_order_gets_wrong(tmp_path)
         first, second, info, _ = judge_pairs(align_outputs(m, r), judge, store, "method", "reference")
         assert srv.requests == 2 * n
     one_order = 100 * np.nanmean(first)
-    both = summary_row(first, second, 2000, 0)
+    both = judged_statistics(first, second)
     truth = 100 * better.mean()
     print(f"true {truth:.1f}  method-first only {one_order:.1f}  both orders {both['win_rate']:.1f} "
           f"[{both['ci_low']:.1f}, {both['ci_high']:.1f}]  consistency {both['consistency']:.1f}  first-position {both['first_position_rate']:.1f}")

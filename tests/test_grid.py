@@ -58,6 +58,6 @@ def test_ray_grid_in_local_mode(tmp_path):
     pytest.importorskip("ray")
     rows = run_grid(grid_file(tmp_path, ["dpo"], [0, 1]), backend="ray", workers=2, out_dir=tmp_path / "g", quiet=True)
     assert {r["method"] for r in rows} == {"sft", "dpo"}
-    assert sorted({r["seed"] for r in rows}) == ["0", "1", "mean(0,1)"]
-    summary = [r for r in rows if r["seed"] == "mean(0,1)" and r["method"] == "dpo"]
+    assert sorted({r["seed"] for r in rows}) == ["0", "0,1", "1"]
+    summary = [r for r in rows if r["seed"] == "0,1" and r["method"] == "dpo"]
     assert summary and all(r["n_seeds"] == 2 and r["ci_low"] <= r["win_rate"] <= r["ci_high"] for r in summary)

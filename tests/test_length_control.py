@@ -99,4 +99,4 @@ def test_alpaca_eval_import_rows_carry_lc_columns(tmp_path):
     for r in recs:
         del r["output_1"]
     path.write_text(json.dumps(recs))
-    assert "lc_win_rate" not in rows_from_annotations(path, n_bootstrap=200)[0]  # no outputs: no LC, no error
+    assert rows_from_annotations(path, n_bootstrap=200)[0]["lc_win_rate"] is None  # no outputs: no LC, no error

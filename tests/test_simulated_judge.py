@@ -12,7 +12,8 @@ import pytest
 
 from alignbench.errors import AlignbenchError
 from alignbench.evaluation.judge_config import load_judge
-from alignbench.evaluation.llm_judge import judge_pairs, summary_row
+from alignbench.evaluation.evaluate import judged_statistics
+from alignbench.evaluation.llm_judge import judge_pairs
 from alignbench.evaluation.outputs import OutputRecord, align_outputs
 from alignbench.evaluation.simulated_judge import (SimulatedAnnotator, gold_reward_of, logit, sigmoid,
                                                    simulated_judge_for_task, template_pattern)
@@ -80,7 +81,7 @@ def test_debiased_rate_recovers_bias_free_expectation_and_one_order_does_not(tmp
         first, second, info, _ = judge_pairs(pairs, sim.config, store, "method", "baseline")
         assert sim.server.requests == 2 * len(pairs) and not info.failures
         assert sim.config.name == "simulated" and sim.config.base_url == sim.server.base_url
-    row = summary_row(first, second, 2000, 0)
+    row = judged_statistics(first, second)
     n = len(pairs)
     print(f"\nconstruction: {json.dumps({k: round(v, 1) for k, v in expect.items()})}")
     print(f"measured (n={n} prompts, {2 * n} requests): both-order {row['win_rate']:.1f} [{row['ci_low']:.1f}, {row['ci_high']:.1f}]"

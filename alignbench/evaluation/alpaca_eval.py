@@ -14,6 +14,8 @@ import numpy as np
 
 from ..errors import AlignbenchError
 from ..safe_yaml import load_json_file
+from .evaluate import RowContext, StatisticsSettings, rows_from_comparisons
+from .evaluators import Comparison
 
 
 def load_annotations(path: str | Path) -> list[dict]:
@@ -46,47 +48,28 @@ def preference_scores(annotations: list[dict]) -> np.ndarray:
     return np.array(out, dtype=float)
 
 
-def describe(scores: np.ndarray) -> dict:
-    kept = scores[~np.isnan(scores)]
-    n = len(kept)
-    return {
-        "win_rate": float(kept.mean() * 100) if n else float("nan"),
-        "std_error": float(kept.std(ddof=1) / math.sqrt(n) * 100) if n > 1 else float("nan"),
-        "n_wins": int((kept > 0.5).sum()), "n_wins_base": int((kept < 0.5).sum()), "n_draws": int((kept == 0.5).sum()), "n_total": n,
-    }
-
-
-def rows_from_annotations(path: str | Path, seed: int = 0, n_bootstrap: int = 2000) -> list[dict]:
-    from ..stats import bootstrap_means, percentile_interval
-
-    annotations = load_annotations(path)
-    pairs = {(a["generator_1"], a["generator_2"]) for a in annotations}
+def comparisons_from_annotations(annotations: list[dict], path: str | Path) -> list[Comparison]:
+    """One comparison per (generator_1 = baseline, generator_2 = method), in sorted order; lengths in
+    characters where every annotation carries both outputs (for the length-controlled win rate)."""
     rows = []
-    for baseline, method in sorted(pairs):
+    for baseline, method in sorted({(a["generator_1"], a["generator_2"]) for a in annotations}):
         sub = [a for a in annotations if (a["generator_1"], a["generator_2"]) == (baseline, method)]
         scores = preference_scores(sub)
-        d = describe(scores)
-        kept = scores[~np.isnan(scores)]
-        if len(kept) == 0:
+        if np.isnan(scores).all():
             raise AlignbenchError(f"{path}: {method} vs {baseline}: no annotation has a usable preference")
-        lo, hi = percentile_interval(bootstrap_means(kept, n_bootstrap, seed))
-        rows.append({
-            "task": Path(path).stem, "method": method, "evaluator": "alpaca_eval", "baseline": baseline,
-            "n_prompts": d["n_total"], "win_rate": d["win_rate"], "ci_low": 100 * lo, "ci_high": 100 * hi,
-            "std_error": d["std_error"], "wins": d["n_wins"], "ties": d["n_draws"], "losses": d["n_wins_base"],
-            "consistency": None, "n_parse_failures": int(np.isnan(scores).sum()), "mean_reward": None, "kl_to_sft": None,
-            "judge": "alpaca_eval annotations", "template_sha": None, "seed": seed, "run_id": str(path),
-            **_length_controlled(sub, scores, seed),
-        })
+        with_outputs = all(isinstance(a.get("output_1"), str) and isinstance(a.get("output_2"), str) for a in sub)
+        rows.append(Comparison(
+            method, baseline, "alpaca_eval", "alpaca_eval annotations", 0,
+            [str(a.get("instruction", i)) for i, a in enumerate(sub)], scores, graded=True,
+            method_length=np.array([len(a["output_2"]) for a in sub], float) if with_outputs else None,
+            baseline_length=np.array([len(a["output_1"]) for a in sub], float) if with_outputs else None,
+        ))
     return rows
 
 
-def _length_controlled(annotations: list[dict], scores: np.ndarray, seed: int) -> dict:
-    """``lc_win_rate`` with its interval when every annotation carries both outputs (else nothing)."""
-    if not all(isinstance(a.get("output_1"), str) and isinstance(a.get("output_2"), str) for a in annotations):
-        return {}
-    from ..length_control import length_controlled_win_rate
-
-    lc = length_controlled_win_rate(scores, np.array([len(a["output_2"]) for a in annotations]),
-                                    np.array([len(a["output_1"]) for a in annotations]), seed=seed)
-    return {k: lc[k] for k in ("lc_win_rate", "lc_ci_low", "lc_ci_high")}
+def rows_from_annotations(path: str | Path, seed: int = 0, n_bootstrap: int = 2000) -> list[dict]:
+    """Leaderboard rows of an alpaca_eval ``annotations.json``: alpaca_eval's win rate and standard error,
+    a prompt-bootstrap interval and the length-controlled win rate, through the one evaluation flow."""
+    comparisons = comparisons_from_annotations(load_annotations(path), path)
+    context = RowContext(task=Path(path).stem, run_id=str(path), seeds=str(seed))
+    return [r.as_dict() for r in rows_from_comparisons(comparisons, StatisticsSettings(n_bootstrap, seed), context)]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import socket
+import time
+import urllib.request
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -185,3 +188,25 @@ def _read_template(path: Path, setting: str, value: str, kind: str) -> str:
     if missing:
         raise AlignbenchError(f"{tpath}: template lacks placeholder(s) {', '.join('{{' + m + '}}' for m in sorted(missing))}")
     return text
+
+
+CONNECT_WAIT_S = 3.0
+
+
+def check_reachable(cfg: JudgeConfig, wait_s: float = CONNECT_WAIT_S) -> None:
+    """Fail fast, naming the URL, when nothing listens at the judge's host and port (bounded wait)."""
+    url = urlsplit(cfg.base_url)  # an http(s) URL with a host: checked when the judge YAML loads
+    if urllib.request.getproxies().get(url.scheme):
+        return  # the client goes through the proxy; a direct connect says nothing
+    port = url.port or (443 if url.scheme == "https" else 80)
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            with socket.create_connection((url.hostname, port), timeout=max(0.1, min(2.0, deadline - time.monotonic()))):
+                return
+        except OSError as e:
+            if time.monotonic() >= deadline:
+                hint = " (start one with `alignbench serve-judge`)" if url.hostname in ("127.0.0.1", "localhost") else ""
+                raise AlignbenchError(f"judge {cfg.name}: cannot reach {cfg.base_url} after {wait_s:g} s "
+                                      f"({e.strerror or type(e).__name__}){hint}; base_url is set in {cfg.source}") from None
+            time.sleep(0.2)

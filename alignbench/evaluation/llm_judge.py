@@ -263,24 +263,3 @@ def judge_pairs(pairs, judge: JudgeConfig, store: JudgmentStore, method: str, ba
     info = judge_requests(reqs, judge, store, progress)
     first, second = outcomes(reqs, store, [m.prompt_id for m, _ in pairs])
     return first, (second if judge.both_orders else None), info, reqs
-
-
-def summary_row(first, second, n_boot: int, seed: int, ci: float = 0.95) -> dict:
-    """Leaderboard statistics for one judged comparison, with position-bias diagnostics."""
-    from ..stats import combine_orders, consistency_rate, first_position_rate, summarize
-
-    row = summarize(combine_orders(first, second), n_boot, seed, ci)
-    both = second is not None
-    row["consistency"] = consistency_rate(first, second) if both else None
-    row["first_position_rate"] = first_position_rate(first, second) if both else None
-    missing = int(np.isnan(first).sum() + (np.isnan(second).sum() if both else 0))
-    row["n_unparsed_verdicts"] = missing
-    row["one_order_win_rate"] = one_order_win_rate(first)
-    return row
-
-
-def one_order_win_rate(first) -> float:
-    """The win rate (percent) the method-first order alone gives: what the swap corrects."""
-    first = np.asarray(first, float)
-    usable = first[~np.isnan(first)]
-    return float(100 * usable.mean()) if len(usable) else float("nan")

@@ -21,6 +21,7 @@ from ..io import atomic_write_json, iter_jsonl
 from .audit import ratio_with_interval
 from .judge_config import JudgeConfig, load_judge
 from .llm_judge import JudgeRequest, judge_requests
+from .schema import make_row
 from .store import JudgmentStore, judgment_key
 
 SCORES = range(1, 11)
@@ -159,9 +160,9 @@ def grade_mtbench(question_file: str | Path, answer_files: list[str | Path], jud
     rows = []
     for items in loaded:
         row, info = grade_items(items, cfg, store, n_boot, seed, progress)
-        rows.append({"task": task, "method": items[0].model, "evaluator": f"llm-single:{cfg.name}", "baseline": None,
-                     "win_rate": None, **row, "judge": cfg.identity(), "template_sha": cfg.template_sha, "seed": seed,
-                     "run_id": str(out_dir), "n_request_failures": len(info.failures)})
+        rows.append(make_row(f"grading of {items[0].model}", task=task, method=items[0].model, evaluator=f"llm-single:{cfg.name}",
+                             **row, judge=cfg.identity(), template_sha=cfg.template_sha, seed=str(seed), run_id=str(out_dir),
+                             n_request_failures=len(info.failures)).as_dict())
     atomic_write_json(out_dir / "rows.json", rows)
     return rows
 

@@ -1,0 +1,194 @@
+"""Evaluators: one small class per way of judging a method's outputs against a baseline's, registered by name.
+
+An evaluator turns aligned (method output, baseline output) pairs of one seed into a
+:class:`Comparison`: the per-prompt outcomes from the method's side (1 win, ½ tie, 0 loss, NaN no usable
+verdict) and whatever the statistics need besides (rewards, both presentation orders, lengths).
+:mod:`alignbench.evaluation.evaluate` turns comparisons into leaderboard rows; nothing else does.
+
+Adding an evaluator: a class with ``name``, ``identity`` and ``compare()``, and a builder registered with
+``@register_evaluator("<spec prefix>")`` that makes it from an :class:`EvaluatorSources`.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import AlignbenchError
+from ..stats import combine_orders
+from ..tasks.base import call_reward
+from .judge_config import JudgeConfig, check_reachable, load_judge
+from .llm_judge import judge_pairs
+from .store import JudgmentStore
+
+
+@dataclass
+class Comparison:
+    """Per-prompt results of one method against one baseline, by one evaluator, on one seed."""
+
+    method: str
+    baseline: str
+    evaluator: str  # the leaderboard's 'evaluator' column
+    judge: str  # the evaluator's identity (the 'judge' column)
+    seed: int
+    prompt_ids: list[str]
+    outcome: np.ndarray  # 1 / ½ / 0 / NaN, from the method's side
+    first: np.ndarray | None = None  # LLM judges: the method-first order's outcomes
+    second: np.ndarray | None = None  # LLM judges: the baseline-first order's (None: one order only)
+    method_reward: np.ndarray | None = None  # pointwise evaluators: both sides' scores
+    baseline_reward: np.ndarray | None = None
+    method_length: np.ndarray | None = None  # characters, for the length-controlled win rate
+    baseline_length: np.ndarray | None = None
+    n_truncated: int | None = None  # responses the reward model cut to fit its context
+    n_request_failures: int | None = None  # LLM judges: requests that failed after retries
+    template_sha: str | None = None
+    # alpaca_eval's preferences are graded (any value in [0, 1]): wins and losses are counted as above and
+    # below ½ there, where a seed-averaged outcome strictly between 0 and 1 counts as a tie.
+    graded: bool = False
+
+    ARRAYS = ("outcome", "first", "second", "method_reward", "baseline_reward", "method_length", "baseline_length")
+
+    def to_json(self) -> dict:
+        out = {k: v for k, v in self.__dict__.items() if k not in self.ARRAYS}
+        for k in self.ARRAYS:
+            v = getattr(self, k)
+            out[k] = None if v is None else [None if x != x else float(x) for x in np.asarray(v, float)]
+        return out
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Comparison":
+        values = dict(d)
+        for k in cls.ARRAYS:
+            if values.get(k) is not None:
+                values[k] = np.array([np.nan if x is None else x for x in values[k]], dtype=float)
+        return cls(**values)
+
+
+def lengths(texts) -> np.ndarray:
+    return np.array([len(t) for t in texts], dtype=float)
+
+
+class Evaluator:
+    """Judges aligned (method, baseline) output pairs; ``name`` is the leaderboard's 'evaluator' column."""
+
+    name: str = ""
+    identity: str = ""
+
+    def compare(self, pairs, method: str, baseline: str, seed: int, progress=None) -> Comparison:
+        raise NotImplementedError
+
+
+class RewardEvaluator(Evaluator):
+    """Pointwise: one reward function scores both responses; strictly higher wins, equal is a tie."""
+
+    def __init__(self, name: str, reward_fn: Callable, identity: str, reward_model=None, notify: Callable[[str], None] | None = None):
+        self.name, self.reward_fn, self.identity = name, reward_fn, identity
+        self.reward_model = reward_model  # with a context window: responses it had to cut are counted
+        self.notify = notify
+
+    def compare(self, pairs, method, baseline, seed, progress=None) -> Comparison:
+        prompts = [m.prompt for m, _ in pairs]
+        scores = call_reward(self.reward_fn, prompts + prompts, [m.output for m, _ in pairs] + [r.output for _, r in pairs])
+        mine, theirs = np.array(scores[: len(pairs)]), np.array(scores[len(pairs):])
+        outcome = np.where(mine > theirs, 1.0, np.where(mine < theirs, 0.0, 0.5))
+        cut = None
+        if self.reward_model is not None:
+            cut = int(sum(self.reward_model.truncated(prompts, [m.output for m, _ in pairs])))
+            if cut and self.notify:
+                self.notify(f"{method} vs {baseline}: the {self.name} cut {cut} of {len(pairs)} response(s) to fit its context "
+                            "(scored on what fits; column n_truncated)")
+        return Comparison(method, baseline, self.name, self.identity, seed, [m.prompt_id for m, _ in pairs], outcome,
+                          method_reward=mine, baseline_reward=theirs, n_truncated=cut)
+
+
+class LLMJudgeEvaluator(Evaluator):
+    """A pairwise LLM judge over HTTP (an OpenAI-compatible endpoint), both presentation orders by default."""
+
+    def __init__(self, judge: JudgeConfig, store_path: Path, notify: Callable[[str], None] | None = None):
+        self.judge = judge
+        self.name, self.identity = f"llm:{judge.name}", judge.identity()
+        self.store = JudgmentStore(store_path)
+        self.notify = notify
+
+    def compare(self, pairs, method, baseline, seed, progress=None) -> Comparison:
+        first, second, info, _ = judge_pairs(pairs, self.judge, self.store, method, baseline, progress)
+        if info.failures and np.isnan(first).all() and (second is None or np.isnan(second).all()):
+            # Name the transport failure (a 401, a time-out) rather than "no prompt has a usable verdict".
+            raise AlignbenchError(f"judge {self.judge.name}: every judgment of {method} failed ({len(info.failures)} failures, "
+                                  f"first: {info.failures[0]['error']}); see {self.store.path.stem}.failures.jsonl")
+        if info.failures and self.notify:
+            self.notify(f"{len(info.failures)} judgment(s) of {method} failed after retries "
+                        f"(see {self.store.path.stem}.failures.jsonl); re-run to retry them")
+        return Comparison(method, baseline, self.name, self.identity, seed, [m.prompt_id for m, _ in pairs],
+                          combine_orders(first, second), first=first, second=second,
+                          method_length=lengths(m.output for m, _ in pairs), baseline_length=lengths(r.output for _, r in pairs),
+                          n_request_failures=len(info.failures), template_sha=self.judge.template_sha)
+
+
+@dataclass
+class EvaluatorSources:
+    """What evaluators are built from: the run's reward model, the task's true reward, where judgments go."""
+
+    reward_model: Any = None  # a trained reward model (``as_reward_fn()``, ``truncated()``)
+    reward_model_identity: str = ""
+    gold_reward: Callable | None = None
+    judgments_dir: Path = Path(".")
+    judgments_file: Callable[[JudgeConfig], Path] | None = None  # default: <judgments_dir>/<judge name>.jsonl
+    base_url: str | None = None  # overrides every LLM judge's base_url (judge-only --base-url)
+    notify: Callable[[str], None] = field(default=lambda msg: print(f"alignbench: {msg}", file=sys.stderr))
+
+
+EVALUATORS: dict[str, Callable[[EvaluatorSources, str], Evaluator]] = {}
+
+
+def register_evaluator(prefix: str):
+    """Register a builder for evaluator specs ``prefix`` or ``prefix:<argument>``."""
+
+    def deco(builder: Callable[[EvaluatorSources, str], Evaluator]):
+        EVALUATORS[prefix] = builder
+        return builder
+
+    return deco
+
+
+@register_evaluator("reward-model")
+def _run_reward_model(sources: EvaluatorSources, argument: str) -> Evaluator:
+    rm = sources.reward_model
+    return RewardEvaluator("reward-model", rm.as_reward_fn(), sources.reward_model_identity, rm, sources.notify)
+
+
+@register_evaluator("gold-reward")
+def _gold_reward(sources: EvaluatorSources, argument: str) -> Evaluator:
+    if sources.gold_reward is None:
+        raise AlignbenchError("evaluator gold-reward needs a task with a true reward")
+    return RewardEvaluator("gold-reward", sources.gold_reward, "true reward r*")
+
+
+@register_evaluator("rm")
+def _saved_reward_model(sources: EvaluatorSources, argument: str) -> Evaluator:
+    from ..models.reward import load_reward_model  # lazy: judge-only LLM runs never load torch models
+
+    rm = load_reward_model(argument)
+    return RewardEvaluator("reward-model", rm.as_reward_fn(), f"rm:{argument}", rm, sources.notify)
+
+
+@register_evaluator("llm")
+def _llm_judge(sources: EvaluatorSources, argument: str) -> Evaluator:
+    judge = load_judge(argument, sources.base_url)
+    judge.api_key()  # a missing key is reported before anything is judged
+    check_reachable(judge)
+    path = sources.judgments_file(judge) if sources.judgments_file else sources.judgments_dir / f"{judge.name}.jsonl"
+    return LLMJudgeEvaluator(judge, path, sources.notify)
+
+
+def build_evaluator(spec: str, sources: EvaluatorSources) -> Evaluator:
+    """A registered name, with its argument after a colon where it takes one: ``reward-model``, ``gold-reward``,
+    ``rm:<saved reward model dir>``, ``llm:<judge YAML name or path>``; any other spec is an LLM judge's YAML."""
+    prefix, _, argument = spec.partition(":")
+    if prefix in EVALUATORS and prefix != "llm" or prefix == "llm" and argument:
+        return EVALUATORS[prefix](sources, argument)
+    return EVALUATORS["llm"](sources, spec)

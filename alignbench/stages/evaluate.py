@@ -1,0 +1,35 @@
+"""Stage 3: every method × baseline × evaluator of the run through the one evaluation flow."""
+
+from __future__ import annotations
+
+from ..config import Config
+from ..evaluation.evaluate import RowContext, StatisticsSettings, evaluate
+from ..evaluation.evaluators import Comparison, EvaluatorSources, build_evaluator
+from ..evaluation.outputs import OutputRecord
+from ..evaluation.schema import LeaderboardRow
+from ..rundir import RunDir
+from .fit_and_generate import Fitted, policy_columns
+from .prepare import Shared
+
+
+def evaluate_run(cfg: Config, rd: RunDir, shared: Shared, fitted: list[Fitted], judges: list[str],
+                 progress) -> tuple[list[LeaderboardRow], list[Comparison]]:
+    """The run's rows (seeds combined) and the per-prompt comparisons behind them."""
+    task = shared.task
+    sources = EvaluatorSources(reward_model=shared.reward_model,
+                               reward_model_identity=f"train RM ({cfg.reward_model.backbone}, {cfg.reward_model.loss})",
+                               gold_reward=task.gold_reward, judgments_dir=rd.path / "judgments", notify=progress.log)
+    evaluators = [build_evaluator(name, sources) for name in cfg.evaluation.evaluators]
+    evaluators += [build_evaluator(f"llm:{judge}", sources) for judge in judges]
+    outputs: dict[str, dict[int, list[OutputRecord]]] = {}
+    infos: dict[str, list[dict]] = {}
+    for f in fitted:
+        outputs.setdefault(f.label, {})[f.seed] = f.outputs()
+        infos.setdefault(f.label, []).append(f.info)
+    dataset = [OutputRecord(p.prompt_id, p.text, task.test_references[p.prompt_id], "dataset") for p in task.test_prompts]
+    baselines = {"dataset": {s: dataset for s in cfg.seeds}, "sft": outputs.get("sft", {})}
+    baselines = {name: baselines[name] for name in cfg.evaluation.baselines}
+    context = RowContext(task=task.name, run_id=rd.manifest["run_id"], seeds=",".join(str(s) for s in cfg.seeds),
+                         method_columns=lambda label: policy_columns(infos[label], cfg.beta))
+    settings = StatisticsSettings(cfg.evaluation.bootstrap, cfg.seed, cfg.evaluation.ci)
+    return evaluate(outputs, baselines, evaluators, settings, context, progress)
