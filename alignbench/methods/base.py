@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
-from ..models.policy import load_policy
 from ..progress import NullProgress
 from ..tasks.base import TaskData
 from .params import Params
@@ -74,4 +73,8 @@ class Method:
 
     def load_policy(self, directory: Path, ctx: MethodContext):
         """Reload what ``fit`` returned and the driver saved with ``policy.save(directory)``."""
+        # Imported here: models.policy brings torch, and `import alignbench.config` (which validates
+        # methods through this module) stays torch-free for the commands that only judge.
+        from ..models.policy import load_policy
+
         return load_policy(directory, ctx.sft_policy.format)

@@ -54,7 +54,8 @@ class BestOfNPolicy:
         return best_of_n_logprobs(sft, enumerated_rewards(self.reward_fn, prompts, response_texts(self.sft)), self.n)
 
     def exact_law(self, enumeration):
-        """The same law from a run's enumeration, whose π_sft law and reward scores are shared."""
+        """The same law from a run's enumeration, whose π_sft law and reward scores are shared
+        (the policy interface's ``exact_law``, as :meth:`alignbench.models.policy.Policy.exact_law`)."""
         if enumeration.sft is not self.sft:
             return self.exact_logprobs(enumeration.prompts)
         if enumeration.sft_logp is None:

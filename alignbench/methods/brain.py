@@ -23,7 +23,7 @@ class BRAInParams(RoundsParams):
     gamma: float = param(1.0, "γ: reward temperature of the posterior π_sft·exp(r/γ)", positive=True)
     n: int = param(32, "proposal samples per prompt and round", positive=True)
     length_average: bool = param(True, "token-averaged log-probs (β = γ/L on fixed-length tasks) instead of summed")
-    baseline: Literal["self-normalized", "unnormalized", "none"] = param("self-normalized", "the baseline β̂ subtracted from α̂ (BRAIn Eq. 11)")
+    baseline: Literal["self-normalized", "unnormalized", "none"] = param("self-normalized", "the baseline β̂ subtracted from α̂ in the gradient Σ(α̂ − β̂)∇log π_θ")
 
 
 @register
