@@ -15,6 +15,8 @@ from alignbench.errors import AlignbenchError
 from alignbench.methods._offline import train_config
 from alignbench.methods.params import OfflineParams, Params
 from alignbench.methods.registry import all_methods, get_method
+from alignbench.models.exact import ExactEnumeration
+from alignbench.models.policy import Policy
 
 DEFAULTS = Path(__file__).parent / "data" / "method_defaults.json"
 
@@ -109,3 +111,27 @@ def test_methods_command_prints_type_default_and_help_of_each_field(capsys):
     assert "draws accepted per prompt" in out and " num_accepted int 8 " in out
     assert " loss sigmoid | hinge sigmoid " in out and " max_prompts int | null null " in out
     assert "dpo (" not in out
+
+
+def test_exact_enumeration_asks_the_policy_interface_for_the_exact_law():
+    """The driver does not sniff attributes: every policy answers ``exact_law(enumeration)`` (Policy's default
+    enumerates its own law, best-of-n's wrapper overrides it). Broken variants: the old ``getattr`` probing,
+    under which an object that is no policy silently had no exact law (None) instead of failing; or
+    preferring ``exact_logprobs`` to the declared ``exact_law`` (the decoy below)."""
+
+    class Declared:
+        def exact_law(self, enumeration):
+            return ("declared", tuple(enumeration.prompts))
+
+        def exact_logprobs(self, prompts):
+            return "decoy"
+
+    class FixedAlphabet:
+        def exact_logprobs(self, prompts):
+            return ("own", tuple(prompts))
+
+    enumeration = ExactEnumeration(sft_policy=object(), prompts=["a", "b"], gold_reward=None)
+    assert enumeration.logprobs(Declared()) == ("declared", ("a", "b"))
+    assert Policy.exact_law(FixedAlphabet(), enumeration) == ("own", ("a", "b"))
+    with pytest.raises(AttributeError):
+        enumeration.logprobs(FixedAlphabet())

@@ -14,7 +14,7 @@ import math
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from ..errors import AlignbenchError
 
@@ -142,7 +142,7 @@ class OfflineParams(Params):
     warmup_steps: int = param(0, "steps of linear learning-rate warm-up")
     schedule: Literal["constant", "linear", "cosine"] = param("constant", "learning-rate schedule after warm-up")
     checkpoint_every: int = param(50, "steps between resumable checkpoints (0: only at the end)")
-    max_prompts: Optional[int] = param(None, "use only the first this many training prompts (null: all)", positive=True)
+    max_prompts: int | None = param(None, "use only the first this many training prompts (null: all)", positive=True)
 
 
 @dataclass(frozen=True)

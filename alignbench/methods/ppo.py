@@ -21,7 +21,7 @@ class PPOParams(Params):
     minibatch: int = param(PPOConfig.minibatch, "rollouts per PPO minibatch", positive=True)
     ppo_epochs: int = param(PPOConfig.ppo_epochs, "passes over each rollout", positive=True)
     lr: float = param(PPOConfig.lr, "learning rate (AdamW) of policy and value head", positive=True)
-    beta: float = param(PPOConfig.beta, "KL penalty coefficient against π_sft (trlx init_kl_coef)", positive=True)
+    beta: float = param(PPOConfig.beta, "KL penalty coefficient against π_sft (trlx init_kl_coef; unset: the run's beta)", positive=True)
     gamma: float = param(PPOConfig.gamma, "discount of the GAE returns", positive=True)
     lam: float = param(PPOConfig.lam, "λ of generalised advantage estimation")
     clip: float = param(PPOConfig.clip, "clip range of the policy ratio")
