@@ -16,7 +16,6 @@ from .registry import register
 from .sampling import sample_groups, score_groups
 
 
-
 @dataclass(frozen=True)
 class BRAInParams(RoundsParams):
     lr: float = param(1e-5, "learning rate (AdamW)", positive=True)

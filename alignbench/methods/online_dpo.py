@@ -16,7 +16,6 @@ from .registry import register
 from .sampling import sample_groups, score_groups
 
 
-
 @dataclass(frozen=True)
 class OnlineDPOParams(RoundsParams):
     beta: float = param(0.1, BETA_HELP, positive=True)
