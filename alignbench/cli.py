@@ -94,8 +94,9 @@ def _parser() -> argparse.ArgumentParser:
                   "alignbench status runs/quickstart")
     status.add_argument("run_dir", type=Path, help="a run directory (holds config.yaml and manifest.json)")
 
-    _sub(sub, "methods", "list the registered alignment methods with their hyper-parameters and defaults",
-         "alignbench methods")
+    methods = _sub(sub, "methods", "list the registered alignment methods with their hyper-parameters: type, default and meaning",
+                   "alignbench methods dpo")
+    methods.add_argument("name", nargs="?", help="show only this method (default: all)")
 
     grade = _sub(sub, "grade", "single-answer grading (1–10) of FastChat MT-Bench answer files, every turn",
                  "alignbench grade --questions question.jsonl --answers model_answer/m.jsonl --judge judges/gpt-4o-single.yaml --out graded/")
@@ -192,7 +193,7 @@ def _console(quiet: bool = False):
 
 def _dispatch(args) -> int:
     if args.command == "methods":
-        return _cmd_methods()
+        return _cmd_methods(args.name)
     if args.command == "run":
         return _cmd_run(args)
     if args.command == "judge":
@@ -214,21 +215,37 @@ def _dispatch(args) -> int:
     raise AlignbenchError(f"unknown command {args.command!r}")
 
 
-def _cmd_methods() -> int:
+def _cmd_methods(only: str | None = None) -> int:
     from rich.table import Table
 
     from .methods import registry
 
-    table = Table(title="registered methods (override under methods.<name> in a config)", title_justify="left", show_lines=True)
-    table.add_column("name", style="bold", no_wrap=True)
-    table.add_column("kind", no_wrap=True)
-    table.add_column("description")
-    table.add_column("hyper-parameters (defaults)")
-    for name, cls in registry.all_methods().items():
-        params = ", ".join(f"{k}={v}" for k, v in cls.defaults.items()) or "none"
-        table.add_row(name, cls.kind, cls.description, params)
-    _console().print(table)
+    methods = {only: registry.get_method(only)} if only else registry.all_methods()
+    console = _console()
+    console.print("registered methods: set a hyper-parameter under methods.<name> in a config, or --set methods.<name>.<key>=VALUE\n")
+    for name, cls in methods.items():
+        heading = f"[bold]{name}[/bold] ({cls.kind}): {cls.description}"
+        if not cls.Params.names():
+            console.print(heading + "\n  no hyper-parameters\n")
+            continue
+        table = Table(title=heading, title_justify="left")
+        table.add_column("hyper-parameter", style="bold", no_wrap=True)
+        table.add_column("type", no_wrap=True)
+        table.add_column("default", no_wrap=True)
+        table.add_column("meaning")
+        for field_name, type_name, default, help_text in cls.Params.describe():
+            table.add_row(field_name, type_name, _yaml_scalar(default), help_text)
+        console.print(table)
     return 0
+
+
+def _yaml_scalar(value) -> str:
+    """A default as it is written in a config: null, true/false, numbers and names as they are."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
 
 
 def _cmd_run(args) -> int:

@@ -16,8 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from .errors import AlignbenchError
 from .evaluation.evaluators import EVALUATORS
 from .evaluation.simulated_judge import SimulatedJudgeSettings
-from .methods.base import MAX_COUNT
+from .methods.params import MAX_COUNT
+from .methods.registry import get_method
 from .safe_yaml import load_yaml_file, load_yaml_text
+from .tasks.hh import load_hh_harmless
+from .tasks.jsonl import load_jsonl_task
+from .tasks.oracle import OracleSpec
 
 BUILTIN = ("quickstart", "hh-harmless", "oracle-sweep")
 
@@ -181,8 +185,6 @@ def validate_config(data: dict, origin: str = "config") -> Config:
         err = e.errors()[0]
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
         raise AlignbenchError(f"{origin}: setting '{key}': {err['msg'].removeprefix('Value error, ')}") from None
-    from .methods.registry import get_method
-
     for label, params in cfg.methods.items():
         params = dict(params)
         name = params.pop("method", label)
@@ -196,14 +198,9 @@ def validate_config(data: dict, origin: str = "config") -> Config:
 
 def _task_option_types(task: str) -> dict[str, Any]:
     if task == "oracle":
-        from .tasks.oracle import OracleSpec
-
         hints = typing.get_type_hints(OracleSpec)
         return {f.name: hints[f.name] for f in dataclass_fields(OracleSpec)}
-    if task == "hh-harmless":
-        from .tasks.hh import load_hh_harmless as loader
-    else:
-        from .tasks.jsonl import load_jsonl_task as loader
+    loader = load_hh_harmless if task == "hh-harmless" else load_jsonl_task
     hints = typing.get_type_hints(loader)
     return {name: hints.get(name, Any) for name in inspect.signature(loader).parameters}
 
@@ -258,15 +255,13 @@ def method_instances(cfg: Config):
 
     A method with a ``beta`` hyper-parameter that the config does not set takes the run's ``beta``,
     so every KL-regularised method of a comparison aims at the same π*_β."""
-    from .methods.registry import get_method
-
     out = []
     for label, params in cfg.methods.items():
         params = dict(params)
         cls = get_method(params.pop("method", label))
-        if "beta" in cls.defaults and "beta" not in params and not cfg.beta_sweep:
+        if cls.Params.has("beta") and "beta" not in params and not cfg.beta_sweep:
             params["beta"] = cfg.beta
-        if cfg.beta_sweep and "beta" in cls.defaults and "beta" not in params:
+        if cfg.beta_sweep and cls.Params.has("beta") and "beta" not in params:
             for b in cfg.beta_sweep:
                 out.append((f"{label}@β={b:g}", cls({**params, "beta": b}, label=f"{label}@β={b:g}")))
         else:

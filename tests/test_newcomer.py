@@ -289,8 +289,8 @@ def test_methods_lists_hyper_parameters_and_defaults(capsys):
 
     assert main(["methods"]) == 0
     out = re.sub(r"[│┃ \n]+", " ", capsys.readouterr().out)
-    assert "beta=0.1" in out and "n=32" in out
-    assert all(cls.defaults == {} or next(iter(cls.defaults)) in out for cls in all_methods().values())
+    assert " beta float 0.1 " in out and " n int 32 " in out
+    assert all(all(name in out for name in cls.Params.names()) for cls in all_methods().values())
 
 
 def test_status_says_which_stages_are_done_and_what_remains(tmp_path, capsys):

@@ -15,6 +15,7 @@ builds the case where the directions truly differ.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -81,7 +82,7 @@ def kl_ratio(case: str, params: dict | None = None, variant: str | None = None, 
     method = get_method(method_name(case))(params)
     beta = method.target_beta(task)
     assert beta == pytest.approx(1.0)
-    method.hp.update(train_hp or {})
+    method.params = dataclasses.replace(method.params, **(train_hp or {}))
     originals = [(o, a, getattr(o, a)) for o, a, _ in patches]
     try:
         for (o, a, make), (_, _, original) in zip(patches, originals):

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from ..training.trainer import GroupData, GroupTrainer, TrainConfig, cache_logprobs
+from .params import OfflineParams, RankedParams
+from .sampling import sample_groups, score_groups
 
 
-def train_config(hp: dict, seed: int) -> TrainConfig:
+def train_config(params: OfflineParams, seed: int, steps: int | None = None) -> TrainConfig:
+    """The trainer's settings from a method's hyper-parameters; ``steps`` overrides theirs (methods in rounds)."""
     return TrainConfig(
-        steps=int(hp["steps"]),
-        lr=float(hp["lr"]),
-        batch_size=int(hp["batch_size"]),
-        grad_accum=int(hp.get("grad_accum", 1)),
-        warmup_steps=int(hp.get("warmup_steps", 0)),
-        schedule=hp.get("schedule", "constant"),
-        checkpoint_every=int(hp.get("checkpoint_every", 0)),
+        steps=int(params.steps if steps is None else steps),
+        lr=float(params.lr),
+        batch_size=int(params.batch_size),
+        grad_accum=int(params.grad_accum),
+        warmup_steps=int(params.warmup_steps),
+        schedule=params.schedule,
+        checkpoint_every=int(params.checkpoint_every),
         seed=seed,
     )
 
@@ -23,15 +26,11 @@ def train_on_groups(ctx, method, data: GroupData, loss_fn, length_average: bool 
     if needs_reference:
         cache_logprobs(ctx.sft_policy, data, "ref_logps", length_average=length_average)
     policy = ctx.sft_policy.clone()
-    trainer = GroupTrainer(policy, train_config(method.hp, ctx.seed), ctx.progress, ctx.run_dir / "checkpoint", label=method.label,
+    trainer = GroupTrainer(policy, train_config(method.params, ctx.seed), ctx.progress, ctx.run_dir / "checkpoint", label=method.label,
                            log_path=ctx.run_dir / "train_log.jsonl")
     trainer.fit(data, loss_fn, length_average=length_average)
     trainer.finish()
     return policy
-
-
-COMMON = {"steps": 200, "lr": 1e-6, "batch_size": 16, "grad_accum": 1, "warmup_steps": 0, "schedule": "constant",
-          "checkpoint_every": 50, "max_prompts": None}
 
 
 def pair_groups(policy, pairs) -> GroupData:
@@ -42,17 +41,15 @@ def pair_groups(policy, pairs) -> GroupData:
     )
 
 
-def training_prompts(ctx, hp: dict):
+def training_prompts(ctx, params: OfflineParams):
     """The task's training prompts, or the first ``max_prompts`` of them (sampling methods on CPU)."""
-    n = hp.get("max_prompts")
+    n = params.max_prompts
     return ctx.task.train_prompts[: int(n)] if n else ctx.task.train_prompts
 
 
-def scored_sft_groups(ctx, hp: dict, k: int, groups_per_prompt: int = 1):
+def scored_sft_groups(ctx, params: OfflineParams, k: int, groups_per_prompt: int = 1):
     """``k`` samples per training prompt from π_sft with their reward-model scores: (GroupData, rewards [G, k])."""
-    from .sampling import sample_groups, score_groups
-
-    prompts = [p for p in training_prompts(ctx, hp) for _ in range(groups_per_prompt)]
+    prompts = [p for p in training_prompts(ctx, params) for _ in range(groups_per_prompt)]
     data, texts = sample_groups(ctx.sft_policy, prompts, k, ctx.seed, ctx.backend)
     return data, score_groups(ctx.reward_fn, prompts, texts)
 
@@ -71,11 +68,8 @@ def winner_first(data: GroupData, rewards, pairs) -> tuple[GroupData, list[int]]
     return GroupData(prompt_ids, response_ids), rows
 
 
-def ranked_groups(ctx, hp: dict):
+def ranked_groups(ctx, params: RankedParams):
     """``group_size`` π_sft samples per prompt with their rewards in ``tensors['rewards']`` (RRHF, PRO, DPO-PL)."""
-    data, rewards = scored_sft_groups(ctx, hp, int(hp["group_size"]), int(hp["groups_per_prompt"]))
+    data, rewards = scored_sft_groups(ctx, params, int(params.group_size), int(params.groups_per_prompt))
     data.tensors["rewards"] = rewards
     return data
-
-
-RANKED = {**COMMON, "group_size": 4, "groups_per_prompt": 1}

@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import torch
 
 from ..training import losses
-from ._offline import COMMON, train_on_groups, training_prompts
+from ._offline import train_on_groups, training_prompts
 from .base import Method
+from .params import BETA_HELP, OfflineParams, param
 from .registry import register
 from .sampling import sample_groups, score_groups, snis_groups
+
+
+@dataclass(frozen=True)
+class ARMParams(OfflineParams):
+    beta: float = param(0.1, BETA_HELP, positive=True)
+    n: int = param(32, "SNIS proposals from π_sft per draw from π*", positive=True)
+    pairs_per_prompt: int = param(1, "pairs (two SNIS draws each) per training prompt")
+
+
+@dataclass(frozen=True)
+class ARMPLParams(OfflineParams):
+    beta: float = param(0.1, BETA_HELP, positive=True)
+    group_size: int = param(4, "K: responses ranked per group", positive=True)
+    n: int = param(32, "SNIS proposals per draw (sampler snis only)", positive=True)
+    sampler: Literal["sft", "snis"] = param("sft", "where the K responses come from: π_sft samples (ARM §4.2.5) or SNIS draws from π*")
+    groups_per_prompt: int = param(1, "groups drawn per training prompt")
 
 
 @register
@@ -16,12 +36,12 @@ class ARM(Method):
     name = "arm"
     kind = "offline-group"
     description = "ARM-BT (ARM Alg. 3): two SNIS draws from π*, soft label ρ = σ(r1 − r0), DPO-style loss against π_sft"
-    defaults = {**COMMON, "beta": 0.1, "n": 32, "pairs_per_prompt": 1}
+    Params = ARMParams
 
     def fit(self, ctx):
-        beta = self.hp["beta"]
-        _, data, _, rewards = snis_groups(ctx, int(self.hp["n"]), 2, beta, ctx.seed, int(self.hp["pairs_per_prompt"]),
-                                          training_prompts(ctx, self.hp))
+        beta = self.params.beta
+        _, data, _, rewards = snis_groups(ctx, int(self.params.n), 2, beta, ctx.seed, int(self.params.pairs_per_prompt),
+                                          training_prompts(ctx, self.params))
         data.tensors["rho"] = losses.arm_soft_label(rewards[:, 0], rewards[:, 1])
 
         def loss_fn(logps, batch):
@@ -31,7 +51,7 @@ class ARM(Method):
         return train_on_groups(ctx, self, data, loss_fn)
 
     def target_beta(self, task=None):
-        return self.hp["beta"]
+        return self.params.beta
 
 
 @register
@@ -40,18 +60,17 @@ class ARMPL(Method):
     kind = "offline-group"
     description = "ARM-PL (ARM Eq. 10–12): cross-entropy between reward- and β·h-induced Plackett–Luce rankings of K samples"
     # ARM §4.2.5 samples the K responses from π_sft; the design brief says SNIS samples: both are offered.
-    choices = {"sampler": ("sft", "snis")}
-    defaults = {**COMMON, "beta": 0.1, "group_size": 4, "n": 32, "sampler": "sft", "groups_per_prompt": 1}
+    Params = ARMPLParams
 
     def fit(self, ctx):
-        beta, K = self.hp["beta"], int(self.hp["group_size"])
-        reps = int(self.hp["groups_per_prompt"])
-        if self.hp["sampler"] == "sft":
-            prompts = [p for p in training_prompts(ctx, self.hp) for _ in range(reps)]
+        beta, K = self.params.beta, int(self.params.group_size)
+        reps = int(self.params.groups_per_prompt)
+        if self.params.sampler == "sft":
+            prompts = [p for p in training_prompts(ctx, self.params) for _ in range(reps)]
             data, texts = sample_groups(ctx.sft_policy, prompts, K, ctx.seed, ctx.backend)
             rewards = score_groups(ctx.reward_fn, prompts, texts)
         else:  # snis (the choices are checked when the config loads)
-            _, data, _, rewards = snis_groups(ctx, int(self.hp["n"]), K, beta, ctx.seed, reps, training_prompts(ctx, self.hp))
+            _, data, _, rewards = snis_groups(ctx, int(self.params.n), K, beta, ctx.seed, reps, training_prompts(ctx, self.params))
         data.tensors["rewards"] = rewards
         gen = torch.Generator().manual_seed(ctx.seed)
 
@@ -61,4 +80,4 @@ class ARMPL(Method):
         return train_on_groups(ctx, self, data, loss_fn)
 
     def target_beta(self, task=None):
-        return self.hp["beta"]
+        return self.params.beta

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -13,6 +14,7 @@ from ..models.exact import best_of_n_logprobs, enumerated_rewards, response_text
 from ..models.generation import Samples
 from ..tasks.base import Prompt
 from .base import Method
+from .params import Params, param
 from .registry import register
 from .sampling import sample_groups, score_groups
 
@@ -52,7 +54,8 @@ class BestOfNPolicy:
         return best_of_n_logprobs(sft, enumerated_rewards(self.reward_fn, prompts, response_texts(self.sft)), self.n)
 
     def exact_law(self, enumeration):
-        """The same law from a run's enumeration, whose π_sft law and reward scores are shared."""
+        """The same law from a run's enumeration, whose π_sft law and reward scores are shared
+        (the policy interface's ``exact_law``, as :meth:`alignbench.models.policy.Policy.exact_law`)."""
         if enumeration.sft is not self.sft:
             return self.exact_logprobs(enumeration.prompts)
         if enumeration.sft_logp is None:
@@ -63,15 +66,20 @@ class BestOfNPolicy:
         atomic_write_json(Path(directory) / "best_of_n.json", {"n": self.n, "note": "samples from the run's SFT policy, ranks with its reward model"})
 
 
+@dataclass(frozen=True)
+class BestOfNParams(Params):
+    n: int = param(32, "samples from π_sft per response; the highest reward is kept", positive=True)
+
+
 @register
 class BestOfN(Method):
     name = "best-of-n"
     kind = "inference-time"
     description = "inference-time best-of-n: n samples from π_sft, keep the highest reward (n = 32 as in ARM)"
-    defaults = {"n": 32}
+    Params = BestOfNParams
 
     def fit(self, ctx):
-        return BestOfNPolicy(ctx.sft_policy, ctx.reward_fn, int(self.hp["n"]), ctx.backend)
+        return BestOfNPolicy(ctx.sft_policy, ctx.reward_fn, int(self.params.n), ctx.backend)
 
     def load_policy(self, directory, ctx):
         n = json.loads((Path(directory) / "best_of_n.json").read_text())["n"]

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import torch
 
 from ..training import losses
 from ..training.trainer import GroupData, GroupTrainer, cache_logprobs
-from ._offline import COMMON, train_config, training_prompts
+from ._offline import train_config, training_prompts
 from .base import Method
+from .params import RoundsParams, param
 from .registry import register
 from .sampling import sample_groups, score_groups
 
-BASELINES = ("self-normalized", "unnormalized", "none")
+
+@dataclass(frozen=True)
+class BRAInParams(RoundsParams):
+    lr: float = param(1e-5, "learning rate (AdamW)", positive=True)
+    gamma: float = param(1.0, "γ: reward temperature of the posterior π_sft·exp(r/γ)", positive=True)
+    n: int = param(32, "proposal samples per prompt and round", positive=True)
+    length_average: bool = param(True, "token-averaged log-probs (β = γ/L on fixed-length tasks) instead of summed")
+    baseline: Literal["self-normalized", "unnormalized", "none"] = param("self-normalized", "the baseline β̂ subtracted from α̂ in the gradient Σ(α̂ − β̂)∇log π_θ")
 
 
 @register
@@ -20,40 +31,38 @@ class BRAIn(Method):
     kind = "offline-group"
     description = "BRAIn Alg. 1: n proposal samples, α̂ = softmax(r/γ + log π_sft − log q′), gradient Σ(α̂ − β̂)∇log π_θ"
     # rounds × steps_per_round = BRAIn's e × k; the proposal q′ is refreshed to π_θ after each round.
-    choices = {"baseline": BASELINES}
-    defaults = {**COMMON, "lr": 1e-5, "gamma": 1.0, "n": 32, "rounds": 4, "steps_per_round": 50,
-                "prompts_per_round": 64, "length_average": True, "baseline": "self-normalized"}
+    Params = BRAInParams
 
     def fit(self, ctx):
-        hp = self.hp
-        avg = bool(hp["length_average"])
+        params = self.params
+        avg = bool(params.length_average)
         policy = ctx.sft_policy.clone()
-        cfg = train_config({**hp, "steps": int(hp["rounds"]) * int(hp["steps_per_round"])}, ctx.seed)
+        cfg = train_config(params, ctx.seed, steps=int(params.rounds) * int(params.steps_per_round))
         # No mid-method checkpoints: a resumed BRAIn would draw its early rounds from the wrong proposal.
         trainer = GroupTrainer(policy, cfg, ctx.progress, None, label=self.label, log_path=ctx.run_dir / "train_log.jsonl")
         gen = torch.Generator().manual_seed(ctx.seed)
-        prompts_all = training_prompts(ctx, hp)
+        prompts_all = training_prompts(ctx, params)
         pool: GroupData | None = None  # D_t = D_{t-1} ∪ S_t (Alg. 1 line 12)
-        for t in range(int(hp["rounds"])):
-            pick = torch.randperm(len(prompts_all), generator=gen)[: int(hp["prompts_per_round"])].tolist()
+        for t in range(int(params.rounds)):
+            pick = torch.randperm(len(prompts_all), generator=gen)[: int(params.prompts_per_round)].tolist()
             prompts = [prompts_all[i] for i in pick]
             proposal = policy  # q′ ← π_θ after each round; π_sft in the first (Alg. 1 lines 1, 21)
-            data, texts = sample_groups(proposal, prompts, int(hp["n"]), ctx.seed + 1000 * t, ctx.backend)
+            data, texts = sample_groups(proposal, prompts, int(params.n), ctx.seed + 1000 * t, ctx.backend)
             rewards = score_groups(ctx.reward_fn, prompts, texts)
             cache_logprobs(proposal, data, "proposal_logps", length_average=avg)
             if t == 0:
                 data.tensors["sft_logps"] = data.tensors["proposal_logps"].clone()
             else:
                 cache_logprobs(ctx.sft_policy, data, "sft_logps", length_average=avg)
-            data.tensors["alpha"] = losses.brain_alpha(rewards, hp["gamma"], data.tensors["sft_logps"], data.tensors["proposal_logps"])
+            data.tensors["alpha"] = losses.brain_alpha(rewards, params.gamma, data.tensors["sft_logps"], data.tensors["proposal_logps"])
             pool = data if pool is None else _concat(pool, data)
-            if trainer.step >= (t + 1) * int(hp["steps_per_round"]):
+            if trainer.step >= (t + 1) * int(params.steps_per_round):
                 continue  # resumed past this round
-            baseline = hp["baseline"]
+            baseline = params.baseline
             trainer.fit(
                 pool,
                 lambda logps, b: losses.brain_loss(logps, b["proposal_logps"], b["alpha"], baseline=baseline),
-                steps=(t + 1) * int(hp["steps_per_round"]) - trainer.step,
+                steps=(t + 1) * int(params.steps_per_round) - trainer.step,
                 length_average=avg,
             )
         trainer.finish()
@@ -63,9 +72,9 @@ class BRAIn(Method):
         # At the optimum log π_θ − log q′ matches r/γ up to a constant. With length-averaged log-probs
         # over responses of fixed length L that becomes π_θ ∝ π_sft·exp(L·r/γ), i.e. β = γ/L.
         L = getattr(task, "response_length", None)
-        if self.hp["length_average"]:
-            return self.hp["gamma"] / L if L else None
-        return self.hp["gamma"]
+        if self.params.length_average:
+            return self.params.gamma / L if L else None
+        return self.params.gamma
 
 
 def _concat(a: GroupData, b: GroupData) -> GroupData:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..training import losses
 from ..training.trainer import GroupData
-from ._offline import COMMON, pair_groups, train_on_groups, training_prompts
+from ._offline import pair_groups, train_on_groups, training_prompts
 from .base import Method
+from .params import BETA_HELP, OfflineParams, param
 from .registry import register
 from .sampling import sample_groups, score_groups
 
@@ -19,19 +22,29 @@ def dpo_loss_fn(beta: float):
     return loss_fn
 
 
+@dataclass(frozen=True)
+class DPOParams(OfflineParams):
+    beta: float = param(0.1, BETA_HELP, positive=True)
+
+
+@dataclass(frozen=True)
+class DPOSFTParams(DPOParams):
+    pairs_per_prompt: int = param(1, "π_sft sample pairs per training prompt")
+
+
 @register
 class DPO(Method):
     name = "dpo"
     kind = "offline-group"
     description = "Direct Preference Optimization on the dataset's human pairs: −log σ(β(h_w − h_l)), β = 0.1"
-    defaults = {**COMMON, "beta": 0.1}
+    Params = DPOParams
 
     def fit(self, ctx):
         data = pair_groups(ctx.sft_policy, ctx.task.train_pairs)
-        return train_on_groups(ctx, self, data, dpo_loss_fn(self.hp["beta"]))
+        return train_on_groups(ctx, self, data, dpo_loss_fn(self.params.beta))
 
     def target_beta(self, task=None):
-        return self.hp["beta"]
+        return self.params.beta
 
 
 @register
@@ -39,10 +52,10 @@ class DPOSFT(Method):
     name = "dpo-sft"
     kind = "offline-group"
     description = "DPO on pairs sampled from π_sft and labelled by the reward model (BRAIn's DPO-sft)"
-    defaults = {**COMMON, "beta": 0.1, "pairs_per_prompt": 1}
+    Params = DPOSFTParams
 
     def fit(self, ctx):
-        prompts = [p for p in training_prompts(ctx, self.hp) for _ in range(int(self.hp["pairs_per_prompt"]))]
+        prompts = [p for p in training_prompts(ctx, self.params) for _ in range(int(self.params.pairs_per_prompt))]
         data, texts = sample_groups(ctx.sft_policy, prompts, 2, ctx.seed, ctx.backend)
         rewards = score_groups(ctx.reward_fn, prompts, texts)
         # Winner first; pairs the reward model cannot separate carry no preference and are left out.
@@ -50,7 +63,7 @@ class DPOSFT(Method):
         order = [[0, 1] if rewards[i, 0] > rewards[i, 1] else [1, 0] for i in keep]
         data = GroupData([data.prompt_ids[i] for i in keep], [[data.response_ids[i][j] for j in o] for i, o in zip(keep, order)])
         ctx.progress.log(f"{self.label}: {len(keep)} labelled pairs ({len(prompts) - len(keep)} tied pairs carry no preference)")
-        return train_on_groups(ctx, self, data, dpo_loss_fn(self.hp["beta"]))
+        return train_on_groups(ctx, self, data, dpo_loss_fn(self.params.beta))
 
     def target_beta(self, task=None):
-        return self.hp["beta"]
+        return self.params.beta

@@ -2,24 +2,41 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..training import losses
-from ._offline import COMMON, pair_groups, train_on_groups, training_prompts
+from ._offline import pair_groups, train_on_groups, training_prompts
 from .base import Method
+from .params import OfflineParams, param
 from .registry import register
 from .sampling import sample_groups, score_groups
+
+
+@dataclass(frozen=True)
+class RewardGroupParams(OfflineParams):
+    beta_pi: float = param(0.1, "β_π: scale of the policy's log-ratio h (the target's β is β_π·β_r)", positive=True)
+    beta_r: float = param(0.1, "β_r: reward temperature of softmax(r/β_r)", positive=True)
+    group_size: int = param(4, "K: π_sft samples per group", positive=True)
+    groups_per_prompt: int = param(1, "groups drawn per training prompt")
+
+
+@dataclass(frozen=True)
+class EXOPrefParams(OfflineParams):
+    beta_pi: float = param(0.1, "β_π: scale of the policy's log-ratio h", positive=True)
+    eps: float = param(1e-3, "ε: label smoothing of the preference [1 − ε, ε]", positive=True)
 
 
 class _RewardGroups(Method):
     """K samples per prompt from π_sft scored by the reward model, one loss over the K."""
 
     loss_name = "exo_loss"  # looked up at call time: one place defines each loss
-    defaults = {**COMMON, "beta_pi": 0.1, "beta_r": 0.1, "group_size": 4, "groups_per_prompt": 1}
+    Params = RewardGroupParams
 
     def fit(self, ctx):
-        prompts = [p for p in training_prompts(ctx, self.hp) for _ in range(int(self.hp["groups_per_prompt"]))]
-        data, texts = sample_groups(ctx.sft_policy, prompts, int(self.hp["group_size"]), ctx.seed, ctx.backend)
+        prompts = [p for p in training_prompts(ctx, self.params) for _ in range(int(self.params.groups_per_prompt))]
+        data, texts = sample_groups(ctx.sft_policy, prompts, int(self.params.group_size), ctx.seed, ctx.backend)
         data.tensors["rewards"] = score_groups(ctx.reward_fn, prompts, texts)
-        bp, br, name = self.hp["beta_pi"], self.hp["beta_r"], self.loss_name
+        bp, br, name = self.params.beta_pi, self.params.beta_r, self.loss_name
 
         def loss_fn(logps, batch):
             return getattr(losses, name)(logps - batch["ref_logps"], batch["rewards"], bp, br)
@@ -28,7 +45,7 @@ class _RewardGroups(Method):
 
     def target_beta(self, task=None):
         # EXO Thm 3.1: the optimum is π*_β with β = β_π·β_r.
-        return self.hp["beta_pi"] * self.hp["beta_r"]
+        return self.params.beta_pi * self.params.beta_r
 
 
 @register
@@ -52,11 +69,11 @@ class EXOPref(Method):
     name = "exo-pref"
     kind = "offline-group"
     description = "EXO-pref: K = 2 on the dataset's pairs, KL(p_f ‖ [1 − ε, ε]), ε = 1e-3"
-    defaults = {**COMMON, "beta_pi": 0.1, "eps": 1e-3}
+    Params = EXOPrefParams
 
     def fit(self, ctx):
         data = pair_groups(ctx.sft_policy, ctx.task.train_pairs)
-        bp, eps = self.hp["beta_pi"], self.hp["eps"]
+        bp, eps = self.params.beta_pi, self.params.eps
 
         def loss_fn(logps, batch):
             h = logps - batch["ref_logps"]

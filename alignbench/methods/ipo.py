@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..training import losses
-from ._offline import COMMON, pair_groups, train_on_groups
+from ._offline import pair_groups, train_on_groups
 from .base import Method
+from .params import OfflineParams, param
 from .registry import register
+
+
+@dataclass(frozen=True)
+class IPOParams(OfflineParams):
+    tau: float = param(0.1, "τ: the loss pulls h_w − h_l towards 1/(2τ)", positive=True)
+    # False sums token log-probs as in the paper's Eq. 17; True averages them as TRL does.
+    length_average: bool = param(False, "token-averaged log-probs (TRL) instead of summed (the paper)")
 
 
 @register
@@ -13,16 +23,14 @@ class IPO(Method):
     name = "ipo"
     kind = "offline-group"
     description = "IPO on the dataset's pairs: (h_w − h_l − 1/(2τ))², summed log-probs (paper) or token-averaged (TRL)"
-    # length_average: False sums token log-probs as in the paper's Eq. 17; True averages them as TRL does.
-    defaults = {**COMMON, "tau": 0.1, "length_average": False}
-    positive = Method.positive + ("tau",)
+    Params = IPOParams
 
     def fit(self, ctx):
         data = pair_groups(ctx.sft_policy, ctx.task.train_pairs)
-        tau = self.hp["tau"]
+        tau = self.params.tau
 
         def loss_fn(logps, batch):
             h = logps - batch["ref_logps"]
             return losses.ipo_loss(h[:, 0], h[:, 1], tau)
 
-        return train_on_groups(ctx, self, data, loss_fn, length_average=bool(self.hp["length_average"]))
+        return train_on_groups(ctx, self, data, loss_fn, length_average=bool(self.params.length_average))

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from ..training import losses
 from ..training.trainer import GroupData
-from ._offline import COMMON, train_on_groups
+from ._offline import train_on_groups
 from .base import Method
+from .params import BETA_HELP, OfflineParams, param
 from .registry import register
+
+
+@dataclass(frozen=True)
+class KTOParams(OfflineParams):
+    beta: float = param(0.1, BETA_HELP, positive=True)
+    lambda_d: float = param(1.0, "λ_D: weight of the desirable examples", positive=True)
+    lambda_u: float = param(1.0, "λ_U: weight of the undesirable examples", positive=True)
 
 
 @register
@@ -19,8 +29,7 @@ class KTO(Method):
     # The dataset's pairs are split into unpaired examples (chosen → desirable, rejected → undesirable), as
     # in the paper's comparison with DPO. Each example carries a mismatched response (another example's)
     # whose log-ratio under its prompt feeds z₀ = max(0, mean over the batch), KTO §4.1.
-    defaults = {**COMMON, "beta": 0.1, "lambda_d": 1.0, "lambda_u": 1.0}
-    positive = Method.positive + ("lambda_d", "lambda_u")
+    Params = KTOParams
 
     def fit(self, ctx):
         policy = ctx.sft_policy
@@ -31,7 +40,7 @@ class KTO(Method):
             [[policy.encode_response(y), policy.encode_response(examples[j][1])] for (_, y, _), j in zip(examples, mismatch)],
             {"desirable": torch.tensor([d for _, _, d in examples])},
         )
-        beta, ld, lu = self.hp["beta"], self.hp["lambda_d"], self.hp["lambda_u"]
+        beta, ld, lu = self.params.beta, self.params.lambda_d, self.params.lambda_u
 
         def loss_fn(logps, batch):
             h = logps - batch["ref_logps"]

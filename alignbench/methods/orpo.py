@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..training import losses
-from ._offline import COMMON, pair_groups, train_on_groups
+from ._offline import pair_groups, train_on_groups
 from .base import Method
+from .params import OfflineParams, param
 from .registry import register
+
+
+@dataclass(frozen=True)
+class ORPOParams(OfflineParams):
+    lam: float = param(0.1, "λ: weight of the odds-ratio term next to the chosen response's NLL")
 
 
 @register
@@ -13,10 +21,10 @@ class ORPO(Method):
     name = "orpo"
     kind = "offline-group"
     description = "ORPO on the dataset's pairs: −log P(y_w) − λ log σ(log odds(y_w) − log odds(y_l)), token-averaged, no reference"
-    defaults = {**COMMON, "lam": 0.1}
+    Params = ORPOParams
 
     def fit(self, ctx):
         data = pair_groups(ctx.sft_policy, ctx.task.train_pairs)
-        lam = self.hp["lam"]
+        lam = self.params.lam
         return train_on_groups(ctx, self, data, lambda logps, b: losses.orpo_loss(logps[:, 0], logps[:, 1], lam),
                                length_average=True, needs_reference=False)

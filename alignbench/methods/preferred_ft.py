@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from ..training import losses
 from ..training.trainer import GroupData
-from ._offline import COMMON, train_on_groups
+from ._offline import train_on_groups
 from .base import Method
+from .params import OfflineParams
 from .registry import register
 
 
@@ -14,7 +15,7 @@ class PreferredFT(Method):
     name = "preferred-ft"
     kind = "supervised"
     description = "Preferred-FT (DPO's baseline): token cross-entropy on the dataset's chosen responses, continuing from π_sft"
-    defaults = dict(COMMON)
+    Params = OfflineParams
 
     def fit(self, ctx):
         pairs = ctx.task.train_pairs

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..training import losses
-from ._offline import RANKED, ranked_groups, train_on_groups
+from ._offline import ranked_groups, train_on_groups
 from .base import Method
+from .params import RankedParams, param
 from .registry import register
+
+
+@dataclass(frozen=True)
+class PROParams(RankedParams):
+    # Eq. 17's β (PRO uses 0.05); named apart from the run's β, a KL temperature PRO has not.
+    sft_weight: float = param(0.05, "weight of the SFT term on the top-ranked response (Eq. 17's β)")
 
 
 @register
@@ -13,11 +22,10 @@ class PRO(Method):
     name = "pro"
     kind = "offline-group"
     description = "PRO (thesis Eq. 17–18): −Σ_k log softmax over {k…K} of token-averaged log-probs in the RM's ranking, + β·SFT on the top"
-    # sft_weight is Eq. 17's β (PRO uses 0.05); named apart from the run's β, a KL temperature PRO has not.
-    defaults = {**RANKED, "sft_weight": 0.05}
+    Params = PROParams
 
     def fit(self, ctx):
-        data = ranked_groups(ctx, self.hp)
-        w = self.hp["sft_weight"]
+        data = ranked_groups(ctx, self.params)
+        w = self.params.sft_weight
         return train_on_groups(ctx, self, data, lambda lp, b: losses.pro_loss(lp, b["rewards"], w),
                                length_average=True, needs_reference=False)

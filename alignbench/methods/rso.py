@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import torch
 
 from ..training import losses
-from ._offline import COMMON, scored_sft_groups, train_on_groups, winner_first
+from ._offline import scored_sft_groups, train_on_groups, winner_first
 from .base import Method
+from .params import BETA_HELP, OfflineParams, param
 from .registry import register
 
 LOSSES = {"sigmoid": losses.dpo_loss, "hinge": losses.hinge_loss}
+
+
+@dataclass(frozen=True)
+class RSOParams(OfflineParams):
+    beta: float = param(0.1, BETA_HELP, positive=True)
+    n: int = param(64, "proposals from π_sft per prompt", positive=True)
+    num_accepted: int = param(8, "draws accepted per prompt (paired in acceptance order)", positive=True)
+    loss: Literal["sigmoid", "hinge"] = param("sigmoid", "pair loss: sigmoid (DPO) or hinge (SLiC)")
 
 
 @register
@@ -19,13 +31,11 @@ class RSO(Method):
     description = "RSO: n proposals from π_sft, rejection-sampled to π*_β (accept w.p. exp((r − M)/β)), RM-labelled pairs, DPO or hinge loss"
     # RSO Alg. 1 with the paper's 64 proposals and 8 accepted per prompt; accepted draws are paired in
     # acceptance order (y1, y2), (y3, y4), … and each pair labelled by the reward model.
-    choices = {"loss": LOSSES}
-    defaults = {**COMMON, "beta": 0.1, "n": 64, "num_accepted": 8, "loss": "sigmoid"}
-    positive = Method.positive + ("num_accepted",)
+    Params = RSOParams
 
     def fit(self, ctx):
-        beta, k = self.hp["beta"], int(self.hp["num_accepted"])
-        proposals, rewards = scored_sft_groups(ctx, self.hp, int(self.hp["n"]))
+        beta, k = self.params.beta, int(self.params.num_accepted)
+        proposals, rewards = scored_sft_groups(ctx, self.params, int(self.params.n))
         gen = torch.Generator().manual_seed(ctx.seed + 1)
         pairs = []
         for i in range(len(proposals)):
@@ -33,7 +43,7 @@ class RSO(Method):
             pairs += [(i, a, b) for a, b in zip(accepted[0::2], accepted[1::2])]
         data, _ = winner_first(proposals, rewards, pairs)
         ctx.progress.log(f"{self.label}: {len(data)} labelled pairs from rejection sampling ({len(pairs) - len(data)} ties left out)")
-        loss = LOSSES[self.hp["loss"]]
+        loss = LOSSES[self.params.loss]
 
         def loss_fn(logps, batch):
             h = logps - batch["ref_logps"]
@@ -42,4 +52,4 @@ class RSO(Method):
         return train_on_groups(ctx, self, data, loss_fn)
 
     def target_beta(self, task=None):
-        return self.hp["beta"]
+        return self.params.beta

@@ -11,7 +11,6 @@ class SFT(Method):
     name = "sft"
     kind = "reference"
     description = "the supervised fine-tuned policy π_sft (token cross-entropy on chosen responses); the reference for all methods"
-    defaults: dict = {}
 
     def fit(self, ctx):
         return ctx.sft_policy

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 from ..training import losses
-from ._offline import COMMON, pair_groups, scored_sft_groups, train_on_groups, winner_first
+from ._offline import pair_groups, scored_sft_groups, train_on_groups, winner_first
 from .base import Method
+from .params import OfflineParams, param
 from .registry import register
+
+
+@dataclass(frozen=True)
+class SLiCParams(OfflineParams):
+    delta: float = param(1.0, "δ: margin of the rank-calibration hinge", positive=True)
+    lam: float = param(0.5, "λ: weight of the cross-entropy on the target y_ref")
+    pairs: Literal["dataset", "sft-rm"] = param("sft-rm", "pairs from the dataset, or π_sft samples ranked by the reward model")
+    pairs_per_prompt: int = param(1, "π_sft sample pairs per training prompt (pairs sft-rm)", positive=True)
 
 
 @register
@@ -16,17 +28,15 @@ class SLiC(Method):
     # pairs: sft-rm = SLiC-HF sample-and-rank (pairs from π_sft labelled by the reward model, the paper's
     # main variant); dataset = SLiC-HF direct on the human pairs. y_ref, the regularisation target, is the
     # pair's winner in both (guidebook §3.3: y_ref may be sampled from π_sft).
-    choices = {"pairs": ("dataset", "sft-rm")}
-    defaults = {**COMMON, "delta": 1.0, "lam": 0.5, "pairs": "sft-rm", "pairs_per_prompt": 1}
-    positive = Method.positive + ("delta", "pairs_per_prompt")
+    Params = SLiCParams
 
     def fit(self, ctx):
-        if self.hp["pairs"] == "dataset":
+        if self.params.pairs == "dataset":
             data = pair_groups(ctx.sft_policy, ctx.task.train_pairs)
         else:  # sft-rm (the choices are checked when the config loads)
-            sampled, rewards = scored_sft_groups(ctx, self.hp, 2, int(self.hp["pairs_per_prompt"]))
+            sampled, rewards = scored_sft_groups(ctx, self.params, 2, int(self.params.pairs_per_prompt))
             data, _ = winner_first(sampled, rewards, [(i, 0, 1) for i in range(len(sampled))])
-        delta, lam = self.hp["delta"], self.hp["lam"]
+        delta, lam = self.params.delta, self.params.lam
 
         def loss_fn(logps, batch):
             return losses.slic_loss(logps[:, 0], logps[:, 1], logps[:, 0], delta, lam)

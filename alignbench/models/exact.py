@@ -203,14 +203,10 @@ class ExactEnumeration:
         return scores
 
     def logprobs(self, policy) -> torch.Tensor | None:
-        """The policy's exact law on the prompts; policies with an ``exact_law(enumeration)`` reuse it."""
+        """The policy's exact law on the prompts (``policy.exact_law(self)``), None where it has none."""
         if policy is self.sft:
             return self.sft_logp
-        law = getattr(policy, "exact_law", None)
-        if law is not None:
-            return law(self)
-        exact = getattr(policy, "exact_logprobs", None)
-        return exact(self.prompts) if exact is not None else None
+        return policy.exact_law(self)
 
 
 def target_logprobs(sft_logp: torch.Tensor, rewards: torch.Tensor, beta: float) -> torch.Tensor:

@@ -138,6 +138,11 @@ class Policy:
 
         return exact_logprobs(self, prompts)
 
+    def exact_law(self, enumeration):
+        """This policy's exact law on an ``ExactEnumeration``'s prompts, else None. Part of the policy
+        interface: a wrapper (best-of-n) overrides it to reuse the enumeration's shared π_sft law and scores."""
+        return self.exact_logprobs(enumeration.prompts)
+
     # --- persistence ----------------------------------------------------------------------
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)
