@@ -23,11 +23,16 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AlignbenchError
-from ..io import atomic_write_json
+from ..io import atomic_write_json, iter_jsonl
 from ..stats import combine_orders, percentile_interval
+from ..tasks.base import Pair
+from ..tasks.hh import load_hh_harmless
+from ..tasks.jsonl import read_pairs
+from ..tasks.oracle import OracleSpec, load_oracle
 from .judge_config import load_judge
 from .llm_judge import judge_pairs
 from .outputs import OutputRecord
+from .simulated_judge import SimulatedJudgeSettings, simulated_judge_if_configured
 from .store import JudgmentStore
 
 CHOSEN, REJECTED = "human-chosen", "human-rejected"
@@ -37,10 +42,6 @@ SIMULATED = "simulated"  # --judge simulated: the simulated annotator on the ora
 def load_labelled_pairs(path: str | Path | None = None, limit: int | None = None):
     """Human-labelled pairs: the shipped HH-RLHF file (default), any file in HH's {chosen, rejected}
     conversation format, or alignbench's {prompt, chosen, rejected} JSONL."""
-    from ..io import iter_jsonl
-    from ..tasks.hh import load_hh_harmless
-    from ..tasks.jsonl import read_pairs
-
     if limit is not None and limit < 1:
         raise AlignbenchError(f"--limit must be at least 1, got {limit}")
     if path is not None:
@@ -102,10 +103,6 @@ def audit_judge(judge: str, pairs_path: str | Path | None = None, limit: int | N
 
 
 def _audit_simulated(limit, out_dir, n_boot, seed, progress, pairs_path) -> dict:
-    from ..tasks.base import Pair
-    from ..tasks.oracle import OracleSpec, load_oracle
-    from .simulated_judge import SimulatedJudgeSettings, simulated_judge_if_configured
-
     if pairs_path is not None:
         raise AlignbenchError("audit-judge --judge simulated judges the oracle task's own labelled pairs; leave out --pairs")
     if limit is not None and limit < 1:

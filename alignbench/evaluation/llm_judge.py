@@ -84,7 +84,7 @@ def _retry_after(exc) -> float | None:
 
 def _classify(exc) -> str:
     """'retry' for transient faults, 'fatal' for requests that cannot succeed as sent."""
-    import openai
+    import openai  # lazy: 0.6 s to import, and only a judgment that runs needs it (config loading imports this module)
 
     if isinstance(exc, (openai.RateLimitError, openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError)):
         return "retry"
@@ -174,7 +174,7 @@ async def _bounded(coro, seconds: float):
 
 
 async def _run(requests: list[JudgeRequest], judge: JudgeConfig, store: JudgmentStore, info: JudgeRunInfo, progress, failures_path):
-    import openai
+    import openai  # lazy: see _classify
 
     secret = judge.api_key()
     secrets = [secret, *url_secrets(judge.base_url)]

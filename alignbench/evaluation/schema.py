@@ -74,7 +74,7 @@ class LeaderboardRow(BaseModel):
 
 
 ALL_COLUMNS: list[str] = list(LeaderboardRow.model_fields)
-COLUMNS: list[str] = ALL_COLUMNS[: ALL_COLUMNS.index("run_id") + 1]  # DESIGN's fixed schema
+COLUMNS: list[str] = ALL_COLUMNS[: ALL_COLUMNS.index("run_id") + 1]  # the fixed columns every leaderboard starts with
 EXTRA: list[str] = ALL_COLUMNS[len(COLUMNS):]
 
 
