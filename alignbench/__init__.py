@@ -18,6 +18,9 @@ from pathlib import Path
 __version__ = "0.1.0"
 __all__ = ["run", "judge", "load_leaderboard", "__version__"]
 
+# The functions below import their modules when called: every `alignbench.X` import and every CLI
+# command runs this file first, and importing pipeline here would load torch for `alignbench --help`.
+
 
 def run(config="quickstart", overrides: list[str] | None = None, run_dir: str | Path | None = None,
         leaderboard_dir: str | Path | None = None, judges: list[str] | tuple = (), quiet: bool = True) -> list[dict]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import math
 import os
 import tempfile
 from pathlib import Path
@@ -105,7 +104,7 @@ def repair_torn_tail(path: str | os.PathLike) -> int:
 
     Returns the number of bytes removed. Only the final line may be torn: an append-only log
     is written a whole line per ``write``, so a bad line in the middle is real corruption and is
-    reported by :func:`read_jsonl` instead.
+    reported by :func:`iter_jsonl` instead.
     """
     path = Path(path)
     if not path.is_file():
@@ -201,10 +200,6 @@ def unique_keys(pairs):
     return record
 
 
-def read_jsonl(path: str | os.PathLike, allow_empty: bool = False) -> list[dict]:
-    return [r for _, r in iter_jsonl(path, allow_empty=allow_empty)]
-
-
 def reject_constant(name: str):
     raise ValueError(f"{name} is not allowed")
 
@@ -222,14 +217,3 @@ def require_str(record: dict, key: str, path, lineno: int, allow_empty: bool = F
     if not allow_empty and not value.strip():
         raise AlignbenchError(f"{where(path, lineno)}: field '{key}' is empty")
     return value
-
-
-def require_number(record: dict, key: str, path, lineno: int) -> float:
-    if key not in record:
-        raise AlignbenchError(f"{where(path, lineno)}: missing field '{key}'")
-    value = record[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise AlignbenchError(f"{where(path, lineno)}: field '{key}' must be a number, got {type(value).__name__}")
-    if not math.isfinite(value):
-        raise AlignbenchError(f"{where(path, lineno)}: field '{key}' is not finite ({value})")
-    return float(value)

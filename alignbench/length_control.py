@@ -130,7 +130,7 @@ def length_controlled_win_rate(scores: np.ndarray, model_lengths: np.ndarray, ba
 def lc_from_annotations(annotations: list[dict], n_boot: int = 200, seed: int = 0) -> dict[str, dict]:
     """LC win rate per ``generator_2`` of alpaca_eval ``annotations.json`` records (``output_1`` = baseline,
     ``output_2`` = model, lengths in characters), one GLM per model as alpaca_eval does."""
-    from .evaluation.alpaca_eval import preference_scores
+    from .evaluation.alpaca_eval import preference_scores  # cycle: alpaca_eval imports this module
 
     by_model: dict[str, list[dict]] = {}
     for i, a in enumerate(annotations):

@@ -7,9 +7,12 @@ import asyncio
 import contextlib
 from pathlib import Path
 
+import openai
+
 from .config import Config
 from .dirlock import exclusive_dir
 from .errors import AlignbenchError
+from .evaluation.judge_config import load_judge, url_secrets
 
 PING_PROMPT = "Reply with the single word OK."
 
@@ -24,8 +27,6 @@ def prepared_run(cfg: Config, run_dir: Path | None, extra_judges=()):
 
 
 def check_judge(name: str) -> None:
-    from .evaluation.judge_config import load_judge, url_secrets
-
     judge = load_judge(name)
     key = judge.api_key()
     try:
@@ -41,8 +42,6 @@ def check_judge(name: str) -> None:
 
 
 async def _ping(judge, key: str) -> None:
-    import openai
-
     client = openai.AsyncOpenAI(base_url=judge.base_url, api_key=key, timeout=judge.timeout, max_retries=0)
     try:
         await asyncio.wait_for(client.chat.completions.create(

@@ -11,6 +11,9 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
 
 class NullProgress:
     def add_task(self, description, total=None, **kw):
@@ -80,9 +83,6 @@ def _console_progress(quiet: bool):
     if quiet:
         yield NullProgress()
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

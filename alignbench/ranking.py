@@ -18,6 +18,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from .errors import AlignbenchError
 from .io import atomic_write_text
@@ -172,8 +173,6 @@ def pairwise_difference_matrix(scores_vs_baseline: dict[str, np.ndarray], n_boot
 
 
 def _csv(rows: list[dict], columns: list[str]) -> str:
-    import pandas as pd
-
     df = pd.DataFrame(rows)
     for c in columns:
         if c not in df.columns:

@@ -83,6 +83,7 @@ def _table(table_id: str, header: list[str], cells: list[list[str]], sort_values
 
 
 def render_html(rows: list[dict], title: str, win_rate_png_bytes: bytes | None = None, frontier_png_bytes: bytes | None = None) -> str:
+    # cycle: leaderboard imports write_html from here
     from .leaderboard import fmt_cell, frontier_png, is_missing, long_columns, sort_rows, summary_table, win_rate_png, with_run
 
     if not rows:
@@ -133,7 +134,7 @@ def write_html(rows: list[dict], path: str | Path, title: str, win_rate_png_byte
 
 def html_from_leaderboard(source: str | Path, out: str | Path | None = None) -> Path:
     """Publish a leaderboard CSV (or a run's rows.json / run directory) as ``<name>.html`` beside it (or at ``out``)."""
-    from .leaderboard import load_leaderboard, rows_from_frame, title_for
+    from .leaderboard import load_leaderboard, rows_from_frame, title_for  # cycle: as in render_html
 
     source = Path(source)
     rows = rows_from_frame(load_leaderboard(source))

@@ -11,10 +11,12 @@ import platform
 import subprocess
 import time
 from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import yaml
 
+from .config import method_instances, validate_config
 from .errors import AlignbenchError
 from .io import atomic_write_json, atomic_write_text
 
@@ -57,8 +59,6 @@ def _now() -> str:
 
 
 def _new_manifest(config_dict: dict) -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
     versions = {}
     for pkg in ("alignbench", "torch", "transformers", "numpy", "scipy", "pandas", "openai", "accelerate"):
         try:
@@ -88,8 +88,6 @@ def _git_commit() -> str | None:
 
 def run_status(path: str | Path) -> str:
     """Which stages of a run are done (with their times), and which remain, as lines of text."""
-    from .config import method_instances, validate_config
-
     path = Path(path)
     cfg_path = path / "config.yaml"
     if not cfg_path.exists():

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from alignbench.tasks.hh import load_hh_harmless
+
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -22,6 +24,4 @@ def run_child(script: Path, *args: str) -> dict:
 
 
 def hh_pairs(n: int):
-    from alignbench.tasks.hh import load_hh_harmless
-
     return load_hh_harmless(n_test=16).train_pairs[:n]

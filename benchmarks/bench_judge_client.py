@@ -8,6 +8,7 @@ Last line: ``judge_client ratio=R`` with R = achieved ÷ ideal judgments per sec
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
 import tempfile
 import time
 from pathlib import Path
@@ -39,8 +40,6 @@ def main():
     latency = 0.1
     concurrency = JudgeConfig.model_fields["max_concurrency"].default
     pairs = [(OutputRecord(str(i), f"p{i}", "a" * (i % 7 + 1), "m"), OutputRecord(str(i), f"p{i}", "bbbb", "r")) for i in range(n)]
-    import multiprocessing as mp
-
     queue, stop = mp.Queue(), mp.Event()
     proc = mp.Process(target=serve, args=(queue, latency, stop), daemon=True)
     proc.start()

@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -61,8 +63,6 @@ def main():
         methods = "{sft: {}, dpo: {steps: 40, lr: 2.0e-3, batch_size: 32}}" if a.tiny else \
             "{sft: {}, dpo: {steps: 150, lr: 1.0e-3, batch_size: 32}, exo: {steps: 200, lr: 2.0e-3, batch_size: 16, beta_r: 10.0}}"
         wall_few, rss_few, _ = run(config, [f"methods={methods}"], tmp, "few")
-        import yaml
-
         print(f"{len(yaml.safe_load(methods))} methods: {wall_few:.1f} s, peak RSS {rss_few:,.0f} MB vs all configured: {wall1:.1f} s")
         print(f"quickstart ratio={wall1 / results[2][0]:.3f}")
 

@@ -18,11 +18,20 @@ Last line: ``trainer_vs_trl ratio=R`` with R = alignbench tokens/s ÷ TRL's best
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import sys
 import time
 from pathlib import Path
+
+import torch
+
+from alignbench.models.logprobs import FUSED_HEAD_MIN_VOCAB, HEAD_CHUNK_LOGITS, materialises_logits
+from alignbench.models.policy import Policy, ResponseFormat, TinyGPT2Spec, build_tiny_gpt2
+from alignbench.models.tokenizers import train_bpe_tokenizer
+from alignbench.training.losses import brain_alpha, brain_loss, dpo_loss, exo_loss
+from alignbench.training.trainer import GroupData, GroupTrainer, TrainConfig, cache_logprobs
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import hh_pairs, peak_rss_mb, run_child  # noqa: E402
@@ -51,11 +60,6 @@ def _fit(text: str, tok, limit: int, keep_end: bool) -> str:
 
 
 def setup(shape_name: str, n_pairs: int):
-    import torch
-
-    from alignbench.models.policy import Policy, ResponseFormat, TinyGPT2Spec, build_tiny_gpt2
-    from alignbench.models.tokenizers import train_bpe_tokenizer
-
     shape = SHAPES[shape_name]
     torch.manual_seed(0)
     torch.set_num_threads(int(os.environ.get(THREADS_ENV, "2")))
@@ -87,10 +91,6 @@ def _result(t0, rows, tok, steps, batch, shape_name, setup_rss, policy, config):
 
 
 def child_alignbench(shape_name, steps, batch, n_pairs):
-    from alignbench.models.logprobs import materialises_logits
-    from alignbench.training.losses import dpo_loss
-    from alignbench.training.trainer import GroupData, GroupTrainer, TrainConfig, cache_logprobs
-
     rows, tok, policy = setup(shape_name, n_pairs)
     setup_rss = peak_rss_mb()
     t0 = time.perf_counter()
@@ -106,9 +106,7 @@ def child_alignbench(shape_name, steps, batch, n_pairs):
 
 
 def child_trl(shape_name, steps, batch, n_pairs, precompute):
-    import copy
-
-    from datasets import Dataset
+    from datasets import Dataset  # optional: the bench extra; only the TRL child pays for it
     from trl import DPOConfig, DPOTrainer
 
     rows, tok, policy = setup(shape_name, n_pairs)
@@ -130,11 +128,6 @@ def child_trl(shape_name, steps, batch, n_pairs, precompute):
 
 
 def child_group(method, K, steps):
-    import torch
-
-    from alignbench.training.losses import brain_alpha, brain_loss, exo_loss
-    from alignbench.training.trainer import GroupData, GroupTrainer, TrainConfig, cache_logprobs
-
     rows, tok, policy = setup("tiny", 64)
     prompts = [policy.encode_prompt(p) for p, _, _ in rows[:16]]
     resp = [[policy.encode_response(rows[(i + j) % len(rows)][1]) for j in range(K)] for i in range(16)]
@@ -163,8 +156,6 @@ def memory_estimate(shape_name: str, n_params: int, batch: int) -> list[tuple[st
     # the MLP's 4H in and out and gelu_new's intermediates): measured with saved-tensor hooks at T = 128.
     activations = 30 * seqs * T * H * L * mb
     logits_trl = 3 * seqs * T * vocab * mb  # logits, their log-softmax kept for backward, their gradient
-    from alignbench.models.logprobs import FUSED_HEAD_MIN_VOCAB, HEAD_CHUNK_LOGITS
-
     fused = vocab >= FUSED_HEAD_MIN_VOCAB
     logits_ours = min(seqs * T * vocab, HEAD_CHUNK_LOGITS) * mb if fused else logits_trl  # one chunk when fused
     return [("weights", weights, weights, weights), ("gradients", weights, weights, weights),

@@ -284,6 +284,16 @@ def test_version_and_help_with_an_example_on_every_subcommand():
     assert "alpaca_eval" in judge_help and "MT-Bench" in judge_help and "prompt_id" in judge_help
 
 
+@pytest.mark.parametrize("entry", [["alignbench"], ["alignbench.cli"]])
+def test_every_entry_point_reaches_the_last_command(entry):
+    """``python -m alignbench.cli`` dispatches as ``python -m alignbench`` does. Catches the
+    ``if __name__ == "__main__"`` guard sitting above ``_cmd_audit_judge``: a NameError traceback."""
+    res = subprocess.run([sys.executable, "-m", *entry, "audit-judge", "--judge", "no-such-judge"],
+                         capture_output=True, text=True, env=ENV, timeout=60)
+    assert res.returncode == 2 and "alignbench: error: judge 'no-such-judge'" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr
+
+
 def test_methods_lists_hyper_parameters_and_defaults(capsys):
     from alignbench.methods.registry import all_methods
 

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import AlignbenchError
-from ..io import atomic_write_jsonl, read_jsonl
+from ..io import atomic_write_jsonl, iter_jsonl
 from ..length_control import length_controlled_win_rate
 from ..stats import across_seeds, combine_orders, consistency_rate, first_position_rate
 from .evaluators import Comparison, Evaluator
@@ -148,4 +148,4 @@ def load_comparisons(path: Path) -> list[Comparison]:
     if not Path(path).exists():
         raise AlignbenchError(f"{Path(path).parent}: no comparisons.jsonl (made by a version before per-prompt results were kept; "
                               "re-run it to aggregate its seeds)")
-    return [Comparison.from_json(rec) for rec in read_jsonl(path)]
+    return [Comparison.from_json(rec) for _, rec in iter_jsonl(path)]

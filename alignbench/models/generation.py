@@ -5,11 +5,13 @@ A backend samples ``n`` responses for each prompt with a seed and returns token 
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Protocol
 
 import torch
 
+from ..errors import AlignbenchError
 from .logprobs import allowed_bias
 from .policy import Policy
 
@@ -109,20 +111,16 @@ def returned_cache(out):
 
 def cache_kwarg(model) -> str:
     """transformers 5.x renames ``past_key_values`` to ``cache``; use whichever forward takes."""
-    import inspect
-
     params = inspect.signature(model.forward).parameters
     return "cache" if "cache" in params else "past_key_values"
 
 
 def get_backend(name: str = "transformers", **kwargs) -> GenerationBackend:
     """Look up a generation backend by name; vLLM is imported only when selected."""
-    from ..errors import AlignbenchError
-
     if name == "transformers":
         return TransformersBackend(**kwargs)
     if name == "vllm":
-        from .vllm_backend import VLLMBackend
+        from .vllm_backend import VLLMBackend  # cycle: vllm_backend imports Samples from here (and vllm is optional)
 
         return VLLMBackend(**kwargs)
     raise AlignbenchError(f"unknown generation backend {name!r} (choose transformers or vllm)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import torch
 
 from ..errors import AlignbenchError
 from ..io import atomic_write_json
+from ..training.trainer import GroupData, group_logprobs
 
 
 @dataclass
@@ -24,6 +26,7 @@ class TinyGPT2Spec:
 
 
 def build_tiny_gpt2(vocab_size: int, spec: TinyGPT2Spec, seed: int = 0):
+    # lazy: leaderboard → frontier → exact → generation imports this module; transformers' GPT-2 would add ~3 s there
     from transformers import GPT2Config, GPT2LMHeadModel
 
     config = GPT2Config(
@@ -106,7 +109,7 @@ class Policy:
     # --- generation -----------------------------------------------------------------------
     def sample(self, prompts: list[str], n: int = 1, seed: int = 0, backend=None):
         """``n`` sampled responses per prompt, as text and as the token ids actually sampled (``Samples``)."""
-        from .generation import TransformersBackend
+        from .generation import TransformersBackend  # cycle: generation imports Policy
 
         return (backend or TransformersBackend()).sample(self, prompts, n, seed)
 
@@ -120,8 +123,6 @@ class Policy:
         Scores the token ids that were sampled (never re-encoded text: BPE decode → encode does not
         round-trip, and a response cut at ``max_new_tokens`` has no EOS), in eval mode without gradients.
         """
-        from ..training.trainer import GroupData, group_logprobs
-
         prompt_ids = [self.encode_prompt(p) for p in prompts]
         data = GroupData(prompt_ids, [list(row) for row in samples.token_ids])
         diff = (group_logprobs(self, data, grad=False) - group_logprobs(reference, data, grad=False)).double()
@@ -134,7 +135,7 @@ class Policy:
         """``[P, A^L]`` log-probabilities of every response (fixed-alphabet tasks only), else None."""
         if self.format.fixed_length is None or self.format.allowed_token_ids is None:
             return None
-        from .exact import exact_logprobs
+        from .exact import exact_logprobs  # cycle: exact imports generation, which imports Policy
 
         return exact_logprobs(self, prompts)
 
@@ -148,8 +149,6 @@ class Policy:
         directory = Path(directory)
         tmp = directory.with_name(directory.name + ".partial")
         if tmp.exists():
-            import shutil
-
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
         model = self.model
@@ -160,8 +159,6 @@ class Policy:
         self.tokenizer.save_pretrained(tmp)
         atomic_write_json(tmp / "alignbench_policy.json", {"response_format": asdict(self.format)})
         if directory.exists():
-            import shutil
-
             shutil.rmtree(directory)
         tmp.rename(directory)
 
@@ -173,7 +170,7 @@ class Policy:
 def apply_lora(model, lora: dict):
     """Wrap ``model`` with LoRA adapters (peft); keys: r, alpha, dropout, target_modules."""
     try:
-        from peft import LoraConfig, get_peft_model
+        from peft import LoraConfig, get_peft_model  # optional: the peft extra
     except ImportError:
         raise AlignbenchError("setting 'policy.lora' needs peft: pip install 'alignbench[peft]'") from None
     unknown = set(lora) - {"r", "alpha", "dropout", "target_modules"}
@@ -191,7 +188,7 @@ def apply_lora(model, lora: dict):
 
 def load_policy(path: str | Path, response_format: ResponseFormat | None = None) -> Policy:
     """Load a policy from a local directory: one saved by alignbench, or any Hugging Face model path."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # lazy: as in build_tiny_gpt2
 
     path = Path(path)
     if not path.is_dir():

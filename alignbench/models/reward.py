@@ -7,11 +7,13 @@ dispatches on the ``kind`` written in ``reward_model.json``.
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
 import torch
 from torch import nn
+from transformers import AutoModel, AutoTokenizer
 
 from ..errors import AlignbenchError
 from ..io import atomic_write_json
@@ -80,8 +82,6 @@ class CausalLMRewardModel(RewardModelBase):
 
     @classmethod
     def from_policy(cls, policy, pooling: str = "last"):
-        import copy
-
         backbone = copy.deepcopy(policy.model.transformer if hasattr(policy.model, "transformer") else policy.model.base_model)
         return cls(backbone, policy.tokenizer, policy.format.max_prompt_tokens, policy.format.max_new_tokens, pooling)
 
@@ -153,8 +153,6 @@ class CausalLMRewardModel(RewardModelBase):
 
     @classmethod
     def load(cls, directory, meta):
-        from transformers import AutoModel, AutoTokenizer
-
         directory = Path(directory)
         backbone = AutoModel.from_pretrained(directory / "backbone", local_files_only=True)
         tok = AutoTokenizer.from_pretrained(directory / "tokenizer", local_files_only=True)
@@ -184,6 +182,6 @@ def load_reward_fn(path):
 
 def _import_optional_kinds() -> None:
     try:
-        from . import encoder_reward  # noqa: F401  (registers the MiniLM encoder reward model)
+        from . import encoder_reward  # noqa: F401  cycle: encoder_reward subclasses RewardModelBase; importing it registers its kind
     except ImportError:
         pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 SPECIAL_TOKENS = ["[PAD]", "[BOS]", "[EOS]", "[UNK]"]
@@ -21,24 +22,18 @@ def _wrap(tok) -> PreTrainedTokenizerFast:
 
 def build_symbol_tokenizer(symbols: Iterable[str]) -> PreTrainedTokenizerFast:
     """A whitespace word-level tokenizer over a fixed symbol set (one symbol = one token)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-
     vocab = {t: i for i, t in enumerate(SPECIAL_TOKENS)}
     for s in symbols:
         if s not in vocab:
             vocab[s] = len(vocab)
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    from tokenizers import decoders
-
     tok.decoder = decoders.WordPiece(prefix="##")  # joins tokens with spaces
     return _wrap(tok)
 
 
 def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 4096, min_frequency: int = 2) -> PreTrainedTokenizerFast:
     """A byte-level BPE tokenizer trained on ``texts`` (deterministic for the same input)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
     tok = Tokenizer(models.BPE(unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()

@@ -19,7 +19,7 @@ class VLLMBackend:
     def __init__(self, gpu_memory_utilization: float = 0.5, dtype: str = "auto", max_model_len: int | None = None,
                  tensor_parallel_size: int = 1):
         try:
-            import vllm  # noqa: F401
+            import vllm  # noqa: F401  optional: the vllm extra (GPU)
         except ImportError:
             raise AlignbenchError("generation.backend 'vllm' needs the optional extra: pip install 'alignbench[vllm]' (GPU)") from None
         self.engine_kwargs = {"gpu_memory_utilization": gpu_memory_utilization, "dtype": dtype,
@@ -44,13 +44,13 @@ class VLLMBackend:
 
     def engine(self, model_dir: str):
         if model_dir not in self._engines:
-            from vllm import LLM
+            from vllm import LLM  # optional: the vllm extra
 
             self._engines[model_dir] = LLM(model=model_dir, tokenizer=model_dir, seed=0, **self.engine_kwargs)
         return self._engines[model_dir]
 
     def sampling_params(self, policy, n: int, seed: int, temperature: float = 1.0):
-        from vllm import SamplingParams
+        from vllm import SamplingParams  # optional: the vllm extra
 
         fmt = policy.format
         kwargs = dict(n=n, temperature=temperature, top_p=1.0, top_k=-1, seed=seed)

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import inspect
+from dataclasses import fields
 
 from ..errors import AlignbenchError
 from .base import TaskData
+from .hh import load_hh_harmless
+from .jsonl import load_jsonl_task
+from .oracle import OracleSpec, load_oracle
 
 
 def load_task(name: str, options: dict, seed: int = 0) -> TaskData:
     if name == "oracle":
-        from dataclasses import fields
-
-        from .oracle import OracleSpec, load_oracle
-
         known = {f.name for f in fields(OracleSpec)}
         _check_options(name, options, known)
         opts = {"seed": seed, **options}
         return load_oracle(OracleSpec(**opts))
     if name == "hh-harmless":
-        from .hh import load_hh_harmless as loader
+        loader = load_hh_harmless
     elif name == "jsonl":
-        from .jsonl import load_jsonl_task as loader
+        loader = load_jsonl_task
     else:
         raise AlignbenchError(f"setting 'task.name': unknown task {name!r} (oracle, hh-harmless, jsonl)")
     params = inspect.signature(loader).parameters

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
+
+from ..errors import AlignbenchError
 
 
 @dataclass(frozen=True)
@@ -57,10 +60,6 @@ class RewardFn(Protocol):
 
 def call_reward(reward_fn: Callable, prompts: list[str], outputs: list[str]) -> list[float]:
     """Call a trlx-style reward function and check what comes back (count and finiteness)."""
-    import math
-
-    from ..errors import AlignbenchError
-
     samples = [p + o for p, o in zip(prompts, outputs)]
     scores = list(reward_fn(samples, prompts, outputs))
     if len(scores) != len(outputs):

@@ -9,6 +9,7 @@ probability ``demo_skill`` per position, so the SFT policy is mediocre and there
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -81,8 +82,6 @@ def response_text(syms) -> str:
 
 def all_response_texts(spec: OracleSpec) -> list[str]:
     """Every response, in the order of :func:`alignbench.models.exact.response_grid`."""
-    import itertools
-
     return [response_text(c) for c in itertools.product(range(spec.n_response_symbols), repeat=spec.response_length)]
 
 
@@ -95,8 +94,6 @@ def load_oracle(spec: OracleSpec) -> TaskData:
         raise ValueError(f"n_response_symbols must be at most {len(RESPONSE_SYMBOLS)}")
     rng = np.random.default_rng(spec.seed)
     reward = OracleReward(spec)
-    import itertools
-
     all_prompts = list(itertools.product(range(spec.n_prompt_symbols), repeat=spec.prompt_length))
     order = rng.permutation(len(all_prompts))
     n_test = min(spec.n_test_prompts, len(all_prompts) // 2)
