@@ -118,3 +118,10 @@ def test_rows_from_comparisons_keeps_first_seen_order_and_skips_nothing():
     comps = [Comparison(m, "b", ev, "j", 0, ["1", "2"], np.array([1.0, 0.0])) for m in ("z", "a") for ev in ("e2", "e1")]
     rows = rows_from_comparisons(comps, StatisticsSettings(n_bootstrap=100), RowContext("t", "r", "0"))
     assert [(r.method, r.evaluator) for r in rows] == [("z", "e2"), ("z", "e1"), ("a", "e2"), ("a", "e1")]
+
+
+def test_run_only_evaluators_outside_a_run_are_one_line_errors():
+    with pytest.raises(AlignbenchError, match="rm:<directory>"):
+        build_evaluator("reward-model", EvaluatorSources())
+    with pytest.raises(AlignbenchError, match="true reward"):
+        build_evaluator("gold-reward", EvaluatorSources())

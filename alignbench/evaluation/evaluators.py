@@ -158,6 +158,8 @@ def register_evaluator(prefix: str):
 @register_evaluator("reward-model")
 def _run_reward_model(sources: EvaluatorSources, argument: str) -> Evaluator:
     rm = sources.reward_model
+    if rm is None:
+        raise AlignbenchError("evaluator reward-model is a run's own reward model; outside a run name a saved one: rm:<directory>")
     return RewardEvaluator("reward-model", rm.as_reward_fn(), sources.reward_model_identity, rm, sources.notify)
 
 
