@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     judge.add_argument("--outputs", nargs="+", type=Path, required=True, help="one outputs file per method (any format above)")
     judge.add_argument("--reference", type=Path, required=True, help="the reference (baseline) outputs file (any format above)")
-    judge.add_argument("--judge", required=True, help="judges/NAME.yaml, a judge name in judges/, or rm:PATH for a reward model")
+    judge.add_argument("--judge", required=True, help="judges/NAME.yaml or a judge name in judges/ (pairwise, or mode: single = rated one by one), or rm:PATH for a reward model")
     judge.add_argument("--out", type=Path, required=True, help="output directory (judgments.jsonl, rows.json)")
     judge.add_argument("--task", default="custom", help="task name written in the rows (default: custom)")
     judge.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")

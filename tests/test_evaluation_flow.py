@@ -125,3 +125,27 @@ def test_run_only_evaluators_outside_a_run_are_one_line_errors():
         build_evaluator("reward-model", EvaluatorSources())
     with pytest.raises(AlignbenchError, match="true reward"):
         build_evaluator("gold-reward", EvaluatorSources())
+
+
+def test_a_single_answer_judge_is_a_pointwise_evaluator_in_judge_only(tmp_path):
+    """A ``mode: single`` judge (MT-Bench's 1–10 rating) used to be refused by ``alignbench judge``; it is now an
+    evaluator like the reward model: each response rated on its own, the higher rating wins, no rating = no verdict."""
+    from alignbench.evaluation.judge_only import judge_outputs
+    from alignbench.evaluation.local_server import JudgeServer
+    from alignbench.evaluation.outputs import write_outputs
+
+    def grade(prompt: str) -> str:  # rates what the answer asks for: "score=7" → [[7]]; "score=none" → no rating
+        wanted = prompt.split("score=")[1].split()[0]
+        return "No rating." if wanted == "none" else f"Fine.\nRating: [[{wanted}]]"
+
+    mine = [7, 3, 5, "none", 9]
+    ref = [5, 5, 5, 5, 5]
+    write_outputs(tmp_path / "m.jsonl", [OutputRecord(str(i), f"q{i}", f"answer score={s} end", "mine") for i, s in enumerate(mine)])
+    write_outputs(tmp_path / "r.jsonl", [OutputRecord(str(i), f"q{i}", f"answer score={s} done", "ref") for i, s in enumerate(ref)])
+    with JudgeServer(grade) as srv:
+        (row,) = judge_outputs([tmp_path / "m.jsonl"], tmp_path / "r.jsonl", "judges/local-scripted-single.yaml", tmp_path / "out",
+                               n_bootstrap=200, quiet=True, base_url=srv.base_url)
+        assert srv.requests == 10  # every response rated once
+    assert row["evaluator"] == "llm-single:local-scripted-single"
+    assert (row["wins"], row["ties"], row["losses"], row["n_parse_failures"]) == (2, 1, 1, 1)
+    assert row["win_rate"] == pytest.approx(100 * 2.5 / 4) and row["mean_reward"] == pytest.approx(6.0)

@@ -93,7 +93,7 @@ def statistics(comps: list[Comparison], settings: StatisticsSettings) -> dict:
     """The statistic columns of one method × baseline × evaluator from its per-seed comparisons."""
     out = across_seeds([c.outcome for c in comps], settings.n_bootstrap, settings.seed, settings.ci, graded=comps[0].graded)
     if all(c.method_reward is not None for c in comps):
-        out["mean_reward"] = float(np.mean([c.method_reward.mean() for c in comps]))
+        out["mean_reward"] = float(np.mean([np.nanmean(c.method_reward) for c in comps]))  # a rating judge may leave gaps
     cuts = [c.n_truncated for c in comps]
     out["n_truncated"] = None if None in cuts else sum(cuts)
     if comps[0].first is not None:

@@ -22,7 +22,8 @@ from ..errors import AlignbenchError
 from ..stats import combine_orders
 from ..tasks.base import call_reward
 from .judge_config import JudgeConfig, check_reachable, load_judge
-from .llm_judge import judge_pairs
+from .llm_judge import judge_pairs, judge_requests
+from .mtbench import GradingItem, grading_requests, ratings
 from .store import JudgmentStore
 
 
@@ -129,6 +130,31 @@ class LLMJudgeEvaluator(Evaluator):
                           n_request_failures=len(info.failures), template_sha=self.judge.template_sha)
 
 
+class SingleAnswerEvaluator(Evaluator):
+    """An LLM judge that grades each response on its own (``mode: single``, MT-Bench's 1–10 rating): pointwise,
+    like a reward model — the higher rating wins, equal ratings tie, a missing rating leaves the prompt out."""
+
+    def __init__(self, judge: JudgeConfig, store_path: Path, notify: Callable[[str], None] | None = None):
+        self.judge = judge
+        self.name, self.identity = f"llm-single:{judge.name}", judge.identity()
+        self.store = JudgmentStore(store_path)
+        self.notify = notify
+
+    def compare(self, pairs, method, baseline, seed, progress=None) -> Comparison:
+        mine = grading_requests([GradingItem(m.prompt_id, [m.prompt], [m.output], method) for m, _ in pairs], self.judge)
+        theirs = grading_requests([GradingItem(r.prompt_id, [r.prompt], [r.output], baseline) for _, r in pairs], self.judge)
+        info = judge_requests(mine + theirs, self.judge, self.store, progress)
+        if info.failures and self.notify:
+            self.notify(f"{len(info.failures)} grading(s) of {method} vs {baseline} failed after retries "
+                        f"(see {self.store.path.stem}.failures.jsonl); re-run to retry them")
+        ids = [m.prompt_id for m, _ in pairs]
+        a, b = ratings(mine, self.store), ratings(theirs, self.store)
+        x, y = np.array([a[(i, "turn-1")] for i in ids]), np.array([b[(i, "turn-1")] for i in ids])
+        outcome = np.where(np.isnan(x) | np.isnan(y), np.nan, np.where(x > y, 1.0, np.where(x < y, 0.0, 0.5)))
+        return Comparison(method, baseline, self.name, self.identity, seed, ids, outcome, method_reward=x, baseline_reward=y,
+                          n_request_failures=len(info.failures), template_sha=self.judge.template_sha)
+
+
 @dataclass
 class EvaluatorSources:
     """What evaluators are built from: the run's reward model, the task's true reward, where judgments go."""
@@ -184,7 +210,8 @@ def _llm_judge(sources: EvaluatorSources, argument: str) -> Evaluator:
     judge.api_key()  # a missing key is reported before anything is judged
     check_reachable(judge)
     path = sources.judgments_file(judge) if sources.judgments_file else sources.judgments_dir / f"{judge.name}.jsonl"
-    return LLMJudgeEvaluator(judge, path, sources.notify)
+    kind = LLMJudgeEvaluator if judge.mode == "pairwise" else SingleAnswerEvaluator
+    return kind(judge, path, sources.notify)
 
 
 def build_evaluator(spec: str, sources: EvaluatorSources) -> Evaluator:
