@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run = _sub(sub, "run", "run a full method comparison (default: the built-in quickstart)",
                "alignbench run quickstart --set methods.dpo.steps=300 --set seeds=[0,1]")
-    run.add_argument("config", nargs="?", default="quickstart", help="YAML path or built-in config name (quickstart, hh-harmless)")
+    run.add_argument("config", nargs="?", default="quickstart", help="YAML path or built-in config name (quickstart, oracle-sweep, hh-harmless)")
     run.add_argument("--judge", action="append", default=[], help="also judge with this LLM judge (judges/NAME.yaml); repeatable")
     run.add_argument("--run-dir", type=Path, default=None, help="run directory (default runs/<config-name>); holds run.log")
     run.add_argument("--leaderboard-dir", type=Path, default=None, help="where to write <task>.csv/.md/.png/.html (default leaderboards/)")

@@ -282,6 +282,10 @@ def test_version_and_help_with_an_example_on_every_subcommand():
             assert action.help, f"{name} {action.option_strings or action.dest}: no help text"
     judge_help = subparsers["judge"].format_help()
     assert "alpaca_eval" in judge_help and "MT-Bench" in judge_help and "prompt_id" in judge_help
+    from alignbench.config import BUILTIN
+
+    (config_arg,) = [a for a in subparsers["run"]._actions if a.dest == "config"]
+    assert all(name in config_arg.help for name in BUILTIN), "run --help must name every built-in config"
 
 
 @pytest.mark.parametrize("entry", [["alignbench"], ["alignbench.cli"]])

@@ -106,14 +106,22 @@ class RewardEvaluator(Evaluator):
                           method_reward=mine, baseline_reward=theirs, n_truncated=cut)
 
 
-class LLMJudgeEvaluator(Evaluator):
-    """A pairwise LLM judge over HTTP (an OpenAI-compatible endpoint), both presentation orders by default."""
+class _JudgeEvaluator(Evaluator):
+    """An LLM judge over HTTP (an OpenAI-compatible endpoint) with its resumable judgment store."""
+
+    prefix = ""  # the 'evaluator' column is <prefix>:<judge name>
 
     def __init__(self, judge: JudgeConfig, store_path: Path, notify: Callable[[str], None] | None = None):
         self.judge = judge
-        self.name, self.identity = f"llm:{judge.name}", judge.identity()
+        self.name, self.identity = f"{self.prefix}:{judge.name}", judge.identity()
         self.store = JudgmentStore(store_path)
         self.notify = notify
+
+
+class LLMJudgeEvaluator(_JudgeEvaluator):
+    """A pairwise LLM judge, both presentation orders by default."""
+
+    prefix = "llm"
 
     def compare(self, pairs, method, baseline, seed, progress=None) -> Comparison:
         first, second, info, _ = judge_pairs(pairs, self.judge, self.store, method, baseline, progress)
@@ -130,15 +138,11 @@ class LLMJudgeEvaluator(Evaluator):
                           n_request_failures=len(info.failures), template_sha=self.judge.template_sha)
 
 
-class SingleAnswerEvaluator(Evaluator):
+class SingleAnswerEvaluator(_JudgeEvaluator):
     """An LLM judge that grades each response on its own (``mode: single``, MT-Bench's 1–10 rating): pointwise,
     like a reward model — the higher rating wins, equal ratings tie, a missing rating leaves the prompt out."""
 
-    def __init__(self, judge: JudgeConfig, store_path: Path, notify: Callable[[str], None] | None = None):
-        self.judge = judge
-        self.name, self.identity = f"llm-single:{judge.name}", judge.identity()
-        self.store = JudgmentStore(store_path)
-        self.notify = notify
+    prefix = "llm-single"
 
     def compare(self, pairs, method, baseline, seed, progress=None) -> Comparison:
         mine = grading_requests([GradingItem(m.prompt_id, [m.prompt], [m.output], method) for m, _ in pairs], self.judge)

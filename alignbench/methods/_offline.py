@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import torch
+
 from ..training.trainer import GroupData, GroupTrainer, TrainConfig, cache_logprobs
-from .params import OfflineParams, RankedParams
+from .params import OfflineParams, RankedParams, RoundsParams
 from .sampling import sample_groups, score_groups
 
 
@@ -31,6 +33,27 @@ def train_on_groups(ctx, method, data: GroupData, loss_fn, length_average: bool 
     trainer.fit(data, loss_fn, length_average=length_average)
     trainer.finish()
     return policy
+
+
+def rounds_trainer(ctx, method, policy) -> GroupTrainer:
+    """The trainer of a method that trains in rounds (rounds × steps_per_round steps). No mid-method
+    checkpoints: a resumed run would draw its early rounds from the wrong policy."""
+    params = method.params
+    cfg = train_config(params, ctx.seed, steps=int(params.rounds) * int(params.steps_per_round))
+    return GroupTrainer(policy, cfg, ctx.progress, None, label=method.label, log_path=ctx.run_dir / "train_log.jsonl")
+
+
+def sampled_rounds(ctx, params: RoundsParams, policy, n: int):
+    """Each round ``(t, prompts, data, texts, rewards)``: ``prompts_per_round`` training prompts drawn without
+    replacement, ``n`` samples each from ``policy`` as it is when the round starts, and their rewards [G, n].
+    A round is drawn only when the previous one's training is done (this is a generator)."""
+    gen = torch.Generator().manual_seed(ctx.seed)
+    prompts_all = training_prompts(ctx, params)
+    for t in range(int(params.rounds)):
+        pick = torch.randperm(len(prompts_all), generator=gen)[: int(params.prompts_per_round)].tolist()
+        prompts = [prompts_all[i] for i in pick]
+        data, texts = sample_groups(policy, prompts, n, ctx.seed + 1000 * t, ctx.backend)
+        yield t, prompts, data, texts, score_groups(ctx.reward_fn, prompts, texts)
 
 
 def pair_groups(policy, pairs) -> GroupData:

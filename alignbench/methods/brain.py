@@ -8,12 +8,11 @@ from typing import Literal
 import torch
 
 from ..training import losses
-from ..training.trainer import GroupData, GroupTrainer, cache_logprobs
-from ._offline import train_config, training_prompts
+from ..training.trainer import GroupData, cache_logprobs
+from ._offline import rounds_trainer, sampled_rounds
 from .base import Method
 from .params import RoundsParams, param
 from .registry import register
-from .sampling import sample_groups, score_groups
 
 
 @dataclass(frozen=True)
@@ -37,18 +36,10 @@ class BRAIn(Method):
         params = self.params
         avg = bool(params.length_average)
         policy = ctx.sft_policy.clone()
-        cfg = train_config(params, ctx.seed, steps=int(params.rounds) * int(params.steps_per_round))
-        # No mid-method checkpoints: a resumed BRAIn would draw its early rounds from the wrong proposal.
-        trainer = GroupTrainer(policy, cfg, ctx.progress, None, label=self.label, log_path=ctx.run_dir / "train_log.jsonl")
-        gen = torch.Generator().manual_seed(ctx.seed)
-        prompts_all = training_prompts(ctx, params)
+        trainer = rounds_trainer(ctx, self, policy)
         pool: GroupData | None = None  # D_t = D_{t-1} ∪ S_t (Alg. 1 line 12)
-        for t in range(int(params.rounds)):
-            pick = torch.randperm(len(prompts_all), generator=gen)[: int(params.prompts_per_round)].tolist()
-            prompts = [prompts_all[i] for i in pick]
-            proposal = policy  # q′ ← π_θ after each round; π_sft in the first (Alg. 1 lines 1, 21)
-            data, texts = sample_groups(proposal, prompts, int(params.n), ctx.seed + 1000 * t, ctx.backend)
-            rewards = score_groups(ctx.reward_fn, prompts, texts)
+        proposal = policy  # q′ ← π_θ after each round; π_sft in the first (Alg. 1 lines 1, 21)
+        for t, _, data, _, rewards in sampled_rounds(ctx, params, proposal, int(params.n)):
             cache_logprobs(proposal, data, "proposal_logps", length_average=avg)
             if t == 0:
                 data.tensors["sft_logps"] = data.tensors["proposal_logps"].clone()

@@ -5,15 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import torch
-
-from ..training.trainer import GroupTrainer, cache_logprobs
-from ._offline import train_config, training_prompts, winner_first
+from ..training.trainer import cache_logprobs
+from ._offline import rounds_trainer, sampled_rounds, winner_first
 from .base import Method
 from .dpo import dpo_loss_fn
 from .params import BETA_HELP, RoundsParams, param
 from .registry import register
-from .sampling import sample_groups, score_groups
 
 
 @dataclass(frozen=True)
@@ -34,20 +31,10 @@ class OnlineDPO(Method):
 
     def fit(self, ctx):
         params = self.params
-        beta = params.beta
         policy = ctx.sft_policy.clone()
-        cfg = train_config(params, ctx.seed, steps=int(params.rounds) * int(params.steps_per_round))
-        # No mid-method checkpoints: a resumed run would draw its early rounds from the wrong policy.
-        trainer = GroupTrainer(policy, cfg, ctx.progress, None, label=self.label, log_path=ctx.run_dir / "train_log.jsonl")
-        gen = torch.Generator().manual_seed(ctx.seed)
-        prompts_all = training_prompts(ctx, params)
-
-        loss_fn = dpo_loss_fn(beta)
-        for t in range(int(params.rounds)):
-            pick = torch.randperm(len(prompts_all), generator=gen)[: int(params.prompts_per_round)].tolist()
-            prompts = [prompts_all[i] for i in pick]
-            sampled, texts = sample_groups(policy, prompts, int(params.n), ctx.seed + 1000 * t, ctx.backend)
-            rewards = score_groups(ctx.reward_fn, prompts, texts)
+        trainer = rounds_trainer(ctx, self, policy)
+        loss_fn = dpo_loss_fn(params.beta)
+        for t, _, sampled, _, rewards in sampled_rounds(ctx, params, policy, int(params.n)):
             best, worst = rewards.argmax(dim=1).tolist(), rewards.argmin(dim=1).tolist()
             data, _ = winner_first(sampled, rewards, [(i, b, w) for i, (b, w) in enumerate(zip(best, worst))])
             if len(data) == 0:

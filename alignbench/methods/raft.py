@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from ..training import losses
-from ..training.trainer import GroupTrainer
-from ._offline import train_config, training_prompts
+from ._offline import rounds_trainer, sampled_rounds
 from .base import Method
 from .params import RoundsParams, param
 from .registry import register
-from .sampling import sample_groups, score_groups, take
+from .sampling import take
 
 
 @dataclass(frozen=True)
@@ -32,16 +29,8 @@ class RAFT(Method):
     def fit(self, ctx):
         params = self.params
         policy = ctx.sft_policy.clone()
-        cfg = train_config(params, ctx.seed, steps=int(params.rounds) * int(params.steps_per_round))
-        # No mid-method checkpoints: a resumed RAFT would draw its early rounds from the wrong policy.
-        trainer = GroupTrainer(policy, cfg, ctx.progress, None, label=self.label, log_path=ctx.run_dir / "train_log.jsonl")
-        gen = torch.Generator().manual_seed(ctx.seed)
-        prompts_all = training_prompts(ctx, params)
-        for t in range(int(params.rounds)):
-            pick = torch.randperm(len(prompts_all), generator=gen)[: int(params.prompts_per_round)].tolist()
-            prompts = [prompts_all[i] for i in pick]
-            data, texts = sample_groups(policy, prompts, int(params.k), ctx.seed + 1000 * t, ctx.backend)
-            rewards = score_groups(ctx.reward_fn, prompts, texts)
+        trainer = rounds_trainer(ctx, self, policy)
+        for _, _, data, texts, rewards in sampled_rounds(ctx, params, policy, int(params.k)):
             best, _, best_rewards = take(data, texts, rewards, rewards.argmax(dim=1, keepdim=True))
             best.tensors["rewards"] = best_rewards
             trainer.fit(best, lambda lp, b: losses.raft_loss(lp, b["rewards"], b["response_lengths"]), steps=int(params.steps_per_round))
