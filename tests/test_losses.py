@@ -30,6 +30,12 @@ def test_dpo_at_zero_margin_is_ln2_and_hand_value():
     assert float(hw.grad) == pytest.approx(-0.05) and float(hl.grad) == pytest.approx(0.05)
 
 
+def test_preference_metrics_by_hand():
+    # β = 0.5; margins 0.5·(2 − (−1)) = 1.5, 0.5·(0 − 1) = −0.5, 0.5·(0.2 − 0.2) = 0 → mean 1/3, one of three positive
+    m = L.preference_metrics(t(2.0, 0.0, 0.2), t(-1.0, 1.0, 0.2), 0.5)
+    assert float(m["reward_margin"]) == pytest.approx(1 / 3) and float(m["reward_accuracy"]) == pytest.approx(1 / 3)
+
+
 def test_arm_bt_with_rho_one_is_dpo_and_rho_half_is_flat():
     h0, h1 = t(0.4, -1.0), t(1.5, 0.2)
     assert float(L.arm_bt_loss(h0, h1, t(1.0, 1.0), 0.3)) == pytest.approx(float(L.dpo_loss(h1, h0, 0.3)))

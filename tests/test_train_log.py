@@ -52,3 +52,17 @@ def test_resumed_trainer_drops_log_lines_past_its_checkpoint(tmp_path):
     assert resumed.step == 2 and [r["step"] for r in _lines(log)] == [1, 2]
     resumed.fit(data, loss)
     assert [r["step"] for r in _lines(log)] == [1, 2, 3, 4, 5, 6]
+
+
+def test_every_pair_method_logs_its_implicit_reward_margin(tmp_path):
+    """DPO, DPO-sft, IPO, EXO-pref and RSO log reward_margin / reward_accuracy: training curves a user can plot."""
+    task, sft = _world()
+    common = {"steps": 3, "lr": 1e-3, "batch_size": 8, "checkpoint_every": 0, "max_prompts": 16}
+    for name, extra in (("dpo-sft", {}), ("ipo", {}), ("exo-pref", {}), ("rso", {"n": 8, "num_accepted": 4})):
+        run_dir = tmp_path / name
+        run_dir.mkdir()
+        get_method(name)({**common, **extra}).fit(MethodContext(task=task, sft_policy=sft, reward_fn=task.gold_reward, run_dir=run_dir, seed=0))
+        log = _lines(run_dir / "train_log.jsonl")
+        assert len(log) == 3, name
+        assert all({"reward_margin", "reward_accuracy"} <= set(r) for r in log), name
+        assert abs(log[0]["reward_margin"]) < 1e-6, name  # π_θ = π_sft at the first step

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..training import losses
-from ..training.trainer import GroupData
-from ._offline import pair_groups, train_on_groups, training_prompts
+from ._offline import pair_groups, train_on_groups, training_prompts, winner_first
 from .base import Method
 from .params import BETA_HELP, OfflineParams, param
 from .registry import register
@@ -16,8 +15,7 @@ from .sampling import sample_groups, score_groups
 def dpo_loss_fn(beta: float):
     def loss_fn(logps, batch):
         h = logps - batch["ref_logps"]
-        margin = beta * (h[:, 0] - h[:, 1])  # implicit reward of the chosen minus the rejected response
-        return losses.dpo_loss(h[:, 0], h[:, 1], beta), {"reward_margin": margin.mean(), "reward_accuracy": (margin > 0).float().mean()}
+        return losses.dpo_loss(h[:, 0], h[:, 1], beta), losses.preference_metrics(h[:, 0], h[:, 1], beta)
 
     return loss_fn
 
@@ -58,10 +56,7 @@ class DPOSFT(Method):
         prompts = [p for p in training_prompts(ctx, self.params) for _ in range(int(self.params.pairs_per_prompt))]
         data, texts = sample_groups(ctx.sft_policy, prompts, 2, ctx.seed, ctx.backend)
         rewards = score_groups(ctx.reward_fn, prompts, texts)
-        # Winner first; pairs the reward model cannot separate carry no preference and are left out.
-        keep = [i for i in range(len(prompts)) if rewards[i, 0] != rewards[i, 1]]
-        order = [[0, 1] if rewards[i, 0] > rewards[i, 1] else [1, 0] for i in keep]
-        data = GroupData([data.prompt_ids[i] for i in keep], [[data.response_ids[i][j] for j in o] for i, o in zip(keep, order)])
+        data, keep = winner_first(data, rewards, [(i, 0, 1) for i in range(len(prompts))])
         ctx.progress.log(f"{self.label}: {len(keep)} labelled pairs ({len(prompts) - len(keep)} tied pairs carry no preference)")
         return train_on_groups(ctx, self, data, dpo_loss_fn(self.params.beta))
 

@@ -77,6 +77,6 @@ class EXOPref(Method):
 
         def loss_fn(logps, batch):
             h = logps - batch["ref_logps"]
-            return losses.exo_pref_loss(h[:, 0], h[:, 1], bp, eps)
+            return losses.exo_pref_loss(h[:, 0], h[:, 1], bp, eps), losses.preference_metrics(h[:, 0], h[:, 1], bp)
 
         return train_on_groups(ctx, self, data, loss_fn)

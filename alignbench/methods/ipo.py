@@ -31,6 +31,6 @@ class IPO(Method):
 
         def loss_fn(logps, batch):
             h = logps - batch["ref_logps"]
-            return losses.ipo_loss(h[:, 0], h[:, 1], tau)
+            return losses.ipo_loss(h[:, 0], h[:, 1], tau), losses.preference_metrics(h[:, 0], h[:, 1])
 
         return train_on_groups(ctx, self, data, loss_fn, length_average=bool(self.params.length_average))

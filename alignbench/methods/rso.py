@@ -47,7 +47,7 @@ class RSO(Method):
 
         def loss_fn(logps, batch):
             h = logps - batch["ref_logps"]
-            return loss(h[:, 0], h[:, 1], beta)
+            return loss(h[:, 0], h[:, 1], beta), losses.preference_metrics(h[:, 0], h[:, 1], beta)
 
         return train_on_groups(ctx, self, data, loss_fn)
 

@@ -57,6 +57,13 @@ def dpo_loss(h_chosen: torch.Tensor, h_rejected: torch.Tensor, beta: float) -> t
     return -F.logsigmoid(beta * (h_chosen - h_rejected)).mean()
 
 
+def preference_metrics(h_chosen: torch.Tensor, h_rejected: torch.Tensor, beta: float = 1.0) -> dict[str, torch.Tensor]:
+    """Training-curve metrics of a pair loss (not a loss): the mean implicit reward margin β(h_w − h_l) and
+    the share of pairs where it is positive, as TRL logs them."""
+    margin = beta * (h_chosen - h_rejected).detach()
+    return {"reward_margin": margin.mean(), "reward_accuracy": (margin > 0).float().mean()}
+
+
 def arm_soft_label(r0: torch.Tensor, r1: torch.Tensor) -> torch.Tensor:
     """ARM Eq. 8: ρ = P(y1 ≻ y0) = σ(r1 − r0), with unscaled rewards."""
     return torch.sigmoid(r1 - r0)
