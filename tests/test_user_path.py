@@ -15,7 +15,7 @@ import torch
 from alignbench.config import validate_config
 from alignbench.errors import AlignbenchError
 from alignbench.evaluation.judge_only import judge_outputs
-from alignbench.models.generation import Samples, TransformersBackend
+from alignbench.models.generation import TransformersBackend
 from alignbench.models.policy import ResponseFormat, load_policy
 from alignbench.models.reward import CausalLMRewardModel
 from alignbench.pipeline import run_comparison

@@ -8,11 +8,11 @@ from typing import Literal
 import torch
 
 from ..training import losses
-from ._offline import train_on_groups, training_prompts
+from ._offline import scored_sft_groups, train_on_groups, training_prompts
 from .base import Method
 from .params import BETA_HELP, OfflineParams, param
 from .registry import register
-from .sampling import sample_groups, score_groups, snis_groups
+from .sampling import snis_groups
 
 
 @dataclass(frozen=True)
@@ -66,9 +66,7 @@ class ARMPL(Method):
         beta, K = self.params.beta, int(self.params.group_size)
         reps = int(self.params.groups_per_prompt)
         if self.params.sampler == "sft":
-            prompts = [p for p in training_prompts(ctx, self.params) for _ in range(reps)]
-            data, texts = sample_groups(ctx.sft_policy, prompts, K, ctx.seed, ctx.backend)
-            rewards = score_groups(ctx.reward_fn, prompts, texts)
+            data, rewards = scored_sft_groups(ctx, self.params, K, reps)
         else:  # snis (the choices are checked when the config loads)
             _, data, _, rewards = snis_groups(ctx, int(self.params.n), K, beta, ctx.seed, reps, training_prompts(ctx, self.params))
         data.tensors["rewards"] = rewards
