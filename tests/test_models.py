@@ -9,7 +9,9 @@ from alignbench.models.exact import best_of_n_logprobs, exact_logprobs, exact_me
 from alignbench.models.generation import TransformersBackend
 from alignbench.models.logprobs import build_batch, sequence_logprobs
 from alignbench.models.policy import Policy, ResponseFormat, TinyGPT2Spec, build_tiny_gpt2, load_policy
+from alignbench.models.reward import CausalLMRewardModel
 from alignbench.models.tokenizers import build_symbol_tokenizer
+from hf_fixtures import write_hf_gpt2
 
 
 class FixedLogits(torch.nn.Module):
@@ -127,3 +129,18 @@ def test_variable_length_sampling_stops_at_eos():
         for ids in row:
             assert 1 <= len(ids) <= 6
             assert tok.eos_token_id not in ids[:-1]
+
+
+@pytest.mark.parametrize("pooling", ["last", "sum", "next-token"])
+def test_identical_responses_always_tie_under_the_reward_model(pooling, tmp_path):
+    """Two copies of one (prompt, response) in a padded batch could score differently in their last bits (seen
+    with sum pooling), turning what must be a tie in the reward-model win rate into a win or a loss."""
+    torch.manual_seed(0)
+    rm = CausalLMRewardModel.from_policy(load_policy(write_hf_gpt2(tmp_path / "m", vocab_size=16_384)), pooling)
+    p, o = "Human: how do I bake bread?\n\nAssistant:", " Mix flour, water and yeast."
+    longer = (p + " And then?" * 8, o * 6)
+    for batch in ([p, p], [p, longer[0], p], [longer[0], p, p]):
+        outputs = [o if q == p else longer[1] for q in batch]
+        scores = rm.score(batch, outputs)
+        mine = [s for q, s in zip(batch, scores) if q == p]
+        assert mine[0] == mine[1], (pooling, batch)

@@ -104,15 +104,15 @@ class EncoderRewardModel(RewardModelBase):
         return hashlib.sha1((prompt + "\x00" + response).encode("utf-8")).hexdigest()
 
     @torch.no_grad()
-    def embed_cached(self, prompts: list[str], outputs: list[str], batch_size: int = 32) -> torch.Tensor:
+    def embed_cached(self, prompts: list[str], outputs: list[str]) -> torch.Tensor:
+        """Embeddings, each distinct (prompt, response) encoded once and on its own. Padded beside longer texts
+        an embedding changes in its last bits, and the cache would keep whichever batch came first: a resumed
+        run (cache empty) would then score differently from a fresh one. Unpadded singles are no slower on a
+        CPU (no compute spent on padding)."""
         keys = [self._key(p, o) for p, o in zip(prompts, outputs)]
-        todo = sorted({k: (p, o) for k, p, o in zip(keys, prompts, outputs) if k not in self._cache}.items(),
-                      key=lambda kv: len(kv[1][0]) + len(kv[1][1]))
-        for i in range(0, len(todo), batch_size):
-            chunk = todo[i : i + batch_size]
-            emb = self._encode([self._ids(p, o) for _, (p, o) in chunk]).cpu()
-            for (k, _), e in zip(chunk, emb):
-                self._cache[k] = e
+        for k, p, o in zip(keys, prompts, outputs):
+            if k not in self._cache:
+                self._cache[k] = self._encode([self._ids(p, o)]).cpu()[0]
         return torch.stack([self._cache[k] for k in keys]).to(self.head[0].weight.device)
 
     def scores(self, prompts, outputs):

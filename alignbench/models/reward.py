@@ -38,14 +38,19 @@ class RewardModelBase(nn.Module):
 
     @torch.no_grad()
     def score(self, prompts: list[str], outputs: list[str], batch_size: int | None = None) -> list[float]:
+        """One reward per (prompt, output), in eval mode. Each distinct pair is scored once, so identical
+        responses to a prompt always tie: two copies of a row in one padded batch can differ in their last bits."""
         batch_size = batch_size or self.score_batch_size
+        distinct = list(dict.fromkeys(zip(prompts, outputs)))
         was = self.training
         self.eval()
-        out: list[float] = []
-        for i in range(0, len(prompts), batch_size):
-            out.extend(self.scores(prompts[i : i + batch_size], outputs[i : i + batch_size]).tolist())
+        values: list[float] = []
+        for i in range(0, len(distinct), batch_size):
+            chunk = distinct[i : i + batch_size]
+            values.extend(self.scores([p for p, _ in chunk], [o for _, o in chunk]).tolist())
         self.train(was)
-        return out
+        by_pair = dict(zip(distinct, values))
+        return [by_pair[pair] for pair in zip(prompts, outputs)]
 
     def truncated(self, prompts: list[str], outputs: list[str]) -> list[bool]:
         """Which responses the model had to cut to fit its context (scored on what was left)."""
