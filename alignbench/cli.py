@@ -253,7 +253,7 @@ def _cmd_run(args) -> int:
     from .config import load_config
 
     cfg = load_config(args.config, overrides=args.set)  # before importing torch: bad input is refused in a second
-    from . import leaderboard, pipeline
+    from . import pipeline
     from .preflight import prepared_run
 
     with prepared_run(cfg, args.run_dir, args.judge):
@@ -264,6 +264,8 @@ def _cmd_run(args) -> int:
             extra_judges=args.judge,
             quiet=args.quiet,
         )
+    from . import leaderboard  # after the run: see pipeline.run_comparison on pandas and matplotlib
+
     leaderboard.print_table(rows, _console(), title=f"alignbench leaderboard — {cfg.task.name}")
     return 0
 

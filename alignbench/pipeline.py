@@ -19,13 +19,11 @@ from .config import Config
 from .evaluation.evaluate import save_comparisons
 from .evaluation.simulated_judge import simulated_judge_if_configured
 from .io import atomic_write_json
-from .leaderboard import guard_overwrite
 from .progress import progress_bar
 from .rundir import RunDir
 from .stages.evaluate import evaluate_run
 from .stages.fit_and_generate import fit_and_generate
 from .stages.prepare import prepare_shared
-from .stages.publish import publish
 
 
 def run_comparison(cfg: Config, run_dir: Path | None = None, leaderboard_dir: Path | None = None,
@@ -42,6 +40,11 @@ def run_comparison(cfg: Config, run_dir: Path | None = None, leaderboard_dir: Pa
         with single_torch_thread(), simulated_judge_if_configured(cfg.evaluation.simulated_judge, shared.task) as simulated:
             rows, comparisons = evaluate_run(cfg, rd, shared, fitted, judges + simulated, progress)
         rd.manifest["stages"]["evaluation"] = {"seconds": round(time.time() - t1, 3)}
+    # Imported here, not at the top: tables and plots bring pandas and matplotlib (about 100 MB resident),
+    # which the training stages' peak memory need not carry.
+    from .leaderboard import guard_overwrite
+    from .stages.publish import publish
+
     guard_overwrite(out_dir / f"{shared.task.name}.csv")
     rows = [r.as_dict() for r in rows]
     paths = publish(cfg, rd, shared, rows, comparisons, out_dir)
