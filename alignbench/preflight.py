@@ -7,8 +7,6 @@ import asyncio
 import contextlib
 from pathlib import Path
 
-import openai
-
 from .config import Config
 from .dirlock import exclusive_dir
 from .errors import AlignbenchError
@@ -42,6 +40,8 @@ def check_judge(name: str) -> None:
 
 
 async def _ping(judge, key: str) -> None:
+    import openai  # lazy, as in llm_judge: only a run with a judge needs it (~20 MB and 0.6 s)
+
     client = openai.AsyncOpenAI(base_url=judge.base_url, api_key=key, timeout=judge.timeout, max_retries=0)
     try:
         await asyncio.wait_for(client.chat.completions.create(
