@@ -242,7 +242,8 @@ LATE_FAILURES = [  # (override, message): each passed loading before issue 19 an
     ("methods.dpo.steps=2.5", "methods.dpo.steps must be an integer"),  # was silently 2
     ("methods.dpo.beta=inf", "methods.dpo.beta must be a finite, non-negative number, got str 'inf'"),
     ("methods.ppo.lam=-0.5", "methods.ppo.lam must be a finite, non-negative number"),
-    ("methods.dpo.max_prompts=abc", "methods.dpo.max_prompts must be null or an integer"),
+    ("methods.dpo-sft.max_prompts=abc", "methods.dpo-sft.max_prompts must be null or an integer"),
+    ("methods.dpo.max_prompts=8", "methods.dpo: unknown hyper-parameter(s) max_prompts"),  # DPO trains on every pair: was ignored
     ("methods.arm.checkpoint_every=.inf", "methods.arm.checkpoint_every must be an integer"),
     ("beta_sweep=[.nan]", "setting 'beta_sweep.0'"),
     ("beta=.inf", "setting 'beta': Input should be a finite number"),
@@ -276,7 +277,7 @@ def test_valid_settings_still_load():
     from alignbench.config import load_config
 
     cfg = load_config(REPO / "tests" / "data" / "tiny.yaml", ["methods.dpo.beta=1", "policy.lora={r: 4, alpha: 8}",
-                                                             "beta_sweep=[0.1, 1]", "seeds=[0, 4294967295]", "methods.dpo.max_prompts=8"])
+                                                             "beta_sweep=[0.1, 1]", "seeds=[0, 4294967295]", "methods.dpo-sft.max_prompts=8"])
     assert cfg.policy.lora == {"r": 4, "alpha": 8} and cfg.seeds == [0, 2**32 - 1]
     for name in ("quickstart", "hh-harmless"):
         load_config(name)

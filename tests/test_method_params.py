@@ -67,10 +67,13 @@ def test_checkpoint_every_has_one_default_that_the_trainer_receives():
         ("ipo", "length_average", 1, "methods.ipo.length_average must be true or false, got int '1'"),
         ("rso", "loss", "logistic", "methods.rso.loss must be one of sigmoid, hinge, got 'logistic'"),
         ("dpo", "schedule", "step", "methods.dpo.schedule must be one of constant, linear, cosine, got 'step'"),
-        ("dpo", "max_prompts", 1.5, "methods.dpo.max_prompts must be null or an integer in [0, 1000000000], got float '1.5'"),
+        ("dpo-sft", "max_prompts", 1.5, "methods.dpo-sft.max_prompts must be null or an integer in [0, 1000000000], got float '1.5'"),
+        # the dataset-pair methods train on every pair: max_prompts was accepted there and ignored
+        ("dpo", "max_prompts", 8, "methods.dpo: unknown hyper-parameter(s) max_prompts (known: batch_size, beta, "
+                                   "checkpoint_every, grad_accum, lr, schedule, steps, warmup_steps)"),
         ("dpo", "grad_accum", 0, "methods.dpo.grad_accum must be a positive number, got 0"),
         ("dpo", "betta", 0.1, "methods.dpo: unknown hyper-parameter(s) betta (known: batch_size, beta, checkpoint_every, grad_accum, "
-                              "lr, max_prompts, schedule, steps, warmup_steps)"),
+                              "lr, schedule, steps, warmup_steps)"),
         ("sft", "beta", 0.1, "methods.sft: unknown hyper-parameter(s) beta (known: none)"),
     ],
 )
@@ -135,3 +138,10 @@ def test_exact_enumeration_asks_the_policy_interface_for_the_exact_law():
     assert Policy.exact_law(FixedAlphabet(), enumeration) == ("own", ("a", "b"))
     with pytest.raises(AttributeError):
         enumeration.logprobs(FixedAlphabet())
+
+
+def test_slic_refuses_sampling_settings_with_dataset_pairs():
+    """``pairs: dataset`` trains on every dataset pair: max_prompts and pairs_per_prompt were ignored there."""
+    with pytest.raises(AlignbenchError, match=r"^methods.slic-direct: max_prompts and pairs_per_prompt apply to pairs: sft-rm"):
+        get_method("slic")({"pairs": "dataset", "max_prompts": 8}, label="slic-direct")
+    assert get_method("slic")({"pairs": "sft-rm", "max_prompts": 8}).params.max_prompts == 8

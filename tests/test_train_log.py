@@ -57,11 +57,12 @@ def test_resumed_trainer_drops_log_lines_past_its_checkpoint(tmp_path):
 def test_every_pair_method_logs_its_implicit_reward_margin(tmp_path):
     """DPO, DPO-sft, IPO, EXO-pref and RSO log reward_margin / reward_accuracy: training curves a user can plot."""
     task, sft = _world()
-    common = {"steps": 3, "lr": 1e-3, "batch_size": 8, "checkpoint_every": 0, "max_prompts": 16}
-    for name, extra in (("dpo-sft", {}), ("ipo", {}), ("exo-pref", {}), ("rso", {"n": 8, "num_accepted": 4})):
+    common = {"steps": 3, "lr": 1e-3, "batch_size": 8, "checkpoint_every": 0}
+    sampled = {**common, "max_prompts": 16}
+    for name, params in (("dpo-sft", sampled), ("ipo", common), ("exo-pref", common), ("rso", {**sampled, "n": 8, "num_accepted": 4})):
         run_dir = tmp_path / name
         run_dir.mkdir()
-        get_method(name)({**common, **extra}).fit(MethodContext(task=task, sft_policy=sft, reward_fn=task.gold_reward, run_dir=run_dir, seed=0))
+        get_method(name)(params).fit(MethodContext(task=task, sft_policy=sft, reward_fn=task.gold_reward, run_dir=run_dir, seed=0))
         log = _lines(run_dir / "train_log.jsonl")
         assert len(log) == 3, name
         assert all({"reward_margin", "reward_accuracy"} <= set(r) for r in log), name

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..training.trainer import GroupData, GroupTrainer, TrainConfig, cache_logprobs
-from .params import OfflineParams, RankedParams, RoundsParams
+from .params import OfflineParams, RankedParams, RoundsParams, SampledParams
 from .sampling import sample_groups, score_groups
 
 
@@ -64,13 +64,13 @@ def pair_groups(policy, pairs) -> GroupData:
     )
 
 
-def training_prompts(ctx, params: OfflineParams):
+def training_prompts(ctx, params: SampledParams):
     """The task's training prompts, or the first ``max_prompts`` of them (sampling methods on CPU)."""
     n = params.max_prompts
     return ctx.task.train_prompts[: int(n)] if n else ctx.task.train_prompts
 
 
-def scored_sft_groups(ctx, params: OfflineParams, k: int, groups_per_prompt: int = 1):
+def scored_sft_groups(ctx, params: SampledParams, k: int, groups_per_prompt: int = 1):
     """``k`` samples per training prompt from π_sft with their reward-model scores: (GroupData, rewards [G, k])."""
     prompts = [p for p in training_prompts(ctx, params) for _ in range(groups_per_prompt)]
     data, texts = sample_groups(ctx.sft_policy, prompts, k, ctx.seed, ctx.backend)

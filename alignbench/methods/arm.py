@@ -10,20 +10,20 @@ import torch
 from ..training import losses
 from ._offline import scored_sft_groups, train_on_groups, training_prompts
 from .base import Method
-from .params import BETA_HELP, OfflineParams, param
+from .params import BETA_HELP, SampledParams, param
 from .registry import register
 from .sampling import snis_groups
 
 
 @dataclass(frozen=True)
-class ARMParams(OfflineParams):
+class ARMParams(SampledParams):
     beta: float = param(0.1, BETA_HELP, positive=True)
     n: int = param(32, "SNIS proposals from π_sft per draw from π*", positive=True)
     pairs_per_prompt: int = param(1, "pairs (two SNIS draws each) per training prompt")
 
 
 @dataclass(frozen=True)
-class ARMPLParams(OfflineParams):
+class ARMPLParams(SampledParams):
     beta: float = param(0.1, BETA_HELP, positive=True)
     group_size: int = param(4, "K: responses ranked per group", positive=True)
     n: int = param(32, "SNIS proposals per draw (sampler snis only)", positive=True)

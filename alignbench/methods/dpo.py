@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ..training import losses
 from ._offline import pair_groups, train_on_groups, training_prompts, winner_first
 from .base import Method
-from .params import BETA_HELP, OfflineParams, param
+from .params import BETA_HELP, OfflineParams, SampledParams, param
 from .registry import register
 from .sampling import sample_groups, score_groups
 
@@ -26,7 +26,7 @@ class DPOParams(OfflineParams):
 
 
 @dataclass(frozen=True)
-class DPOSFTParams(DPOParams):
+class DPOSFTParams(DPOParams, SampledParams):
     pairs_per_prompt: int = param(1, "π_sft sample pairs per training prompt")
 
 

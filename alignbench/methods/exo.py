@@ -5,15 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..training import losses
-from ._offline import pair_groups, train_on_groups, training_prompts
+from ._offline import pair_groups, scored_sft_groups, train_on_groups
 from .base import Method
-from .params import OfflineParams, param
+from .params import OfflineParams, SampledParams, param
 from .registry import register
-from .sampling import sample_groups, score_groups
 
 
 @dataclass(frozen=True)
-class RewardGroupParams(OfflineParams):
+class RewardGroupParams(SampledParams):
     beta_pi: float = param(0.1, "β_π: scale of the policy's log-ratio h (the target's β is β_π·β_r)", positive=True)
     beta_r: float = param(0.1, "β_r: reward temperature of softmax(r/β_r)", positive=True)
     group_size: int = param(4, "K: π_sft samples per group", positive=True)
@@ -33,9 +32,8 @@ class _RewardGroups(Method):
     Params = RewardGroupParams
 
     def fit(self, ctx):
-        prompts = [p for p in training_prompts(ctx, self.params) for _ in range(int(self.params.groups_per_prompt))]
-        data, texts = sample_groups(ctx.sft_policy, prompts, int(self.params.group_size), ctx.seed, ctx.backend)
-        data.tensors["rewards"] = score_groups(ctx.reward_fn, prompts, texts)
+        data, rewards = scored_sft_groups(ctx, self.params, int(self.params.group_size), int(self.params.groups_per_prompt))
+        data.tensors["rewards"] = rewards
         bp, br, name = self.params.beta_pi, self.params.beta_r, self.loss_name
 
         def loss_fn(logps, batch):

@@ -8,13 +8,13 @@ from typing import Literal
 from ..training import losses
 from ._offline import train_on_groups, training_prompts
 from .base import Method
-from .params import BETA_HELP, OfflineParams, param
+from .params import BETA_HELP, SampledParams, param
 from .registry import register
 from .sampling import snis_groups
 
 
 @dataclass(frozen=True)
-class ExpertIterationParams(OfflineParams):
+class ExpertIterationParams(SampledParams):
     beta: float = param(0.1, BETA_HELP, positive=True)
     n: int = param(32, "SNIS proposals from π_sft per draw from π*", positive=True)
     samples_per_prompt: int = param(1, "draws from π* per training prompt", positive=True)

@@ -122,7 +122,10 @@ class Params:
             if f.metadata.get("positive") and _is_number(value) and (not math.isfinite(value) or value <= 0):
                 raise AlignbenchError(f"{setting} must be a positive number, got {value}")
             _check(setting, value, cls.annotation(f.name))
-        return cls(**values)
+        try:
+            return cls(**values)
+        except AlignbenchError as e:  # a check across fields (__post_init__)
+            raise AlignbenchError(f"methods.{label}: {e}") from None
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -142,11 +145,18 @@ class OfflineParams(Params):
     warmup_steps: int = param(0, "steps of linear learning-rate warm-up")
     schedule: Literal["constant", "linear", "cosine"] = param("constant", "learning-rate schedule after warm-up")
     checkpoint_every: int = param(50, "steps between resumable checkpoints (0: only at the end)")
+
+
+@dataclass(frozen=True)
+class SampledParams(OfflineParams):
+    """Methods that sample responses for the training prompts (the dataset-pair methods use every pair and
+    have no ``max_prompts``: setting it there is an unknown hyper-parameter, not a silent no-op)."""
+
     max_prompts: int | None = param(None, "use only the first this many training prompts (null: all)", positive=True)
 
 
 @dataclass(frozen=True)
-class RankedParams(OfflineParams):
+class RankedParams(SampledParams):
     """Methods that rank K π_sft samples by reward (RRHF, PRO, DPO-PL)."""
 
     group_size: int = param(4, "K: π_sft samples per group, ranked by the reward model", positive=True)
@@ -154,7 +164,7 @@ class RankedParams(OfflineParams):
 
 
 @dataclass(frozen=True)
-class RoundsParams(OfflineParams):
+class RoundsParams(SampledParams):
     """Methods that train in rounds, sampling each round from the policy being trained."""
 
     steps: int = param(200, "not used: these methods take rounds × steps_per_round steps", positive=True)

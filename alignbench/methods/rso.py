@@ -10,14 +10,14 @@ import torch
 from ..training import losses
 from ._offline import scored_sft_groups, train_on_groups, winner_first
 from .base import Method
-from .params import BETA_HELP, OfflineParams, param
+from .params import BETA_HELP, SampledParams, param
 from .registry import register
 
 LOSSES = {"sigmoid": losses.dpo_loss, "hinge": losses.hinge_loss}
 
 
 @dataclass(frozen=True)
-class RSOParams(OfflineParams):
+class RSOParams(SampledParams):
     beta: float = param(0.1, BETA_HELP, positive=True)
     n: int = param(64, "proposals from π_sft per prompt", positive=True)
     num_accepted: int = param(8, "draws accepted per prompt (paired in acceptance order)", positive=True)

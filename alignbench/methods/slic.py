@@ -5,19 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ..errors import AlignbenchError
 from ..training import losses
 from ._offline import pair_groups, scored_sft_groups, train_on_groups, winner_first
 from .base import Method
-from .params import OfflineParams, param
+from .params import SampledParams, param
 from .registry import register
 
 
 @dataclass(frozen=True)
-class SLiCParams(OfflineParams):
+class SLiCParams(SampledParams):
     delta: float = param(1.0, "δ: margin of the rank-calibration hinge", positive=True)
     lam: float = param(0.5, "λ: weight of the cross-entropy on the target y_ref")
     pairs: Literal["dataset", "sft-rm"] = param("sft-rm", "pairs from the dataset, or π_sft samples ranked by the reward model")
     pairs_per_prompt: int = param(1, "π_sft sample pairs per training prompt (pairs sft-rm)", positive=True)
+
+    def __post_init__(self):
+        if self.pairs == "dataset" and (self.max_prompts is not None or self.pairs_per_prompt != 1):
+            raise AlignbenchError("max_prompts and pairs_per_prompt apply to pairs: sft-rm (pairs: dataset trains on every dataset pair)")
 
 
 @register
