@@ -145,3 +145,14 @@ def test_slic_refuses_sampling_settings_with_dataset_pairs():
     with pytest.raises(AlignbenchError, match=r"^methods.slic-direct: max_prompts and pairs_per_prompt apply to pairs: sft-rm"):
         get_method("slic")({"pairs": "dataset", "max_prompts": 8}, label="slic-direct")
     assert get_method("slic")({"pairs": "sft-rm", "max_prompts": 8}).params.max_prompts == 8
+
+
+def test_rounds_methods_refuse_steps_they_would_ignore():
+    """BRAIn, RAFT and online DPO take rounds × steps_per_round steps and keep no mid-method checkpoints:
+    ``steps: 500`` and ``checkpoint_every: 10`` were accepted and ignored."""
+    for name in ("brain", "raft", "online-dpo"):
+        with pytest.raises(AlignbenchError, match=rf"^methods.{name}: steps \(500\) is not used by a method that trains in rounds"):
+            get_method(name)({"steps": 500})
+        with pytest.raises(AlignbenchError, match=rf"^methods.{name}: checkpoint_every is not used"):
+            get_method(name)({"checkpoint_every": 10})
+        assert get_method(name)({"rounds": 3, "steps_per_round": 7}).params.rounds == 3

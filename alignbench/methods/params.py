@@ -168,9 +168,19 @@ class RoundsParams(SampledParams):
     """Methods that train in rounds, sampling each round from the policy being trained."""
 
     steps: int = param(200, "not used: these methods take rounds × steps_per_round steps", positive=True)
+    # A resumed run would draw its early rounds from the wrong policy: these methods keep no mid-method checkpoints.
+    checkpoint_every: int = param(50, "not used: these methods keep no mid-method checkpoints")
     rounds: int = param(4, "sampling rounds", positive=True)
     steps_per_round: int = param(50, "optimiser steps per round (total steps = rounds × steps_per_round)", positive=True)
     prompts_per_round: int = param(64, "training prompts drawn (without replacement) per round")
+
+    def __post_init__(self):
+        if self.steps != RoundsParams.steps:
+            raise AlignbenchError(f"steps ({self.steps}) is not used by a method that trains in rounds: "
+                                  "it takes rounds × steps_per_round steps; set those")
+        if self.checkpoint_every != RoundsParams.checkpoint_every:
+            raise AlignbenchError("checkpoint_every is not used by a method that trains in rounds (no mid-method "
+                                  "checkpoints: a resumed run would sample its early rounds from the wrong policy)")
 
 
 BETA_HELP = "β: KL temperature of the target π*_β ∝ π_sft·exp(r/β) (unset: the run's beta)"
