@@ -7,7 +7,6 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from ..io import atomic_write_json
 from ..models.exact import best_of_n_logprobs, enumerated_rewards, response_texts
 from ..models.generation import Samples

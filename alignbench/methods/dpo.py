@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..training import losses
-from ._offline import pair_groups, train_on_groups, training_prompts, winner_first
+from ._offline import pair_groups, scored_sft_groups, train_on_groups, winner_first
 from .base import Method
 from .params import BETA_HELP, OfflineParams, SampledParams, param
 from .registry import register
-from .sampling import sample_groups, score_groups
 
 
 def dpo_loss_fn(beta: float):
@@ -53,11 +52,9 @@ class DPOSFT(Method):
     Params = DPOSFTParams
 
     def fit(self, ctx):
-        prompts = [p for p in training_prompts(ctx, self.params) for _ in range(int(self.params.pairs_per_prompt))]
-        data, texts = sample_groups(ctx.sft_policy, prompts, 2, ctx.seed, ctx.backend)
-        rewards = score_groups(ctx.reward_fn, prompts, texts)
-        data, keep = winner_first(data, rewards, [(i, 0, 1) for i in range(len(prompts))])
-        ctx.progress.log(f"{self.label}: {len(keep)} labelled pairs ({len(prompts) - len(keep)} tied pairs carry no preference)")
+        sampled, rewards = scored_sft_groups(ctx, self.params, 2, int(self.params.pairs_per_prompt))
+        data, keep = winner_first(sampled, rewards, [(i, 0, 1) for i in range(len(rewards))])
+        ctx.progress.log(f"{self.label}: {len(keep)} labelled pairs ({len(rewards) - len(keep)} tied pairs carry no preference)")
         return train_on_groups(ctx, self, data, dpo_loss_fn(self.params.beta))
 
     def target_beta(self, task=None):
