@@ -14,7 +14,7 @@ import math
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from ..errors import AlignbenchError
 
@@ -85,6 +85,10 @@ def _check(setting: str, value, annotation) -> None:
 class Params:
     """Base of every method's hyper-parameters (a method without any uses it as is)."""
 
+    # Inherited fields a group of methods never reads, with the reason (``{value}`` is the value given):
+    # setting one is a one-line error, and ``alignbench methods`` does not list it.
+    unused: ClassVar[dict[str, str]] = {}
+
     @classmethod
     def fields(cls) -> tuple[dataclasses.Field, ...]:
         return dataclasses.fields(cls)
@@ -103,17 +107,21 @@ class Params:
 
     @classmethod
     def describe(cls) -> list[tuple[str, str, Any, str]]:
-        """(name, type, default, help) of every field, in declaration order."""
-        return [(f.name, type_name(cls.annotation(f.name)), f.default, f.metadata.get("help", "")) for f in cls.fields()]
+        """(name, type, default, help) of every field a user can set, in declaration order."""
+        return [(f.name, type_name(cls.annotation(f.name)), f.default, f.metadata.get("help", ""))
+                for f in cls.fields() if f.name not in cls.unused]
 
     @classmethod
     def from_dict(cls, values: dict | None, label: str) -> "Params":
         """Defaults overridden by ``values``; every value checked, errors one line naming ``methods.<label>.<key>``."""
         values = dict(values or {})
+        ignored = next((k for k in cls.unused if k in values), None)
+        if ignored is not None:
+            raise AlignbenchError(f"methods.{label}: " + cls.unused[ignored].format(value=values[ignored]))
         unknown = sorted(set(values) - set(cls.names()))
         if unknown:
             raise AlignbenchError(
-                f"methods.{label}: unknown hyper-parameter(s) {', '.join(unknown)} (known: {', '.join(sorted(cls.names())) or 'none'})"
+                f"methods.{label}: unknown hyper-parameter(s) {', '.join(unknown)} (known: {', '.join(sorted(set(cls.names()) - set(cls.unused))) or 'none'})"
             )
         for f in cls.fields():
             if f.name not in values:
@@ -167,20 +175,15 @@ class RankedParams(SampledParams):
 class RoundsParams(SampledParams):
     """Methods that train in rounds, sampling each round from the policy being trained."""
 
-    steps: int = param(200, "not used: these methods take rounds × steps_per_round steps", positive=True)
-    # A resumed run would draw its early rounds from the wrong policy: these methods keep no mid-method checkpoints.
-    checkpoint_every: int = param(50, "not used: these methods keep no mid-method checkpoints")
+    unused: ClassVar[dict[str, str]] = {
+        "steps": "steps ({value}) is not used by a method that trains in rounds: it takes rounds × steps_per_round steps; set those",
+        # A resumed run would draw its early rounds from the wrong policy.
+        "checkpoint_every": "checkpoint_every is not used by a method that trains in rounds (no mid-method checkpoints: "
+                            "a resumed run would sample its early rounds from the wrong policy)",
+    }
     rounds: int = param(4, "sampling rounds", positive=True)
     steps_per_round: int = param(50, "optimiser steps per round (total steps = rounds × steps_per_round)", positive=True)
     prompts_per_round: int = param(64, "training prompts drawn (without replacement) per round")
-
-    def __post_init__(self):
-        if self.steps != RoundsParams.steps:
-            raise AlignbenchError(f"steps ({self.steps}) is not used by a method that trains in rounds: "
-                                  "it takes rounds × steps_per_round steps; set those")
-        if self.checkpoint_every != RoundsParams.checkpoint_every:
-            raise AlignbenchError("checkpoint_every is not used by a method that trains in rounds (no mid-method "
-                                  "checkpoints: a resumed run would sample its early rounds from the wrong policy)")
 
 
 BETA_HELP = "β: KL temperature of the target π*_β ∝ π_sft·exp(r/β) (unset: the run's beta)"
