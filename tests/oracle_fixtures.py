@@ -16,16 +16,22 @@ from alignbench.training.trainer import GroupData, GroupTrainer, TrainConfig
 N_EVAL = 16
 
 
-@functools.lru_cache(maxsize=1)
-def oracle_world():
+def sft_world(spec: OracleSpec, model: TinyGPT2Spec, train: TrainConfig):
+    """An oracle task and a π_sft trained on its chosen responses (token-level NLL), in eval mode."""
     torch.manual_seed(0)
-    spec = OracleSpec(n_test_prompts=32)
     task = load_oracle(spec)
-    sft = build_policy(task, None, TinyGPT2Spec(n_layer=2, n_embd=64, n_head=4), seed=0)
+    sft = build_policy(task, None, model, seed=0)
     pairs = task.train_pairs
     data = GroupData([sft.encode_prompt(p.prompt) for p in pairs], [[sft.encode_response(p.chosen)] for p in pairs])
-    GroupTrainer(sft, TrainConfig(steps=250, lr=3e-3, batch_size=64)).fit(data, lambda lp, b: sft_nll_loss(lp[:, 0], b["response_lengths"][:, 0]))
+    GroupTrainer(sft, train).fit(data, lambda lp, b: sft_nll_loss(lp[:, 0], b["response_lengths"][:, 0]))
     sft.model.eval()
+    return task, sft
+
+
+@functools.lru_cache(maxsize=1)
+def oracle_world():
+    spec = OracleSpec(n_test_prompts=32)
+    task, sft = sft_world(spec, TinyGPT2Spec(n_layer=2, n_embd=64, n_head=4), TrainConfig(steps=250, lr=3e-3, batch_size=64))
     # Evaluate on training prompts: the methods train there, so the exact effect is measured where it acts.
     prompts = [p.text for p in task.train_prompts[:N_EVAL]]
     responses = all_response_texts(spec)
@@ -45,3 +51,24 @@ def evaluate(policy, beta):
 def sft_baseline(beta):
     task, sft, prompts, gold, sft_lp = oracle_world()
     return evaluate(sft, beta)
+
+
+def pair_objectives(policy) -> dict:
+    """A pair method's own objective on every training pair, averaged over the pairs: the chosen response's
+    log-likelihood, the margin log π(y_w) − log π(y_l) (DPO's and KTO's h_w − h_l once π_sft's is
+    subtracted) and ORPO's log odds ratio on token-averaged likelihoods."""
+    from alignbench.methods._offline import pair_groups
+    from alignbench.training.losses import log_odds
+    from alignbench.training.trainer import group_logprobs
+
+    task = oracle_world()[0]
+    lp = group_logprobs(policy, pair_groups(policy, task.train_pairs), grad=False).double()
+    lw, ll = lp[:, 0], lp[:, 1]
+    length = task.response_length
+    return {"chosen_loglik": float(lw.mean()), "pair_margin": float((lw - ll).mean()),
+            "odds_ratio": float((log_odds(lw / length) - log_odds(ll / length)).mean())}
+
+
+@functools.lru_cache(maxsize=1)
+def sft_pair_objectives() -> dict:
+    return pair_objectives(oracle_world()[1])

@@ -290,6 +290,35 @@ def test_kto_one_example_with_zero_reference_point():
     assert float(h.grad) == pytest.approx(-2.0 * 0.1 * 0.25)
 
 
+KTO_SLIPS = {
+    "σ(βh − z₀)": lambda h, d, z0, b, ld, lu: (d * ld * (1 - torch.sigmoid(b * h - z0))
+                                              + (1 - d) * lu * (1 - torch.sigmoid(z0 - b * h))).mean(),
+    "σ(β(h + z₀))": lambda h, d, z0, b, ld, lu: (d * ld * (1 - torch.sigmoid(b * (h + z0)))
+                                                + (1 - d) * lu * (1 - torch.sigmoid(-b * (h + z0)))).mean(),
+}
+
+
+def test_kto_asymmetric_batch_by_hand_and_its_gradient():
+    """Two desirable and two undesirable examples with h on both sides of z₀ = 0.4, β = 0.5, λ_U = 1.5:
+    desirable 1 − σ(0.5·0.6), 1 − σ(0.5·(−0.6)); undesirable 1.5(1 − σ(0.5·(0.4 − 0.7))), 1.5(1 − σ(0.5·1.4)).
+    Both slips (σ(βh − z₀), σ(β(h + z₀))) are off by more than 0.005 here (an h = z₀ batch cannot see them)."""
+    h, d, z0, beta = t(1.0, -0.2, 0.7, -1.0), t(1.0, 1.0, 0.0, 0.0), 0.4, 0.5
+    want = ((1 - sig(0.3)) + (1 - sig(-0.3)) + 1.5 * (1 - sig(-0.15)) + 1.5 * (1 - sig(0.7))) / 4
+    assert want == pytest.approx(0.5759657774, abs=1e-9)
+    assert float(L.kto_loss(h, d, z0, beta, 1.0, 1.5)) == pytest.approx(want, abs=1e-12)
+    for slip, wrong in KTO_SLIPS.items():
+        assert abs(float(wrong(h, d, z0, beta, 1.0, 1.5)) - want) > 5e-3, slip
+    # dL/dh_i = −λ β σ'(±β(h_i − z₀)) / 4, negative for desirable (pushed up), positive for undesirable
+    x = h.clone().requires_grad_()
+    L.kto_loss(x, d, z0, beta, 1.0, 1.5).backward()
+
+    def dsig(u):
+        return sig(u) * (1 - sig(u))
+
+    grad = [-beta * dsig(0.3) / 4, -beta * dsig(-0.3) / 4, 1.5 * beta * dsig(-0.15) / 4, 1.5 * beta * dsig(0.7) / 4]
+    assert x.grad.tolist() == pytest.approx(grad, abs=1e-12)
+
+
 def test_kto_reference_point_is_clamped_and_detached():
     hm = t(-1.0, -3.0).requires_grad_()
     assert float(L.kto_reference_point(hm)) == 0.0  # a negative KL estimate is clamped to 0
@@ -353,3 +382,14 @@ def test_rso_rejection_sampler_order_and_limits():
     assert L.rso_rejection_sample(r, 1e-6, 2, torch.Generator().manual_seed(0)) == [1, 3]
     # β huge: everything accepted in the first pass, in proposal order
     assert L.rso_rejection_sample(r, 1e9, 3, torch.Generator().manual_seed(0)) == [0, 1, 2]
+
+
+def test_pro_sft_term_in_the_authors_form():
+    """The authors' code: the SFT term on the summed log-likelihood of the top response, weight β·(K − 1)²
+    (K = 3: 0.5·4 = 2); the ranking term keeps token averages. Top is y1 with summed log-lik −6 (3 tokens)."""
+    p, r = [-1.0, -2.0, -0.5], [1.0, 3.0, 2.0]
+    e = [math.exp(x) for x in p]
+    rank = -(math.log(e[1] / (e[1] + e[2] + e[0])) + math.log(e[2] / (e[2] + e[0])))
+    P, R, S = t(*p).view(1, 3), t(*r).view(1, 3), t(-2.0, -6.0, -1.0).view(1, 3)
+    assert float(L.pro_loss(P, R, 0.5 * 4, sft_logps=S)) == pytest.approx(rank + 2.0 * 6.0)
+    assert float(L.pro_loss(P, R, 0.5)) == pytest.approx(rank + 0.5 * 2.0)  # the thesis's form

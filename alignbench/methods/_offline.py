@@ -56,6 +56,17 @@ def sampled_rounds(ctx, params: RoundsParams, policy, n: int):
         yield t, prompts, data, texts, score_groups(ctx.reward_fn, prompts, texts)
 
 
+def concat_groups(a: GroupData, b: GroupData) -> GroupData:
+    """``a``'s groups then ``b``'s (same group size, same per-group tensors)."""
+    if a.group_size != b.group_size:
+        raise ValueError("groups of different sizes")
+    return GroupData(
+        a.prompt_ids + b.prompt_ids,
+        a.response_ids + b.response_ids,
+        {k: torch.cat([a.tensors[k], b.tensors[k]]) for k in a.tensors},
+    )
+
+
 def pair_groups(policy, pairs) -> GroupData:
     """Groups of K = 2 from the dataset's pairs: (chosen, rejected) for each prompt."""
     return GroupData(

@@ -5,11 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import torch
-
 from ..training import losses
 from ..training.trainer import GroupData, cache_logprobs
-from ._offline import rounds_trainer, sampled_rounds
+from ._offline import concat_groups, rounds_trainer, sampled_rounds
 from .base import Method
 from .params import RoundsParams, param
 from .registry import register
@@ -46,7 +44,7 @@ class BRAIn(Method):
             else:
                 cache_logprobs(ctx.sft_policy, data, "sft_logps", length_average=avg)
             data.tensors["alpha"] = losses.brain_alpha(rewards, params.gamma, data.tensors["sft_logps"], data.tensors["proposal_logps"])
-            pool = data if pool is None else _concat(pool, data)
+            pool = data if pool is None else concat_groups(pool, data)
             if trainer.step >= (t + 1) * int(params.steps_per_round):
                 continue  # resumed past this round
             baseline = params.baseline
@@ -66,13 +64,3 @@ class BRAIn(Method):
         if self.params.length_average:
             return self.params.gamma / L if L else None
         return self.params.gamma
-
-
-def _concat(a: GroupData, b: GroupData) -> GroupData:
-    if a.group_size != b.group_size:
-        raise ValueError("groups of different sizes")
-    return GroupData(
-        a.prompt_ids + b.prompt_ids,
-        a.response_ids + b.response_ids,
-        {k: torch.cat([a.tensors[k], b.tensors[k]]) for k in a.tensors},
-    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from ..training import losses
 from ._offline import ranked_groups, train_on_groups
@@ -15,6 +16,10 @@ from .registry import register
 class PROParams(RankedParams):
     # Eq. 17's β (PRO uses 0.05); named apart from the run's β, a KL temperature PRO has not.
     sft_weight: float = param(0.05, "weight of the SFT term on the top-ranked response (Eq. 17's β)")
+    # The thesis's Eq. 17 adds β·(−p_top) with p token-averaged; the authors' code (PRO/train/utils/
+    # process_manager.py, compute_loss) adds sft_weight·(K − 1)²·(−Σ_t log π(top)), summed over tokens.
+    sft_term: Literal["thesis", "authors"] = param(
+        "thesis", "SFT term: β·(−token-averaged log-lik.) as thesis Eq. 17, or the authors' code: β·(K−1)²·(−summed log-lik.)")
 
 
 @register
@@ -27,5 +32,10 @@ class PRO(Method):
     def fit(self, ctx):
         data = ranked_groups(ctx, self.params)
         w = self.params.sft_weight
-        return train_on_groups(ctx, self, data, lambda lp, b: losses.pro_loss(lp, b["rewards"], w),
-                               length_average=True, needs_reference=False)
+        if self.params.sft_term == "thesis":
+            def loss_fn(lp, b):
+                return losses.pro_loss(lp, b["rewards"], w)
+        else:
+            def loss_fn(lp, b):  # summed log-likelihoods = token averages × lengths
+                return losses.pro_loss(lp, b["rewards"], w * (lp.shape[1] - 1) ** 2, sft_logps=lp * b["response_lengths"])
+        return train_on_groups(ctx, self, data, loss_fn, length_average=True, needs_reference=False)

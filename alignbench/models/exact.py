@@ -1,7 +1,9 @@
-"""Exact distributions over every response of a fixed-length, fixed-alphabet task.
+"""Exact distributions over every response of a fixed-alphabet task.
 
 With responses of length L over A symbols, the A^(L-1) prefixes of length L-1 give every
 conditional needed for all A^L responses in one forward pass each (the "prefix trick").
+Variable-length responses over an alphabet with EOS (at most ``max_new_tokens`` tokens) are enumerated
+explicitly — every sequence ended by EOS, and every sequence cut at ``max_new_tokens`` — and scored whole.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import itertools
 import torch
 
 from .generation import cache_kwarg, returned_cache
-from .logprobs import allowed_bias
+from .logprobs import allowed_bias, build_batch, sequence_logprobs
 
 
 def response_grid(n_symbols: int, length: int) -> torch.Tensor:
@@ -20,12 +22,53 @@ def response_grid(n_symbols: int, length: int) -> torch.Tensor:
     return torch.tensor(list(itertools.product(range(n_symbols), repeat=length)), dtype=torch.long)
 
 
+MAX_VARIABLE_RESPONSES = 100_000  # beyond this a variable-length law is not enumerated
+
+
+def variable_response_ids(fmt, eos_id: int) -> list[list[int]] | None:
+    """Every token sequence a variable-length format can sample: k = 0 … max_new_tokens − 1 symbols then EOS,
+    or max_new_tokens symbols cut without EOS (shortest first). None when the format is not enumerable."""
+    if fmt.fixed_length is not None or fmt.allowed_token_ids is None or eos_id not in fmt.allowed_token_ids:
+        return None
+    symbols = [i for i in fmt.allowed_token_ids if i != eos_id]
+    n = fmt.max_new_tokens
+    if sum(len(symbols) ** k for k in range(n + 1)) > MAX_VARIABLE_RESPONSES:
+        return None
+    ended = [list(c) + [eos_id] for k in range(n) for c in itertools.product(symbols, repeat=k)]
+    return ended + [list(c) for c in itertools.product(symbols, repeat=n)]
+
+
 @torch.no_grad()
 def response_texts(policy) -> list[str]:
-    """Every response the policy can give, as text, in :func:`response_grid` order."""
+    """Every response the policy can give, as text, in :func:`response_grid` order (or that of
+    :func:`variable_response_ids`)."""
     fmt = policy.format
+    if fmt.fixed_length is None:
+        return [policy.decode_response(ids) for ids in variable_response_ids(fmt, policy.tokenizer.eos_token_id)]
     symbols = policy.tokenizer.convert_ids_to_tokens(fmt.allowed_token_ids)
     return [" ".join(c) for c in itertools.product(symbols, repeat=fmt.fixed_length)]
+
+
+@torch.no_grad()
+def variable_length_logprobs(policy, prompts: list[str], chunk: int = 4096) -> torch.Tensor:
+    """``log π(y | x)`` of every sequence of :func:`variable_response_ids`: ``[P, N]``, each scored whole
+    (masked, with the format's allowed-token bias) in eval mode."""
+    responses = variable_response_ids(policy.format, policy.tokenizer.eos_token_id)
+    model, device = policy.model, policy.device
+    was_training = model.training
+    model.eval()
+    out = torch.empty(len(prompts), len(responses))
+    try:
+        for i, prompt in enumerate(prompts):
+            p = policy.encode_prompt(prompt)
+            for s in range(0, len(responses), chunk):
+                part = responses[s : s + chunk]
+                ids, attn, rmask = build_batch([p] * len(part), part, policy.pad_id)
+                total, _ = sequence_logprobs(model, ids.to(device), attn.to(device), rmask.to(device), policy.format.allowed_token_ids)
+                out[i, s : s + len(part)] = total.float().cpu()
+    finally:
+        model.train(was_training)
+    return out
 
 
 class PrefixTree:
@@ -100,6 +143,8 @@ def _length_groups(token_ids: list[list[int]], rows_per_prompt: int, max_rows: i
 def exact_logprobs(policy, prompts: list[str]) -> torch.Tensor:
     """``log π(y | x)`` for every prompt and every response: ``[P, A^L]`` (rows sum to 1 in prob)."""
     fmt = policy.format
+    if fmt.fixed_length is None:
+        return variable_length_logprobs(policy, prompts)
     allowed = torch.tensor(fmt.allowed_token_ids, dtype=torch.long)
     A, L = len(allowed), fmt.fixed_length
     grid = response_grid(A, L)  # [N, L]

@@ -10,6 +10,9 @@ from .tokenizers import build_symbol_tokenizer, train_bpe_tokenizer
 def response_format_for(task: TaskData, tokenizer, max_new_tokens: int = 64, max_prompt_tokens: int = 256) -> ResponseFormat:
     if task.response_alphabet is not None:
         ids = tokenizer.convert_tokens_to_ids(list(task.response_alphabet))
+        if task.response_length is None:  # variable length: the alphabet and EOS, one step past the longest
+            return ResponseFormat(allowed_token_ids=ids + [tokenizer.eos_token_id], max_new_tokens=task.max_response_length + 1,
+                                  max_prompt_tokens=max_prompt_tokens)
         return ResponseFormat(allowed_token_ids=ids, fixed_length=task.response_length, max_new_tokens=task.response_length, max_prompt_tokens=max_prompt_tokens)
     return ResponseFormat(max_new_tokens=max_new_tokens, max_prompt_tokens=max_prompt_tokens)
 

@@ -132,10 +132,13 @@ class Policy:
         return {"kl_to_sft": float(per_prompt.mean()), "kl_to_sft_se": se, "kl_kind": "sampled", "kl_samples": int(diff.numel())}
 
     def exact_logprobs(self, prompts: list[str]):
-        """``[P, A^L]`` log-probabilities of every response (fixed-alphabet tasks only), else None."""
-        if self.format.fixed_length is None or self.format.allowed_token_ids is None:
+        """``[P, N]`` log-probabilities of every response (fixed-alphabet tasks only), else None."""
+        from .exact import exact_logprobs, variable_response_ids  # cycle: exact imports generation, which imports Policy
+
+        if self.format.allowed_token_ids is None:
             return None
-        from .exact import exact_logprobs  # cycle: exact imports generation, which imports Policy
+        if self.format.fixed_length is None and variable_response_ids(self.format, self.tokenizer.eos_token_id) is None:
+            return None
 
         return exact_logprobs(self, prompts)
 

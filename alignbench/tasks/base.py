@@ -46,6 +46,8 @@ class TaskData:
     # For tasks with a fixed response alphabet and length (oracle): exact evaluation is possible.
     response_alphabet: Sequence[str] | None = None
     response_length: int | None = None
+    # Variable-length responses over the alphabet: at most this many symbols, then EOS (exactly enumerable).
+    max_response_length: int | None = None
     meta: dict = field(default_factory=dict)
 
 

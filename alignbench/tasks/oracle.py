@@ -1,7 +1,9 @@
 """The oracle task: a synthetic task whose truth is exactly computable.
 
 Prompts are ``prompt_length`` symbols from ``P0..P{k-1}``; responses are exactly
-``response_length`` symbols from ``a, b, c, ...``. The true reward r*(x, y) is a known function;
+``response_length`` symbols from ``a, b, c, ...`` — or, with ``variable_length``, 1 to ``response_length``
+symbols ended by EOS (still exactly enumerable: see :func:`alignbench.models.exact.variable_response_ids`).
+The true reward r*(x, y) is a known function;
 preference pairs are drawn from Bradley–Terry on r*: P(y1 ≻ y2) = σ(r*(y1) − r*(y2)). The
 "human" responses in the pairs come from a demonstrator that hits the right symbol with
 probability ``demo_skill`` per position, so the SFT policy is mediocre and there is room to align.
@@ -35,6 +37,11 @@ class OracleSpec:
     near_weight: float = 1.0
     repeat_penalty: float = 1.0
     seed: int = 0
+    # Variable-length responses (1..response_length symbols, then EOS). The reward then sums per-symbol
+    # credit (not a mean) and pays |L − L*(x)| for missing a prompt-dependent length L*, so an objective that
+    # length-normalises log-probabilities and one that sums them have different optima.
+    variable_length: bool = False
+    length_weight: float = 1.0
 
 
 class OracleReward:
@@ -46,16 +53,27 @@ class OracleReward:
 
     def targets(self, prompt_syms: list[int]) -> list[int]:
         s = self.spec
-        return [(prompt_syms[t % len(prompt_syms)] * 3 + t) % s.n_response_symbols for t in range(s.response_length)]
+        n = s.response_length + (1 if s.variable_length else 0)  # a response cut at max_new_tokens has one more
+        return [(prompt_syms[t % len(prompt_syms)] * 3 + t) % s.n_response_symbols for t in range(n)]
+
+    def target_length(self, prompt_syms: list[int]) -> int:
+        """L*(x) of a variable-length oracle: between 1 and response_length, set by the prompt's first symbol."""
+        return 1 + prompt_syms[0] % self.spec.response_length
 
     def score_symbols(self, prompt_syms: list[int], resp_syms: list[int]) -> float:
         s = self.spec
         tgt = self.targets(prompt_syms)
         L = len(resp_syms)
-        match = sum(y == t for y, t in zip(resp_syms, tgt)) / L
-        near = sum((y - t) % s.n_response_symbols in (1, s.n_response_symbols - 1) for y, t in zip(resp_syms, tgt)) / L
+        # Fixed length: credit per position averaged over L. Variable length: summed and divided by the
+        # longest length, so each right symbol is worth the same whatever the response's length.
+        scale = s.response_length if s.variable_length else L
+        match = sum(y == t for y, t in zip(resp_syms, tgt)) / scale
+        near = sum((y - t) % s.n_response_symbols in (1, s.n_response_symbols - 1) for y, t in zip(resp_syms, tgt)) / scale
         rep = sum(resp_syms[i] == resp_syms[i - 1] for i in range(1, L)) / max(L - 1, 1)
-        return s.match_weight * match + s.near_weight * near - s.repeat_penalty * rep
+        score = s.match_weight * match + s.near_weight * near - s.repeat_penalty * rep
+        if s.variable_length:
+            score -= s.length_weight * abs(L - self.target_length(prompt_syms))
+        return score
 
     def __call__(self, samples, prompts, outputs) -> list[float]:
         return [self.score_symbols(parse_prompt(p), parse_response(o, self.spec)) for p, o in zip(prompts, outputs)]
@@ -67,7 +85,9 @@ def parse_prompt(text: str) -> list[int]:
 
 def parse_response(text: str, spec: OracleSpec) -> list[int]:
     syms = text.split()
-    if len(syms) != spec.response_length or any(s not in RESPONSE_SYMBOLS[: spec.n_response_symbols] for s in syms):
+    # Variable length: 0 (EOS first) to response_length + 1 symbols (cut at max_new_tokens without EOS).
+    ok_length = len(syms) <= spec.response_length + 1 if spec.variable_length else len(syms) == spec.response_length
+    if not ok_length or any(s not in RESPONSE_SYMBOLS[: spec.n_response_symbols] for s in syms):
         raise ValueError(f"not an oracle response: {text!r}")
     return [RESPONSE_SYMBOLS.index(s) for s in syms]
 
@@ -100,7 +120,9 @@ def load_oracle(spec: OracleSpec) -> TaskData:
     test_idx, train_idx = order[:n_test], order[n_test:]
 
     def demo(prompt_syms):
-        tgt = reward.targets(list(prompt_syms))
+        tgt = reward.targets(list(prompt_syms))[: spec.response_length]
+        if spec.variable_length:
+            tgt = tgt[: int(rng.integers(1, spec.response_length + 1))]
         return [t if rng.random() < spec.demo_skill else int(rng.integers(spec.n_response_symbols)) for t in tgt]
 
     def pairs_for(indices, per_prompt):
@@ -133,6 +155,7 @@ def load_oracle(spec: OracleSpec) -> TaskData:
         test_references=refs,
         gold_reward=reward,
         response_alphabet=list(RESPONSE_SYMBOLS[: spec.n_response_symbols]),
-        response_length=spec.response_length,
+        response_length=None if spec.variable_length else spec.response_length,
+        max_response_length=spec.response_length if spec.variable_length else None,
         meta={"vocabulary": vocabulary(spec), "spec": spec.__dict__},
     )

@@ -198,10 +198,12 @@ def dpo_pl_loss(h: torch.Tensor, rewards: torch.Tensor, beta: float) -> torch.Te
     return -ranked_pl_logprob(beta * h, rewards).mean()
 
 
-def pro_loss(mean_logps: torch.Tensor, rewards: torch.Tensor, sft_weight: float) -> torch.Tensor:
+def pro_loss(mean_logps: torch.Tensor, rewards: torch.Tensor, sft_weight: float, sft_logps: torch.Tensor | None = None) -> torch.Tensor:
     """PRO (Song et al.; thesis Eq. 17–18): −Σ_{k<K} log softmax_{i ≥ k}(p_τ(i))_k over the reward's
-    ranking τ, p the token-averaged log-probs, plus ``sft_weight``·(−p) of the top response."""
-    top = torch.gather(mean_logps, 1, rewards.detach().argmax(-1, keepdim=True)).squeeze(1)
+    ranking τ, p the token-averaged log-probs, plus ``sft_weight``·(−p) of the top response. ``sft_logps``
+    replaces p in the SFT term (the authors' code uses the summed log-likelihood there)."""
+    sft_logps = mean_logps if sft_logps is None else sft_logps
+    top = torch.gather(sft_logps, 1, rewards.detach().argmax(-1, keepdim=True)).squeeze(1)
     return (-ranked_pl_logprob(mean_logps, rewards) - sft_weight * top).mean()
 
 

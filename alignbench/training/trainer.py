@@ -142,8 +142,7 @@ class GroupTrainer:
         self.step = 0
         self.history: list[float] = []
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.optimizer = torch.optim.AdamW(policy.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_lambda)
+        self.optimizer, self.scheduler = self._new_optimizer()
         self._order: list[int] = []
         self._order_size: int | None = None  # the data set size the current permutation was drawn for
         self.accelerator = _accelerator(config)
@@ -152,6 +151,18 @@ class GroupTrainer:
             policy.model, self.optimizer = self.accelerator.prepare(policy.model, self.optimizer)
             self.generator.manual_seed(config.seed + 7919 * self.accelerator.process_index)  # a different shard per process
         self._maybe_resume()
+
+    def _new_optimizer(self):
+        optimizer = torch.optim.AdamW(self.policy.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_lambda)
+
+    def restart_from(self, start) -> None:
+        """Continue from ``start``'s weights with a fresh optimiser and schedule (the step count and log go on):
+        methods that retrain from π_0 each round (online DPO's ``restart``)."""
+        getattr(self.policy.model, "module", self.policy.model).load_state_dict(start.model.state_dict())
+        self.optimizer, self.scheduler = self._new_optimizer()
+        if self.accelerator is not None:
+            self.optimizer = self.accelerator.prepare(self.optimizer)
 
     def _lr_lambda(self, step: int) -> float:
         c = self.cfg
