@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.resources
+
 import hashlib
 import os
 import re
@@ -145,12 +147,18 @@ class JudgeConfig(BaseModel):
                 + completion_tokens * (self.price_per_million_completion_tokens or 0.0)) / 1e6
 
 
+def builtin_judges_dir() -> Path:
+    """The judges shipped with alignbench: package data (``alignbench/judges`` links the repository's
+    ``judges/``, and a wheel carries the files themselves)."""
+    return Path(str(importlib.resources.files("alignbench") / "judges"))
+
+
 def resolve_judge_path(name: str) -> Path:
-    """A YAML path, or a bare judge name looked up in ./judges/ then in the repository's judges/."""
+    """A YAML path, or a bare judge name looked up in ./judges/ then among the judges alignbench ships."""
     p = Path(name)
     if p.suffix in (".yaml", ".yml") and p.exists():
         return p
-    candidates = [Path("judges") / f"{name}.yaml", Path(__file__).resolve().parents[2] / "judges" / f"{name}.yaml"]
+    candidates = [Path("judges") / f"{name}.yaml", builtin_judges_dir() / f"{name}.yaml"]
     for c in candidates:
         if c.exists():
             return c
