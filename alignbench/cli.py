@@ -221,7 +221,7 @@ def _dispatch(args) -> int:
 def _cmd_methods(only: str | None = None) -> int:
     from .methods import registry
 
-    methods = {only: registry.get_method(only)} if only else registry.all_methods()
+    methods = {only: registry.get_method(only)} if only else registry.all_methods(plugins=True)
     console = _console()
     console.print("registered methods: set a hyper-parameter under methods.<name> in a config, or --set methods.<name>.<key>=VALUE\n")
     for name, cls in methods.items():

@@ -18,9 +18,9 @@ from .evaluation.evaluators import EVALUATORS
 from .evaluation.simulated_judge import SimulatedJudgeSettings
 from .methods.params import MAX_COUNT
 from .methods.registry import get_method
+from .plugins import check_kind, load_plugin
 from .safe_yaml import load_yaml_file, load_yaml_text
-from .tasks.hh import load_hh_harmless
-from .tasks.jsonl import load_jsonl_task
+from .tasks import task_loader
 from .tasks.oracle import OracleSpec
 
 BUILTIN = ("quickstart", "hh-harmless", "oracle-sweep")
@@ -42,8 +42,15 @@ class LoraConfig(_Strict):
 
 
 class TaskConfig(_Strict):
-    name: Literal["oracle", "hh-harmless", "jsonl"] = "oracle"
+    # oracle, hh-harmless, jsonl, or the user's: package.module:loader or an alignbench.tasks entry point
+    name: str = "oracle"
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name):
+        task_loader(name)
+        return name
 
 
 class PolicyConfig(_Strict):
@@ -103,8 +110,13 @@ class EvaluationConfig(_Strict):
     def _registered(cls, names):
         known = sorted(n for n in EVALUATORS if n != "llm")
         for name in names:
-            if name.partition(":")[0] not in known:
-                raise ValueError(f"unknown evaluator {name!r} (registered: {', '.join(known)}; LLM judges go under evaluation.judges)")
+            if name.partition(":")[0] in known:
+                continue
+            plugin = load_plugin(name, "evaluator", "evaluation.evaluators")
+            if plugin is None:
+                raise ValueError(f"unknown evaluator {name!r} (registered: {', '.join(known)}; the user's own as package.module:builder "
+                                 "or an alignbench.evaluators entry point; LLM judges go under evaluation.judges)")
+            check_kind(plugin, name, "evaluation.evaluators")
         return names
 
 
@@ -189,7 +201,7 @@ def validate_config(data: dict, origin: str = "config") -> Config:
         params = dict(params)
         name = params.pop("method", label)
         try:
-            get_method(name)(params, label=label)
+            get_method(name, setting=f"methods.{label}.method")(params, label=label)
         except AlignbenchError as e:
             raise AlignbenchError(f"{origin}: {e}") from None
     _check_task_options(cfg.task.name, cfg.task.options, origin)
@@ -200,8 +212,11 @@ def _task_option_types(task: str) -> dict[str, Any]:
     if task == "oracle":
         hints = typing.get_type_hints(OracleSpec)
         return {f.name: hints[f.name] for f in dataclass_fields(OracleSpec)}
-    loader = load_hh_harmless if task == "hh-harmless" else load_jsonl_task
-    hints = typing.get_type_hints(loader)
+    loader = task_loader(task)
+    try:
+        hints = typing.get_type_hints(loader)
+    except Exception:  # a plugin's annotations that do not resolve: its options go untyped
+        hints = {}
     return {name: hints.get(name, Any) for name in inspect.signature(loader).parameters}
 
 

@@ -19,6 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import AlignbenchError
+from ..plugins import check_kind, load_plugin
 from ..stats import combine_orders
 from ..tasks.base import call_reward
 from .judge_config import JudgeConfig, check_reachable, load_judge
@@ -220,8 +221,17 @@ def _llm_judge(sources: EvaluatorSources, argument: str) -> Evaluator:
 
 def build_evaluator(spec: str, sources: EvaluatorSources) -> Evaluator:
     """A registered name, with its argument after a colon where it takes one: ``reward-model``, ``gold-reward``,
-    ``rm:<saved reward model dir>``, ``llm:<judge YAML name or path>``; any other spec is an LLM judge's YAML."""
+    ``rm:<saved reward model dir>``, ``llm:<judge YAML name or path>``; the user's own builder
+    (``package.module:builder`` or an ``alignbench.evaluators`` entry point, called as ``builder(sources, "")``);
+    any other spec is an LLM judge's YAML."""
     prefix, _, argument = spec.partition(":")
     if prefix in EVALUATORS and prefix != "llm" or prefix == "llm" and argument:
         return EVALUATORS[prefix](sources, argument)
+    plugin = load_plugin(spec, "evaluator", "evaluation.evaluators") if not spec.endswith((".yaml", ".yml")) else None
+    if plugin is not None:
+        check_kind(plugin, spec, "evaluation.evaluators")
+        evaluator = plugin(sources, "")
+        if not isinstance(evaluator, Evaluator):
+            raise AlignbenchError(f"setting 'evaluation.evaluators': {spec!r} built a {type(evaluator).__name__}, not an Evaluator")
+        return evaluator
     return EVALUATORS["llm"](sources, spec)

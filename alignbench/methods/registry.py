@@ -1,8 +1,10 @@
-"""Methods by name. Registering is the only place a method's name is mapped to its code."""
+"""Methods by name. Registering is the only place a method's name is mapped to its code; the user's own methods
+come in as plugins (:mod:`alignbench.plugins`: a dotted path or an ``alignbench.methods`` entry point)."""
 
 from __future__ import annotations
 
 from ..errors import AlignbenchError
+from ..plugins import check_kind, entry_point_names, load_plugin
 from .base import Method
 
 _REGISTRY: dict[str, type[Method]] = {}
@@ -15,16 +17,26 @@ def register(cls: type[Method]) -> type[Method]:
     return cls
 
 
-def all_methods() -> dict[str, type[Method]]:
+def all_methods(plugins: bool = False) -> dict[str, type[Method]]:
+    """The built-in methods; with ``plugins``, also every installed ``alignbench.methods`` entry point."""
     _load_builtin()
-    return dict(_REGISTRY)
+    found = dict(_REGISTRY)
+    if plugins:
+        found.update({name: get_method(name) for name in entry_point_names("method") if name not in found})
+    return found
 
 
-def get_method(name: str) -> type[Method]:
+def get_method(name: str, setting: str = "method") -> type[Method]:
+    """A built-in method by name, or the user's: ``package.module:Class`` or an installed entry point's name."""
     _load_builtin()
-    if name not in _REGISTRY:
-        raise AlignbenchError(f"unknown method {name!r} (known: {', '.join(_REGISTRY)})")
-    return _REGISTRY[name]
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    cls = load_plugin(name, "method", setting)
+    if cls is None:
+        raise AlignbenchError(f"unknown method {name!r} (known: {', '.join(_REGISTRY)}; or the user's own as "
+                              "package.module:Class, or an installed alignbench.methods entry point)")
+    check_kind(cls, name, setting, subclass_of=Method)
+    return cls
 
 
 def _load_builtin() -> None:

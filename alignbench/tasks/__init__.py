@@ -1,4 +1,5 @@
-"""Tasks: the oracle (exact), hh-harmless (real data), and user JSONL files → plain records."""
+"""Tasks: the oracle (exact), hh-harmless (real data), user JSONL files, and the user's own loaders (plugins:
+``package.module:loader`` or an ``alignbench.tasks`` entry point) → plain records."""
 
 from __future__ import annotations
 
@@ -6,10 +7,28 @@ import inspect
 from dataclasses import fields
 
 from ..errors import AlignbenchError
+from ..plugins import check_kind, load_plugin
 from .base import TaskData
 from .hh import load_hh_harmless
 from .jsonl import load_jsonl_task
 from .oracle import OracleSpec, load_oracle
+
+
+BUILTIN = {"hh-harmless": load_hh_harmless, "jsonl": load_jsonl_task}
+
+
+def task_loader(name: str):
+    """The loader of a task name: built in (the oracle's is its spec), or the user's own (a plugin)."""
+    if name == "oracle":
+        return OracleSpec
+    if name in BUILTIN:
+        return BUILTIN[name]
+    loader = load_plugin(name, "task", "task.name")
+    if loader is None:
+        raise AlignbenchError(f"setting 'task.name': unknown task {name!r} (oracle, hh-harmless, jsonl; or the user's own as "
+                              "package.module:loader, or an installed alignbench.tasks entry point)")
+    check_kind(loader, name, "task.name")
+    return loader
 
 
 def load_task(name: str, options: dict, seed: int = 0) -> TaskData:
@@ -18,18 +37,16 @@ def load_task(name: str, options: dict, seed: int = 0) -> TaskData:
         _check_options(name, options, known)
         opts = {"seed": seed, **options}
         return load_oracle(OracleSpec(**opts))
-    if name == "hh-harmless":
-        loader = load_hh_harmless
-    elif name == "jsonl":
-        loader = load_jsonl_task
-    else:
-        raise AlignbenchError(f"setting 'task.name': unknown task {name!r} (oracle, hh-harmless, jsonl)")
+    loader = task_loader(name)
     params = inspect.signature(loader).parameters
     _check_options(name, options, set(params))
     opts = dict(options)
     if "seed" in params:
         opts.setdefault("seed", seed)
-    return loader(**opts)
+    task = loader(**opts)
+    if not isinstance(task, TaskData):
+        raise AlignbenchError(f"setting 'task.name': {name!r} returned {type(task).__name__}, not alignbench.tasks.base.TaskData")
+    return task
 
 
 def _check_options(name: str, options: dict, known: set[str]) -> None:
