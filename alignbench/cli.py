@@ -188,7 +188,7 @@ def _sigterm_as_sigint(signum, frame):
     signal.raise_signal(signal.SIGINT)
 
 
-def _console(quiet: bool = False):
+def _console():
     # Piped or logged output gets the whole table rather than columns cut to 80 characters.
     width = None if sys.stdout.isatty() else 160
     return Console(stderr=False, quiet=False, highlight=False, width=width)

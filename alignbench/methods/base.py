@@ -70,11 +70,3 @@ class Method:
 
     def target_beta(self, task=None) -> float | None:
         return None
-
-    def load_policy(self, directory: Path, ctx: MethodContext):
-        """Reload what ``fit`` returned and the driver saved with ``policy.save(directory)``."""
-        # Imported here: models.policy brings torch, and `import alignbench.config` (which validates
-        # methods through this module) stays torch-free for the commands that only judge.
-        from ..models.policy import load_policy
-
-        return load_policy(directory, ctx.sft_policy.format)

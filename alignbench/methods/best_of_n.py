@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +77,3 @@ class BestOfN(Method):
 
     def fit(self, ctx):
         return BestOfNPolicy(ctx.sft_policy, ctx.reward_fn, int(self.params.n), ctx.backend)
-
-    def load_policy(self, directory, ctx):
-        n = json.loads((Path(directory) / "best_of_n.json").read_text())["n"]
-        return BestOfNPolicy(ctx.sft_policy, ctx.reward_fn, n, ctx.backend)

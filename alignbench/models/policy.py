@@ -165,10 +165,6 @@ class Policy:
             shutil.rmtree(directory)
         tmp.rename(directory)
 
-    @classmethod
-    def load(cls, directory: str | Path, response_format: ResponseFormat | None = None) -> "Policy":
-        return load_policy(directory, response_format)
-
 
 def apply_lora(model, lora: dict):
     """Wrap ``model`` with LoRA adapters (peft); keys: r, alpha, dropout, target_modules."""

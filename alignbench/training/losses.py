@@ -13,9 +13,6 @@ import torch.nn.functional as F
 
 
 # --- supervised and reward models -----------------------------------------------------------
-SFT_NORMALIZATIONS = ("token", "sequence", "sum")
-
-
 def sft_nll_loss(logps: torch.Tensor, n_tokens: torch.Tensor | None = None, normalization: str = "token") -> torch.Tensor:
     """SFT negative log-likelihood from summed sequence log-probs ``logps [B]`` and token counts ``n_tokens [B]``.
 
