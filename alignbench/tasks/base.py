@@ -25,6 +25,33 @@ class Pair:
     rejected: str
 
 
+@dataclass(frozen=True)
+class Unpaired:
+    """An unpaired preference example (KTO's input): ``completion`` is desirable for ``prompt`` iff ``label``."""
+
+    prompt_id: str
+    prompt: str
+    completion: str
+    label: bool
+
+
+class UnpairedOnly(list):
+    """``train_pairs`` of a task whose data is unpaired: empty, and using it is a one-line error naming why."""
+
+    def __init__(self, source: str):
+        super().__init__()
+        self.source = source
+
+    def _refuse(self, *args, **kwargs):
+        raise AlignbenchError(f"{self.source} holds unpaired {{prompt, completion, label}} examples: this method needs preference "
+                              "pairs {prompt, chosen, rejected} (kto trains on unpaired data; sampling methods need only prompts)")
+
+    __iter__ = __getitem__ = _refuse
+
+    def __bool__(self) -> bool:
+        return True  # present (the task has training data) — only reading it as pairs is refused
+
+
 @dataclass
 class TaskData:
     """Everything a comparison needs from a task.
@@ -47,6 +74,8 @@ class TaskData:
     response_alphabet: Sequence[str] | None = None
     response_length: int | None = None
     meta: dict = field(default_factory=dict)
+    # Unpaired {prompt, completion, label} training examples (then train_pairs is an UnpairedOnly).
+    train_unpaired: list[Unpaired] = field(default_factory=list)
 
 
 class RewardFn(Protocol):
