@@ -1,0 +1,72 @@
+"""Your model, your data, end to end: conversational preference data (a save_to_disk directory, implicit
+prompt as HH stores it) and Parquet test prompts, a chat-template Qwen2 policy used as π_sft as given
+(sft.steps: 0), and a Hugging Face sequence-classification reward model with its own tokenizer and template
+as the run's training reward (reward_model.path) and as the rm:<dir> evaluator — every quickstart method."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from alignbench.config import builtin_config_path, validate_config
+from alignbench.evaluation.outputs import load_outputs
+from alignbench.pipeline import run_comparison
+from alignbench.safe_yaml import load_yaml_file
+from chat_fixtures import write_chat_data, write_chat_policy, write_hf_reward_model
+
+CONTROL = ("<|im_start|>", "<|im_end|>", "<|endoftext|>", "<s>", "<|user|>", "<|assistant|>", "</s>")
+
+
+def quickstart_methods_small() -> dict:
+    """Every method of the quickstart, sized for a 2-core CPU run of a few minutes."""
+    methods = load_yaml_file(builtin_config_path("quickstart"), "config")["methods"]
+    small = {}
+    for label, hp in methods.items():
+        hp = dict(hp or {})
+        for key, value in {"steps": 4, "steps_per_round": 2, "rounds": 2, "iterations": 2, "rollout_batch": 8, "minibatch": 4,
+                           "ppo_epochs": 1, "n": 4, "k": 4, "num_accepted": 2, "prompts_per_round": 8, "batch_size": 8}.items():
+            if key in hp:
+                hp[key] = value
+        if "group_size" in hp:
+            hp["group_size"] = 2
+        if label in ("brain", "rso", "expert-iteration", "arm", "arm-pl", "exo", "dpo-rw", "pro", "rrhf", "dpo-pl", "dpo-sft"):
+            hp["max_prompts"] = 8
+        small[label] = hp
+    return small
+
+
+def chat_config(root, paths, policy, rm, methods):
+    return validate_config({
+        "name": "chat",
+        "task": {"name": "jsonl", "options": {"pairs_path": str(paths["disk"]), "test_prompts_path": str(paths["prompts"])}},
+        "policy": {"path": str(policy), "max_new_tokens": 12, "max_prompt_tokens": 128},
+        "sft": {"steps": 0},
+        "reward_model": {"path": str(rm)},
+        "methods": methods,
+        "evaluation": {"evaluators": [f"rm:{rm}"], "bootstrap": 100},
+        "runs_dir": str(root / "runs"), "leaderboard_dir": str(root / "lb"),
+    })
+
+
+@pytest.mark.slow
+def test_chat_model_chat_data_hf_reward_model_every_method_first_time(tmp_path):
+    paths = write_chat_data(tmp_path / "data")
+    policy, rm = write_chat_policy(tmp_path / "policy"), write_hf_reward_model(tmp_path / "rm")
+    methods = quickstart_methods_small()
+    rows = run_comparison(chat_config(tmp_path, paths, policy, rm, methods), quiet=True)
+    assert {r["method"] for r in rows} == set(methods)
+    assert all(r["judge"] == f"rm:{rm}" for r in rows)
+    for r in rows:
+        if r["kl_kind"] == "sampled":
+            assert r["kl_to_sft"] >= -3 * r["kl_to_sft_se"] - 1e-12, r
+    sft = [r for r in rows if r["method"] == "sft"]
+    assert sft and all(r["kl_to_sft"] == 0.0 for r in sft)
+    run = tmp_path / "runs" / "chat"
+    for label in methods:
+        out = load_outputs(run / "methods" / label / "seed-0" / "outputs.jsonl")
+        assert len(out) == 8 and all(isinstance(o.extra.get("messages"), list) for o in out)
+        for o in out:
+            assert not any(c in o.output for c in CONTROL), (label, o.output)
+        alpaca = json.loads((run / "methods" / label / "seed-0" / "alpaca_eval" / "model_outputs.json").read_text())
+        assert [a["output"] for a in alpaca] == [o.output for o in out]
