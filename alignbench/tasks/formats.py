@@ -108,7 +108,7 @@ def _load_file(path: Path) -> list[dict]:
         try:
             ds = datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=cache, keep_in_memory=True)
         except Exception as e:  # noqa: BLE001  Arrow/JSON/CSV errors of every kind become one line naming the file
-            if path.stat().st_size == 0:
+            if path.stat().st_size == 0 or "corresponds to no data" in str(e):  # datasets' words for a file without rows
                 raise AlignbenchError(f"{path}: file is empty (no rows). Accepted formats: {ACCEPTED}") from None
             raise AlignbenchError(f"{path}: cannot read as {builder} ({_first_line(e)}); rows must share one format: {ACCEPTED}") from None
         return ds.to_list()
