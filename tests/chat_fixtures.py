@@ -1,7 +1,7 @@
 """A user's chat world, built locally (no hub): a tiny Qwen2 instruct model with a ChatML template that
 starts with its BOS while its tokenizer also adds one (the double-BOS trap), special tokens, no pad token and
 ``generation_config.eos_token_id`` a list; a tiny Llama sequence-classification reward model with a
-*different* tokenizer and a Zephyr-style template; conversational preference data (multi-turn included)."""
+*different* tokenizer and a Zephyr-style template whose rendering ends with EOS (the pad = EOS trap); conversational preference data (multi-turn included)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 
 CHATML = ("{{ bos_token }}{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
           "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
-ZEPHYR = ("{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}</s>\n{% endfor %}"
+ZEPHYR = ("{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}</s>{% endfor %}"
           "{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
 TOPICS = ["the weather", "a recipe", "my café order", "naïve Bayes", "the Zürich tram", "a haiku", "π and τ", "emoji 🙂"]
 
