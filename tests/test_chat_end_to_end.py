@@ -70,3 +70,30 @@ def test_chat_model_chat_data_hf_reward_model_every_method_first_time(tmp_path):
             assert not any(c in o.output for c in CONTROL), (label, o.output)
         alpaca = json.loads((run / "methods" / label / "seed-0" / "alpaca_eval" / "model_outputs.json").read_text())
         assert [a["output"] for a in alpaca] == [o.output for o in out]
+
+
+def test_unpaired_data_run_kto_trains_on_it_and_a_pair_method_refuses_in_one_line(tmp_path):
+    """KTO's own {prompt, completion, label} input through a whole run (no "dataset" baseline: the run says so);
+    DPO in the same run stops with a one-line reason naming it."""
+    from datasets import Dataset
+
+    from alignbench.errors import AlignbenchError
+    from chat_fixtures import conversations
+
+    rows = [{"prompt": r["prompt"], "completion": r[key], "label": key == "chosen"} for r in conversations(16) for key in ("chosen", "rejected")]
+    Dataset.from_list(rows).to_parquet(str(tmp_path / "kto.parquet"))
+    policy, rm = write_chat_policy(tmp_path / "policy"), write_hf_reward_model(tmp_path / "rm")
+    paths = {"disk": tmp_path / "kto.parquet", "prompts": None}
+    methods = {"sft": {}, "kto": {"steps": 2, "batch_size": 8}, "best-of-n": {"n": 2}}
+    cfg = chat_config(tmp_path, paths, policy, rm, methods).model_dump()
+    cfg["task"]["options"] = {"pairs_path": str(paths["disk"]), "n_test": 4}
+    cfg["sft"] = {"steps": 2, "batch_size": 4}  # SFT on the desirable completions
+    rows = run_comparison(validate_config(cfg), quiet=True)
+    assert {r["method"] for r in rows} == {"kto", "best-of-n"} and {r["baseline"] for r in rows} == {"sft"}  # no dataset baseline
+    assert 'no "dataset" baseline' in (tmp_path / "runs" / "chat" / "run.log").read_text()
+    cfg["methods"] = {"sft": {}, "dpo": {"steps": 1}}
+    cfg["runs_dir"] = str(tmp_path / "runs2")
+    with pytest.raises(AlignbenchError, match=r"^method dpo: .*kto.parquet holds unpaired \{prompt, completion, label\} examples: "
+                                              "this method needs preference pairs") as e:
+        run_comparison(validate_config(cfg), quiet=True)
+    assert "\n" not in str(e.value)

@@ -10,12 +10,14 @@ from pathlib import Path
 import torch
 
 from ..config import Config, method_instances
+from ..errors import AlignbenchError
 from ..evaluation.outputs import OutputRecord, load_outputs, write_outputs, write_submission_files
 from ..io import atomic_write_json
 from ..methods.base import Method, MethodContext
 from ..models.exact import exact_metrics, kl, target_logprobs
 from ..models.generation import get_backend
 from ..rundir import RunDir
+from ..tasks.base import NeedsPairs
 from ..tasks.chat import record_extra
 from .prepare import Shared
 
@@ -52,7 +54,10 @@ def fit_and_generate(cfg: Config, rd: RunDir, shared: Shared, progress) -> list[
             ctx = MethodContext(task=task, sft_policy=shared.sft, reward_fn=shared.reward_fn, run_dir=mdir, seed=seed,
                                 progress=progress, backend=backend)
             torch.manual_seed(seed)
-            policy = method.fit(ctx)
+            try:
+                policy = method.fit(ctx)
+            except NeedsPairs as e:
+                raise AlignbenchError(f"method {label}: {e}") from None
             fit_s = time.time() - t0
             if policy is not shared.sft:
                 policy.save(mdir / "policy")

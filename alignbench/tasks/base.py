@@ -35,6 +35,10 @@ class Unpaired:
     label: bool
 
 
+class NeedsPairs(AlignbenchError):
+    """A method that trains on preference pairs was given unpaired data."""
+
+
 class UnpairedOnly(list):
     """``train_pairs`` of a task whose data is unpaired: empty, and using it is a one-line error naming why."""
 
@@ -43,7 +47,7 @@ class UnpairedOnly(list):
         self.source = source
 
     def _refuse(self, *args, **kwargs):
-        raise AlignbenchError(f"{self.source} holds unpaired {{prompt, completion, label}} examples: this method needs preference "
+        raise NeedsPairs(f"{self.source} holds unpaired {{prompt, completion, label}} examples: this method needs preference "
                               "pairs {prompt, chosen, rejected} (kto trains on unpaired data; sampling methods need only prompts)")
 
     __iter__ = __getitem__ = _refuse
