@@ -51,7 +51,7 @@ def chat_config(root, paths, policy, rm, methods):
 
 @pytest.mark.slow
 def test_chat_model_chat_data_hf_reward_model_every_method_first_time(tmp_path):
-    paths = write_chat_data(tmp_path / "data")
+    paths = write_chat_data(tmp_path / "data", n_test=32)  # 32 prompts: with 8, a sampled KL's own SE is too noisy to hold −3 SE
     policy, rm = write_chat_policy(tmp_path / "policy"), write_hf_reward_model(tmp_path / "rm")
     methods = quickstart_methods_small()
     rows = run_comparison(chat_config(tmp_path, paths, policy, rm, methods), quiet=True)
@@ -65,7 +65,7 @@ def test_chat_model_chat_data_hf_reward_model_every_method_first_time(tmp_path):
     run = tmp_path / "runs" / "chat"
     for label in methods:
         out = load_outputs(run / "methods" / label / "seed-0" / "outputs.jsonl")
-        assert len(out) == 8 and all(isinstance(o.extra.get("messages"), list) for o in out)
+        assert len(out) == 32 and all(isinstance(o.extra.get("messages"), list) for o in out)
         for o in out:
             assert not any(c in o.output for c in CONTROL), (label, o.output)
         alpaca = json.loads((run / "methods" / label / "seed-0" / "alpaca_eval" / "model_outputs.json").read_text())
