@@ -97,7 +97,8 @@ class CausalLMRewardModel(RewardModelBase):
 
     def prompt_token_ids(self, prompts) -> list[list[int]]:
         tok = self.tokenizer
-        return [[tok.bos_token_id] + tok(p, add_special_tokens=False)["input_ids"][-(self.max_prompt_tokens - 1):] for p in prompts]
+        start = [tok.bos_token_id] if tok.bos_token_id is not None else []  # a chat tokenizer may have no BOS (Qwen)
+        return [start + tok(p, add_special_tokens=False)["input_ids"][-(self.max_prompt_tokens - 1):] for p in prompts]
 
     def response_token_ids(self, outputs) -> list[list[int]]:
         """The *whole* response + EOS — not cut at the policy's ``max_new_tokens``: a judge must see what
