@@ -166,3 +166,31 @@ def test_token_ids_equal_trls_dpo_tokenization(world):
         assert policy.encode_prompt(pair.prompt) == expected["prompt_ids"]
         assert policy.encode_response(pair.chosen) == expected["chosen_ids"]
         assert policy.encode_response(pair.rejected) == expected["rejected_ids"]
+
+
+def test_vllm_stops_at_the_same_ids_and_puts_back_the_one_that_stopped_it(world, monkeypatch):
+    """vLLM is handed the policy's stop ids (end-of-turn included) and drops the stop token from its ids; the
+    backend puts back the one that stopped it (``stop_reason``), so the KL scores what was sampled."""
+    import sys
+    import types
+
+    policy = chat_policy(world, max_new_tokens=8)
+    im_end = policy.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    word = policy.tokenizer("hello", add_special_tokens=False)["input_ids"]
+
+    class FakeLLM:
+        def __init__(self, model, tokenizer, seed, **kw):
+            pass
+
+        def generate(self, requests, params, use_tqdm=False):
+            assert params.stop_token_ids == policy.stop_ids and im_end in params.stop_token_ids
+            done = types.SimpleNamespace(token_ids=word, stop_reason=im_end)
+            return [types.SimpleNamespace(outputs=[done]) for _ in requests]
+
+    mod = types.ModuleType("vllm")
+    mod.LLM, mod.SamplingParams = FakeLLM, lambda **kw: types.SimpleNamespace(**kw)
+    monkeypatch.setitem(sys.modules, "vllm", mod)
+    from alignbench.models.generation import get_backend
+
+    samples = get_backend("vllm").sample(policy, ["Hi."], n=1, seed=0)
+    assert samples.token_ids == [[word + [im_end]]] and samples.texts == [["hello"]]

@@ -71,9 +71,15 @@ class VLLMBackend:
         if policy.format.fixed_length is None:
             # vLLM drops the stop token from token_ids; put the one that stopped it (stop_reason) back so log-probs
             # score the same sequence.
-            token_ids = [[list(c.token_ids) + [c.stop_reason if isinstance(c.stop_reason, int) else eos]
+            token_ids = [[list(c.token_ids) + [_stop_token(c, eos)]
                           if len(c.token_ids) < policy.format.max_new_tokens else list(c.token_ids) for c in r.outputs] for r in results]
         else:
             token_ids = [[list(c.token_ids) for c in r.outputs] for r in results]
         texts = [[policy.decode_response(ids) for ids in row] for row in token_ids]
         return Samples(texts=texts, token_ids=token_ids)
+
+
+def _stop_token(output, eos: int) -> int:
+    """The token that ended a vLLM completion: its ``stop_reason`` when a stop id did (EOS when the model's own EOS did)."""
+    reason = getattr(output, "stop_reason", None)
+    return reason if isinstance(reason, int) and not isinstance(reason, bool) else eos
