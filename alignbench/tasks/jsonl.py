@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AlignbenchError
-from .base import Pair, Prompt, TaskData, Unpaired, UnpairedOnly
+from .base import Pair, PairsUnavailable, Prompt, TaskData, Unpaired
 from .chat import Chat
 from .formats import ACCEPTED, KINDS, Row, assistant_reply, read_rows, row_kind, split_implicit, text_or_messages
 
@@ -63,9 +63,9 @@ def _label(row: Row) -> bool:
     raise AlignbenchError(f"{row.at}: field 'label' must be true/false (desirable or not), got {v!r}")
 
 
-def read_preference_data(path, columns: dict | None = None) -> list[Pair] | list[Unpaired]:
+def read_preference_data(path, columns: dict | None = None, rows: list[Row] | None = None) -> list[Pair] | list[Unpaired]:
     """Preference pairs (explicit or implicit prompt) or unpaired examples, standard or conversational."""
-    rows = read_rows(path, columns)
+    rows = rows or read_rows(path, columns)
     kind, _ = _file_kind(rows, path, ("preference", "implicit-preference", "unpaired"))
     out, seen = [], {}
     for row in rows:
@@ -103,8 +103,8 @@ def read_pairs(path, columns: dict | None = None) -> list[Pair]:
     return data
 
 
-def read_prompts(path, columns: dict | None = None) -> tuple[list[Prompt], dict[str, str]]:
-    rows = read_rows(path, columns)
+def read_prompts(path, columns: dict | None = None, rows: list[Row] | None = None) -> tuple[list[Prompt], dict[str, str]]:
+    rows = rows or read_rows(path, columns)
     _file_kind(rows, path, ("prompt-only", "preference", "unpaired"))
     prompts, refs, seen = [], {}, set()
     for row in rows:
@@ -131,7 +131,10 @@ def load_jsonl_task(pairs_path: str | None = None, test_prompts_path: str | None
     ``columns`` maps alignbench's field names to the file's (both files)."""
     if not pairs_path:
         raise AlignbenchError("setting 'task.options.pairs_path' is required for the jsonl task")
-    data = read_preference_data(pairs_path, columns)
+    rows = read_rows(pairs_path, columns)
+    if row_kind(rows[0].data) == "prompt-only":
+        return _prompt_only_task(pairs_path, rows, test_prompts_path, name, n_test, seed, columns)
+    data = read_preference_data(pairs_path, columns, rows)
     unpaired = bool(data) and isinstance(data[0], Unpaired)
     rng = np.random.default_rng(seed)
     notes = []
@@ -164,7 +167,28 @@ def load_jsonl_task(pairs_path: str | None = None, test_prompts_path: str | None
     meta = {"source": str(pairs_path), "notes": notes}
     train_prompts = list({x.prompt_id: Prompt(x.prompt_id, x.prompt) for x in train}.values())
     if unpaired:
-        return TaskData(name=name, train_pairs=UnpairedOnly(str(pairs_path)), test_pairs=[], train_prompts=train_prompts,
+        return TaskData(name=name, train_pairs=PairsUnavailable(str(pairs_path), "unpaired {prompt, completion, label} examples"),
+                        test_pairs=[], train_prompts=train_prompts,
                         test_prompts=test_prompts, test_references=refs, meta=meta, train_unpaired=train)
     return TaskData(name=name, train_pairs=train, test_pairs=test, train_prompts=train_prompts,
                     test_prompts=test_prompts, test_references=refs, meta=meta)
+
+
+def _prompt_only_task(path, rows, test_prompts_path, name, n_test, seed, columns) -> TaskData:
+    """Training prompts only: for the methods that sample (with ``reward_model.path`` and ``sft.steps: 0``)."""
+    prompts, refs = read_prompts(path, columns, rows)
+    notes = []
+    if test_prompts_path:
+        train, (test, refs) = prompts, read_prompts(test_prompts_path, columns)
+    else:
+        order = np.random.default_rng(seed).permutation(len(prompts))
+        held = set(order[: min(n_test, len(prompts) // 2)].tolist())
+        train, test = [p for i, p in enumerate(prompts) if i not in held], [p for i, p in enumerate(prompts) if i in held]
+    refs = {p.prompt_id: refs[p.prompt_id] for p in test if p.prompt_id in refs}
+    if len(refs) != len(test):
+        refs = {}
+        notes.append("the test prompts have no 'reference' responses: there is no \"dataset\" baseline")
+    if not train:
+        raise AlignbenchError(f"{path}: too few prompts to train on")
+    return TaskData(name=name, train_pairs=PairsUnavailable(str(path), "prompts only {prompt}"), test_pairs=[], train_prompts=train,
+                    test_prompts=test, test_references=refs, meta={"source": str(path), "notes": notes, "prompt_only": True})
