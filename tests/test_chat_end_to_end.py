@@ -1,7 +1,8 @@
-"""Your model, your data, end to end: conversational preference data (a save_to_disk directory, implicit
-prompt as HH stores it) and Parquet test prompts, a chat-template Qwen2 policy used as π_sft as given
-(sft.steps: 0), and a Hugging Face sequence-classification reward model with its own tokenizer and template
-as the run's training reward (reward_model.path) and as the rm:<dir> evaluator — every quickstart method."""
+"""Your model, your data, end to end. The slow test: conversational preference data (a save_to_disk directory,
+implicit prompt as HH stores it) and Parquet test prompts, a chat-template Qwen2 used as π_sft as given
+(sft.steps: 0), and a Hugging Face sequence-classification reward model with its own tokenizer and template as
+the run's training reward (reward_model.path) and as the rm:<dir> evaluator — every quickstart method. The fast
+ones: unpaired data (KTO) and prompt-only data (the sampling methods) through whole runs."""
 
 from __future__ import annotations
 
