@@ -71,7 +71,7 @@ class PolicyConfig(_Strict):
 
 
 class SFTConfig(_Strict):
-    steps: int = Field(300, gt=0, le=MAX_COUNT)
+    steps: int = Field(300, ge=0, le=MAX_COUNT)  # 0: the given model (policy.path, e.g. an instruct checkpoint) is π_sft
     lr: float = Field(3e-3, gt=0)
     batch_size: int = Field(64, gt=0, le=MAX_COUNT)
     # token: NLL summed over the batch's response tokens / their count (TRL, the papers' SFT);
@@ -80,6 +80,9 @@ class SFTConfig(_Strict):
 
 
 class RewardModelConfig(_Strict):
+    # A local reward model to train methods on instead of training one: a Hugging Face
+    # …ForSequenceClassification directory with one label (TRL's RewardTrainer output) or an alignbench one.
+    path: str | None = None
     backbone: Literal["policy", "minilm"] = "policy"
     loss: Literal["bradley-terry", "pointwise"] = "bradley-terry"
     finetune: Literal["head", "full"] = "head"

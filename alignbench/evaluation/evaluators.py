@@ -22,6 +22,7 @@ from ..errors import AlignbenchError
 from ..plugins import check_kind, load_plugin
 from ..stats import combine_orders
 from ..tasks.base import call_reward
+from ..tasks.chat import prompt_from_record
 from .judge_config import JudgeConfig, check_reachable, load_judge
 from .llm_judge import judge_pairs, judge_requests
 from .mtbench import GradingItem, grading_requests, ratings
@@ -93,7 +94,7 @@ class RewardEvaluator(Evaluator):
         self.notify = notify
 
     def compare(self, pairs, method, baseline, seed, progress=None) -> Comparison:
-        prompts = [m.prompt for m, _ in pairs]
+        prompts = [prompt_from_record(m.prompt, m.extra) for m, _ in pairs]  # a conversation again, for chat-template RMs
         scores = call_reward(self.reward_fn, prompts + prompts, [m.output for m, _ in pairs] + [r.output for _, r in pairs])
         mine, theirs = np.array(scores[: len(pairs)]), np.array(scores[len(pairs):])
         outcome = np.where(mine > theirs, 1.0, np.where(mine < theirs, 0.0, 0.5))

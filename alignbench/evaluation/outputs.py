@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import AlignbenchError, where
-from ..io import MAX_LINE_BYTES, reject_constant, unique_keys, atomic_write_jsonl, iter_jsonl, require_str
+from ..io import MAX_LINE_BYTES, atomic_write_json, atomic_write_jsonl, iter_jsonl, reject_constant, require_str, unique_keys
 
 ACCEPTED_FORMATS = (
     "alignbench JSONL {prompt_id, prompt, output, generator}; "
@@ -216,6 +216,29 @@ def _load_mt_bench(path: Path) -> list[OutputRecord]:
 
 def write_outputs(path: str | Path, records: list[OutputRecord]) -> None:
     atomic_write_jsonl(path, [r.to_json() for r in records])
+
+
+def write_submission_files(directory: str | Path, records: list[OutputRecord]) -> dict[str, Path]:
+    """The same outputs as alpaca_eval's ``model_outputs.json`` and as a FastChat answer file
+    (``fastchat/model_answer/<generator>.jsonl`` beside ``fastchat/question.jsonl``), to hand to those tools
+    unchanged. A conversation's earlier turns are in its prompt text (the readable transcript)."""
+    directory = Path(directory)
+    alpaca = directory / "alpaca_eval" / "model_outputs.json"
+    alpaca.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(alpaca, [{"instruction": r.prompt, "output": r.output, "generator": r.generator, "dataset": "alignbench"}
+                               for r in records])
+    generator = records[0].generator if records else "model"
+    answers = directory / "fastchat" / "model_answer" / f"{_file_safe(generator)}.jsonl"
+    answers.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_jsonl(answers, [{"question_id": r.prompt_id, "answer_id": f"{r.generator}-{r.prompt_id}", "model_id": r.generator,
+                                  "choices": [{"index": 0, "turns": [r.output]}], "tstamp": 0.0} for r in records])
+    atomic_write_jsonl(directory / "fastchat" / "question.jsonl",
+                       [{"question_id": r.prompt_id, "category": "alignbench", "turns": [r.prompt]} for r in records])
+    return {"alpaca_eval": alpaca, "fastchat": answers}
+
+
+def _file_safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_.@=" else "_" for c in name)
 
 
 def align_outputs(method: list[OutputRecord], reference: list[OutputRecord], method_path="outputs", reference_path="reference"):

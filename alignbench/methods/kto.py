@@ -26,14 +26,18 @@ class KTO(Method):
     name = "kto"
     kind = "offline-group"
     description = "KTO: λ_D(1 − σ(β(h − z₀))) on desirable, λ_U(1 − σ(β(z₀ − h))) on undesirable, z₀ a detached batch KL estimate"
-    # The dataset's pairs are split into unpaired examples (chosen → desirable, rejected → undesirable), as
-    # in the paper's comparison with DPO. Each example carries a mismatched response (another example's)
+    # Unpaired {prompt, completion, label} data is trained on directly. Otherwise the dataset's pairs are split
+    # into unpaired examples (chosen → desirable, rejected → undesirable), as in the paper's comparison with DPO. Each example carries a mismatched response (another example's)
     # whose log-ratio under its prompt feeds z₀ = max(0, mean over the batch), KTO §4.1.
     Params = KTOParams
 
     def fit(self, ctx):
         policy = ctx.sft_policy
-        examples = [(p.prompt, y, d) for p in ctx.task.train_pairs for y, d in ((p.chosen, 1.0), (p.rejected, 0.0))]
+        task = ctx.task
+        if task.train_unpaired:  # KTO's own input: {prompt, completion, label} as given
+            examples = [(x.prompt, x.completion, 1.0 if x.label else 0.0) for x in task.train_unpaired]
+        else:
+            examples = [(p.prompt, y, d) for p in task.train_pairs for y, d in ((p.chosen, 1.0), (p.rejected, 0.0))]
         mismatch = torch.randperm(len(examples), generator=torch.Generator().manual_seed(ctx.seed)).tolist()
         data = GroupData(
             [policy.encode_prompt(x) for x, _, _ in examples],

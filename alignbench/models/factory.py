@@ -26,7 +26,10 @@ def build_policy(task: TaskData, model_path: str | None, spec: TinyGPT2Spec, see
     if task.response_alphabet is not None:
         tokenizer = build_symbol_tokenizer(task.meta["vocabulary"])
     else:
-        texts = [p.prompt for p in task.train_pairs] + [p.chosen for p in task.train_pairs] + [p.rejected for p in task.train_pairs]
+        if task.train_unpaired or task.meta.get("prompt_only"):
+            texts = [p.text for p in task.train_prompts] + [x.completion for x in task.train_unpaired]
+        else:
+            texts = [p.prompt for p in task.train_pairs] + [p.chosen for p in task.train_pairs] + [p.rejected for p in task.train_pairs]
         tokenizer = train_bpe_tokenizer(texts, vocab_size=tokenizer_vocab)
     fmt = response_format_for(task, tokenizer, max_new_tokens, max_prompt_tokens)
     spec.n_positions = max(spec.n_positions, fmt.max_prompt_tokens + fmt.max_new_tokens + 1)

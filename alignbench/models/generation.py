@@ -65,7 +65,7 @@ class TransformersBackend:
             attn[b, P - len(p):] = 1
         input_ids, attn = input_ids.to(device), attn.to(device)
         steps = fmt.fixed_length or fmt.max_new_tokens
-        eos = policy.tokenizer.eos_token_id
+        stops = torch.tensor(policy.stop_ids, dtype=torch.long)
         bias = None
         out_tokens = torch.full((B, steps), policy.pad_id, dtype=torch.long)
         done = torch.zeros(B, dtype=torch.bool)
@@ -86,7 +86,7 @@ class TransformersBackend:
                 nxt = torch.where(done, torch.full_like(nxt, policy.pad_id), nxt)
             out_tokens[:, t] = nxt
             if fmt.fixed_length is None:
-                done |= nxt == eos
+                done |= torch.isin(nxt, stops)
                 if bool(done.all()):
                     break
             cur_ids = nxt.view(B, 1).to(device)
@@ -94,11 +94,13 @@ class TransformersBackend:
             position_ids = position_ids[:, -1:] + 1
         model.train(was_training)
         result = []
+        stop_set = set(policy.stop_ids)
         for b in range(B):
             row = out_tokens[b].tolist()
             if fmt.fixed_length is None:
-                # A response cut at max_new_tokens keeps exactly the tokens sampled (no EOS added).
-                row = row[: row.index(eos) + 1] if eos in row else row
+                # Cut after the first stop token; a response cut at max_new_tokens keeps exactly the tokens sampled (no EOS added).
+                end = next((k for k, i in enumerate(row) if i in stop_set), None)
+                row = row[: end + 1] if end is not None else row
             result.append(row)
         return result
 

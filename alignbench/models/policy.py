@@ -12,6 +12,7 @@ import torch
 
 from ..errors import AlignbenchError
 from ..io import atomic_write_json
+from ..tasks.chat import as_messages
 from ..training.trainer import GroupData, group_logprobs
 
 
@@ -67,12 +68,38 @@ class Policy:
         self.lora: dict | None = None  # when set, clones for training get LoRA adapters (peft)
 
     # --- encoding -------------------------------------------------------------------------
+    # With a chat template the prompt is rendered with the generation prompt and a response as the assistant
+    # turn that follows, exactly as TRL's DPO tokenization does (tests/test_chat_template.py checks the ids);
+    # without one, the prompt is BOS + its text and a response its text + EOS.
+    @property
+    def chat(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def _template_ids(self, messages, add_generation_prompt: bool = False) -> list[int]:
+        # tokenize=True renders, then tokenises without adding special tokens: the template's own BOS only
+        out = self.tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=add_generation_prompt,
+                                                 return_dict=True)
+        return list(out["input_ids"])
+
     def encode_prompt(self, prompt: str) -> list[int]:
+        if self.chat:
+            ids = self._template_ids(as_messages(prompt), add_generation_prompt=True)
+            keep = self.format.max_prompt_tokens
+            if len(ids) > keep:  # keep the template's start (BOS) and the prompt's end
+                ids = [ids[0]] + ids[-(keep - 1):] if ids[0] == self.tokenizer.bos_token_id else ids[-keep:]
+            return ids
         ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         ids = ids[-(self.format.max_prompt_tokens - 1):] if self.format.max_prompt_tokens > 1 else []
         return [self.tokenizer.bos_token_id] + ids
 
     def encode_response(self, response: str) -> list[int]:
+        if self.chat:
+            ids = self._assistant_turn(response)
+            room = self.format.max_new_tokens
+            if len(ids) > room:  # cut the text, keep the end-of-turn tokens
+                tail = self._turn_end
+                ids = ids[: max(room - len(tail), 0)] + tail
+            return ids
         ids = self.tokenizer(response, add_special_tokens=False)["input_ids"]
         if self.format.fixed_length is not None:
             if len(ids) != self.format.fixed_length:
@@ -82,11 +109,64 @@ class Policy:
             return ids
         return ids[: self.format.max_new_tokens - 1] + [self.tokenizer.eos_token_id]
 
+    _STAND_IN = [{"role": "user", "content": "?"}]
+
+    def _assistant_turn(self, response: str) -> list[int]:
+        """The ids of ``response`` as the assistant turn after a prompt: the rendered conversation past the
+        point where it and the prompt alone diverge (TRL's ``common_prefix_length``). The template renders an
+        assistant turn the same after any prompt, so a one-turn stand-in prompt is used (cached)."""
+        head = self._head
+        full = self._template_ids(self._STAND_IN + [{"role": "assistant", "content": response}])
+        n = 0
+        while n < min(len(head), len(full)) and head[n] == full[n]:
+            n += 1
+        return full[n:]
+
+    @property
+    def _head(self) -> list[int]:
+        if getattr(self, "_head_ids", None) is None:
+            self._head_ids = self._template_ids(self._STAND_IN, add_generation_prompt=True)
+        return self._head_ids
+
+    @property
+    def _turn_end(self) -> list[int]:
+        """The ids the template closes an assistant turn with (ChatML: ``<|im_end|>`` and a newline)."""
+        if getattr(self, "_turn_end_ids", None) is None:
+            a, b = self._assistant_turn("a"), self._assistant_turn("b c")
+            n = 0
+            while n < min(len(a), len(b)) and a[-1 - n] == b[-1 - n]:
+                n += 1
+            self._turn_end_ids = a[len(a) - n:]
+        return self._turn_end_ids
+
+    @property
+    def stop_ids(self) -> list[int]:
+        """Ids that end a response: the tokenizer's EOS, the model's ``generation_config.eos_token_id`` (an id or
+        a list) and, with a chat template, the special token that closes an assistant turn."""
+        ids = [self.tokenizer.eos_token_id]
+        gen = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        ids += gen if isinstance(gen, (list, tuple)) else [gen]
+        if self.chat:
+            special = set(self.tokenizer.all_special_ids)
+            ids += [i for i in self._turn_end if i in special][:1]
+        return list(dict.fromkeys(i for i in ids if i is not None))
+
+    def control_ids(self) -> set[int]:
+        """Special and added tokens (template markup such as ``<|im_start|>``) that never belong in output text."""
+        ids = set(self.tokenizer.all_special_ids)
+        if self.chat:
+            ids |= set(getattr(self.tokenizer, "added_tokens_decoder", {}))
+        return ids
+
     def decode_response(self, ids: list[int]) -> str:
-        ids = [i for i in ids if i not in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id)]
-        return self.tokenizer.decode(ids, skip_special_tokens=True).strip() if self.format.fixed_length is None else " ".join(
-            self.tokenizer.convert_ids_to_tokens(ids)
-        )
+        if self.format.fixed_length is not None:
+            ids = [i for i in ids if i not in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id)]
+            return " ".join(self.tokenizer.convert_ids_to_tokens(ids))
+        stops = set(self.stop_ids)
+        cut = next((k for k, i in enumerate(ids) if i in stops), len(ids))
+        control = self.control_ids() | {self.tokenizer.pad_token_id}
+        ids = [i for i in ids[:cut] if i not in control]
+        return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
 
     @property
     def pad_id(self) -> int:
@@ -201,9 +281,11 @@ def load_policy(path: str | Path, response_format: ResponseFormat | None = None)
     except (OSError, ValueError) as e:
         raise AlignbenchError(f"cannot load a causal LM from {path}: {str(e).splitlines()[0]}") from None
     if tokenizer.pad_token_id is None:
+        # Pad = EOS is safe here: padding is located by lengths (attention and response masks), never by
+        # comparing ids with pad, so the EOS that ends a response is trained on and attended to.
         tokenizer.pad_token = tokenizer.eos_token
-    if tokenizer.bos_token_id is None:
-        tokenizer.bos_token = tokenizer.eos_token
+    if tokenizer.bos_token_id is None and not getattr(tokenizer, "chat_template", None):
+        tokenizer.bos_token = tokenizer.eos_token  # the plain path starts prompts with BOS; a chat template brings its own start
     if model.get_input_embeddings().num_embeddings < len(tokenizer):
         raise AlignbenchError(
             f"tokenizer in {path} has {len(tokenizer)} tokens but the model's embedding has "

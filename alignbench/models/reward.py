@@ -97,7 +97,8 @@ class CausalLMRewardModel(RewardModelBase):
 
     def prompt_token_ids(self, prompts) -> list[list[int]]:
         tok = self.tokenizer
-        return [[tok.bos_token_id] + tok(p, add_special_tokens=False)["input_ids"][-(self.max_prompt_tokens - 1):] for p in prompts]
+        start = [tok.bos_token_id] if tok.bos_token_id is not None else []  # a chat tokenizer may have no BOS (Qwen)
+        return [start + tok(p, add_special_tokens=False)["input_ids"][-(self.max_prompt_tokens - 1):] for p in prompts]
 
     def response_token_ids(self, outputs) -> list[list[int]]:
         """The *whole* response + EOS — not cut at the policy's ``max_new_tokens``: a judge must see what
@@ -170,7 +171,10 @@ def load_reward_model(path) -> RewardModelBase:
     path = Path(path)
     meta_path = path / "reward_model.json"
     if not meta_path.exists():
-        raise AlignbenchError(f"{path}: not a saved reward model (no reward_model.json)")
+        if is_hf_sequence_classifier(path):
+            return HFSequenceRewardModel.load(path)
+        raise AlignbenchError(f"{path}: not a saved reward model (no reward_model.json, and not a Hugging Face "
+                              "…ForSequenceClassification directory)")
     meta = json.loads(meta_path.read_text())
     kind = meta.get("kind")
     if kind not in REWARD_KINDS:
@@ -190,3 +194,84 @@ def _import_optional_kinds() -> None:
         from . import encoder_reward  # noqa: F401  cycle: encoder_reward subclasses RewardModelBase; importing it registers its kind
     except ImportError:
         pass
+
+
+@register_reward_kind
+class HFSequenceRewardModel(RewardModelBase):
+    """A Hugging Face ``AutoModelForSequenceClassification`` with one label (what TRL's ``RewardTrainer`` saves
+    and public reward models are), with its own tokenizer and chat template: every (prompt, response) is
+    re-rendered and re-tokenised for it, never handed the policy's ids. The score is the logit at the last
+    real token of each right-padded row (located by length, so a pad that equals EOS cannot move it)."""
+
+    kind = "hf-sequence-classification"
+    score_batch_size = 32
+
+    def __init__(self, model, tokenizer, source: str = ""):
+        super().__init__()
+        self.model, self.tokenizer, self.source = model, tokenizer, source
+        if int(getattr(model.config, "num_labels", 1)) != 1:
+            raise AlignbenchError(f"{source}: a reward model has one label; this sequence classifier has {model.config.num_labels}")
+        self.body = getattr(model, getattr(model, "base_model_prefix", ""), None)
+        if self.body is None or not isinstance(getattr(model, "score", None), nn.Module):
+            raise AlignbenchError(f"{source}: {type(model).__name__} is not a decoder reward model with a 'score' head "
+                                  "(Llama, Qwen2, Mistral, GPT-2 … ForSequenceClassification)")
+
+    @property
+    def context_length(self) -> int:
+        cfg = self.model.config
+        return int(getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None) or 2048)
+
+    def token_ids(self, prompts, outputs) -> list[list[int]]:
+        from ..tasks.chat import as_messages
+
+        tok = self.tokenizer
+        if getattr(tok, "chat_template", None):
+            return [list(tok.apply_chat_template(as_messages(p) + [{"role": "assistant", "content": o}], tokenize=True,
+                                                 return_dict=True)["input_ids"]) for p, o in zip(prompts, outputs)]
+        return [tok(str(p) + o)["input_ids"] for p, o in zip(prompts, outputs)]
+
+    def truncated(self, prompts, outputs):
+        return [len(ids) > self.context_length for ids in self.token_ids(prompts, outputs)]
+
+    def scores(self, prompts, outputs):
+        rows = [ids[: self.context_length] for ids in self.token_ids(prompts, outputs)]
+        T = max(len(r) for r in rows)
+        input_ids = torch.zeros((len(rows), T), dtype=torch.long)
+        attn = torch.zeros((len(rows), T), dtype=torch.long)
+        for b, r in enumerate(rows):
+            input_ids[b, : len(r)] = torch.tensor(r)
+            attn[b, : len(r)] = 1
+        device = next(self.model.parameters()).device
+        hidden = self.body(input_ids=input_ids.to(device), attention_mask=attn.to(device)).last_hidden_state
+        last = attn.sum(-1).to(device) - 1
+        return self.model.score(hidden[torch.arange(len(rows), device=device), last]).squeeze(-1).float()
+
+    def save(self, directory):
+        directory = Path(directory)
+        self.model.save_pretrained(directory, safe_serialization=True)
+        self.tokenizer.save_pretrained(directory)
+
+    @classmethod
+    def load(cls, directory, meta=None):
+        from transformers import AutoModelForSequenceClassification
+
+        directory = Path(directory)
+        try:
+            tok = AutoTokenizer.from_pretrained(directory, local_files_only=True)
+            model = AutoModelForSequenceClassification.from_pretrained(directory, local_files_only=True)
+        except (OSError, ValueError) as e:
+            raise AlignbenchError(f"cannot load a sequence-classification reward model from {directory}: {str(e).splitlines()[0]}") from None
+        model.eval()
+        return cls(model, tok, str(directory))
+
+
+def is_hf_sequence_classifier(path) -> bool:
+    """A Hugging Face model directory whose config names a ``…ForSequenceClassification`` architecture."""
+    config = Path(path) / "config.json"
+    if not config.is_file():
+        return False
+    try:
+        archs = json.loads(config.read_text()).get("architectures") or []
+    except ValueError:
+        return False
+    return any(str(a).endswith("ForSequenceClassification") for a in archs)

@@ -57,7 +57,7 @@ class VLLMBackend:
         if fmt.fixed_length is not None:
             kwargs.update(max_tokens=fmt.fixed_length, min_tokens=fmt.fixed_length, ignore_eos=True)
         else:
-            kwargs.update(max_tokens=fmt.max_new_tokens, stop_token_ids=[policy.tokenizer.eos_token_id])
+            kwargs.update(max_tokens=fmt.max_new_tokens, stop_token_ids=policy.stop_ids)
         if fmt.allowed_token_ids is not None:
             kwargs["allowed_token_ids"] = list(fmt.allowed_token_ids)
         return SamplingParams(**kwargs)
@@ -67,10 +67,19 @@ class VLLMBackend:
         params = self.sampling_params(policy, n, seed, temperature)
         requests = [{"prompt_token_ids": policy.encode_prompt(p)} for p in prompts]
         results = llm.generate(requests, params, use_tqdm=False)
-        token_ids = [[list(c.token_ids) for c in r.outputs] for r in results]
         eos = policy.tokenizer.eos_token_id
         if policy.format.fixed_length is None:
-            # vLLM drops the stop token from token_ids; put EOS back so log-probs score the same sequence.
-            token_ids = [[ids + [eos] if len(ids) < policy.format.max_new_tokens else ids for ids in row] for row in token_ids]
+            # vLLM drops the stop token from token_ids; put the one that stopped it (stop_reason) back so log-probs
+            # score the same sequence.
+            token_ids = [[list(c.token_ids) + [_stop_token(c, eos)]
+                          if len(c.token_ids) < policy.format.max_new_tokens else list(c.token_ids) for c in r.outputs] for r in results]
+        else:
+            token_ids = [[list(c.token_ids) for c in r.outputs] for r in results]
         texts = [[policy.decode_response(ids) for ids in row] for row in token_ids]
         return Samples(texts=texts, token_ids=token_ids)
+
+
+def _stop_token(output, eos: int) -> int:
+    """The token that ended a vLLM completion: its ``stop_reason`` when a stop id did (EOS when the model's own EOS did)."""
+    reason = getattr(output, "stop_reason", None)
+    return reason if isinstance(reason, int) and not isinstance(reason, bool) else eos

@@ -8,6 +8,7 @@ from ..evaluation.evaluators import Comparison, EvaluatorSources, build_evaluato
 from ..evaluation.outputs import OutputRecord
 from ..evaluation.schema import LeaderboardRow
 from ..rundir import RunDir
+from ..tasks.chat import record_extra
 from .fit_and_generate import Fitted, policy_columns
 from .prepare import Shared
 
@@ -16,8 +17,9 @@ def evaluate_run(cfg: Config, rd: RunDir, shared: Shared, fitted: list[Fitted], 
                  progress) -> tuple[list[LeaderboardRow], list[Comparison]]:
     """The run's rows (seeds combined) and the per-prompt comparisons behind them."""
     task = shared.task
+    rc = cfg.reward_model
     sources = EvaluatorSources(reward_model=shared.reward_model,
-                               reward_model_identity=f"train RM ({cfg.reward_model.backbone}, {cfg.reward_model.loss})",
+                               reward_model_identity=f"rm:{rc.path}" if rc.path else f"train RM ({rc.backbone}, {rc.loss})",
                                gold_reward=task.gold_reward, judgments_dir=rd.path / "judgments", notify=progress.log)
     evaluators = [build_evaluator(name, sources) for name in cfg.evaluation.evaluators]
     evaluators += [build_evaluator(f"llm:{judge}", sources) for judge in judges]
@@ -26,9 +28,13 @@ def evaluate_run(cfg: Config, rd: RunDir, shared: Shared, fitted: list[Fitted], 
     for f in fitted:
         outputs.setdefault(f.label, {})[f.seed] = f.outputs()
         infos.setdefault(f.label, []).append(f.info)
-    dataset = [OutputRecord(p.prompt_id, p.text, task.test_references[p.prompt_id], "dataset") for p in task.test_prompts]
+    dataset = [OutputRecord(p.prompt_id, p.text, task.test_references[p.prompt_id], "dataset", None, record_extra(p.text))
+               for p in task.test_prompts if p.prompt_id in task.test_references]
     baselines = {"dataset": {s: dataset for s in cfg.seeds}, "sft": outputs.get("sft", {})}
-    baselines = {name: baselines[name] for name in cfg.evaluation.baselines}
+    names = [n for n in cfg.evaluation.baselines if n != "dataset" or task.test_references]
+    if len(names) < len(cfg.evaluation.baselines):
+        progress.log("no \"dataset\" baseline: the test prompts have no reference responses")
+    baselines = {name: baselines[name] for name in names}
     context = RowContext(task=task.name, run_id=rd.manifest["run_id"], seeds=",".join(str(s) for s in cfg.seeds),
                          method_columns=lambda label: policy_columns(infos[label], cfg.beta))
     settings = StatisticsSettings(cfg.evaluation.bootstrap, cfg.seed, cfg.evaluation.ci)

@@ -10,12 +10,15 @@ from pathlib import Path
 import torch
 
 from ..config import Config, method_instances
-from ..evaluation.outputs import OutputRecord, load_outputs, write_outputs
+from ..errors import AlignbenchError
+from ..evaluation.outputs import OutputRecord, load_outputs, write_outputs, write_submission_files
 from ..io import atomic_write_json
 from ..methods.base import Method, MethodContext
 from ..models.exact import exact_metrics, kl, target_logprobs
 from ..models.generation import get_backend
 from ..rundir import RunDir
+from ..tasks.base import NeedsPairs
+from ..tasks.chat import record_extra
 from .prepare import Shared
 
 
@@ -51,15 +54,19 @@ def fit_and_generate(cfg: Config, rd: RunDir, shared: Shared, progress) -> list[
             ctx = MethodContext(task=task, sft_policy=shared.sft, reward_fn=shared.reward_fn, run_dir=mdir, seed=seed,
                                 progress=progress, backend=backend)
             torch.manual_seed(seed)
-            policy = method.fit(ctx)
+            try:
+                policy = method.fit(ctx)
+            except NeedsPairs as e:
+                raise AlignbenchError(f"method {label}: {e}") from None
             fit_s = time.time() - t0
             if policy is not shared.sft:
                 policy.save(mdir / "policy")
             t1 = time.time()
             samples = policy.sample(test_texts, n=1, seed=10_000 + seed, backend=backend)
-            records = [OutputRecord(prompt_id=p.prompt_id, prompt=p.text, output=o[0], generator=label, seed=seed)
-                       for p, o in zip(task.test_prompts, samples.texts)]
+            records = [OutputRecord(prompt_id=p.prompt_id, prompt=p.text, output=o[0], generator=label, seed=seed,
+                                    extra=record_extra(p.text)) for p, o in zip(task.test_prompts, samples.texts)]
             write_outputs(mdir / "outputs.jsonl", records)
+            write_submission_files(mdir, records)
             info = {"fit_seconds": round(fit_s, 3), "generate_seconds": round(time.time() - t1, 3),
                     "target_beta": method.target_beta(task), "method": method.name, "hyperparameters": method.hp}
             info.update(policy_metrics(cfg, shared, policy, method, test_texts, samples))

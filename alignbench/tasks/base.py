@@ -25,6 +25,38 @@ class Pair:
     rejected: str
 
 
+@dataclass(frozen=True)
+class Unpaired:
+    """An unpaired preference example (KTO's input): ``completion`` is desirable for ``prompt`` iff ``label``."""
+
+    prompt_id: str
+    prompt: str
+    completion: str
+    label: bool
+
+
+class NeedsPairs(AlignbenchError):
+    """A method that trains on preference pairs was given unpaired data."""
+
+
+class PairsUnavailable(list):
+    """``train_pairs`` of a task whose training data is not pairs (unpaired examples, or prompts only): empty,
+    and reading it is a one-line error saying why."""
+
+    def __init__(self, source: str, holds: str):
+        super().__init__()
+        self.source, self.holds = source, holds
+
+    def _refuse(self, *args, **kwargs):
+        raise NeedsPairs(f"{self.source} holds {self.holds}: this method needs preference pairs {{prompt, chosen, rejected}} "
+                         "(kto trains on unpaired data; sampling methods need only prompts)")
+
+    __iter__ = __getitem__ = _refuse
+
+    def __bool__(self) -> bool:
+        return True  # present (the task has training data) — only reading it as pairs is refused
+
+
 @dataclass
 class TaskData:
     """Everything a comparison needs from a task.
@@ -49,6 +81,8 @@ class TaskData:
     # Variable-length responses over the alphabet: at most this many symbols, then EOS (exactly enumerable).
     max_response_length: int | None = None
     meta: dict = field(default_factory=dict)
+    # Unpaired {prompt, completion, label} training examples (then train_pairs is a PairsUnavailable).
+    train_unpaired: list[Unpaired] = field(default_factory=list)
 
 
 class RewardFn(Protocol):
