@@ -74,7 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     lb = _sub(sub, "leaderboard", "aggregate judged directories or alpaca_eval annotations into a leaderboard",
               "alignbench leaderboard runs/quickstart judged/ --out leaderboards/combined.csv")
     lb.add_argument("dirs", nargs="*", type=Path, help="run or judge directories holding rows.json")
-    lb.add_argument("--alpaca-eval", nargs="+", type=Path, default=[], help="alpaca_eval annotations.json files")
+    lb.add_argument("--alpaca-eval", nargs="+", type=Path, default=[],
+                    help="alpaca_eval annotations.json files, imported together (several models: their instruction "
+                         "difficulty is estimated jointly for the length-controlled win rate)")
+    lb.add_argument("--lc-weights", type=Path, default=None, metavar="DIR",
+                    help="directory holding alpaca_eval's df_gamed.csv (its Hugging Face dataset tatsu-lab/alpaca_eval): "
+                         "lc_win_rate is then alpaca_eval's length_controlled_v1 exactly")
     lb.add_argument("--out", type=Path, required=True, help="leaderboard CSV path (.md, .png and .html written beside it)")
     lb.add_argument("--seed", type=int, default=0, help="bootstrap seed for alpaca_eval intervals (default 0)")
     lb.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for alpaca_eval intervals (default 2000)")
@@ -300,6 +305,7 @@ def _cmd_leaderboard(args) -> int:
         seed=args.seed,
         n_bootstrap=args.bootstrap,
         force=args.force,
+        lc_weights=args.lc_weights,
     )
     if not args.quiet:
         leaderboard.print_table(rows, _console(), title=leaderboard.title_for(rows))

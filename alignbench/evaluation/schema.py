@@ -68,6 +68,8 @@ class LeaderboardRow(BaseModel):
     lc_win_rate: float | None = _c("length-controlled win rate (%)")
     lc_ci_low: float | None = _c("lower end of lc_win_rate's interval (%)")
     lc_ci_high: float | None = _c("upper end of lc_win_rate's interval (%)")
+    lc_std_error: float | None = _c("alpaca_eval imports: alpaca_eval's lc_standard_error (sem of the per-prompt predictions × 100)")
+    lc_method: str | None = _c("where lc_win_rate's instruction difficulty came from: alpaca_eval, estimated or length-only")
 
     def as_dict(self) -> dict:
         return self.model_dump()
