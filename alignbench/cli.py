@@ -80,6 +80,15 @@ def _parser() -> argparse.ArgumentParser:
     lb.add_argument("--lc-weights", type=Path, default=None, metavar="DIR",
                     help="directory holding alpaca_eval's df_gamed.csv (its Hugging Face dataset tatsu-lab/alpaca_eval): "
                          "lc_win_rate is then alpaca_eval's length_controlled_v1 exactly")
+    lb.add_argument("--arena-hard", nargs="+", type=Path, default=[], metavar="FILE",
+                    help="Arena-Hard-Auto judgment files (model_judgment/<judge>/<model>.jsonl), read together: "
+                         "arena-hard's score as its show_result.py computes it")
+    lb.add_argument("--arena-hard-baseline", default=None, metavar="MODEL",
+                    help="the baseline of the Arena-Hard judgments (default: the records' 'baseline', else gpt-4-0314)")
+    lb.add_argument("--mt-bench", nargs="+", type=Path, default=[], metavar="FILE",
+                    help="FastChat MT-Bench judgment files (gpt-4_single.jsonl, gpt-4_pair.jsonl): what FastChat's show_result.py reports")
+    lb.add_argument("--mt-bench-baseline", default="gpt-3.5-turbo", metavar="MODEL",
+                    help="pairwise MT-Bench judgments: the baseline (FastChat's default gpt-3.5-turbo); 'none' for every pair")
     lb.add_argument("--out", type=Path, required=True, help="leaderboard CSV path (.md, .png and .html written beside it)")
     lb.add_argument("--seed", type=int, default=0, help="bootstrap seed for alpaca_eval intervals (default 0)")
     lb.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for alpaca_eval intervals (default 2000)")
@@ -296,8 +305,8 @@ def _cmd_judge(args) -> int:
 def _cmd_leaderboard(args) -> int:
     from . import leaderboard
 
-    if not args.dirs and not args.alpaca_eval:
-        raise AlignbenchError("leaderboard: give at least one directory or --alpaca-eval FILE")
+    if not args.dirs and not args.alpaca_eval and not args.arena_hard and not args.mt_bench:
+        raise AlignbenchError("leaderboard: give at least one directory, --alpaca-eval, --arena-hard or --mt-bench FILE")
     rows = leaderboard.build_leaderboard(
         dirs=args.dirs,
         alpaca_eval_files=args.alpaca_eval,
@@ -306,6 +315,10 @@ def _cmd_leaderboard(args) -> int:
         n_bootstrap=args.bootstrap,
         force=args.force,
         lc_weights=args.lc_weights,
+        arena_hard_files=args.arena_hard,
+        arena_hard_baseline=args.arena_hard_baseline,
+        mt_bench_files=args.mt_bench,
+        mt_bench_baseline=None if args.mt_bench_baseline == "none" else args.mt_bench_baseline,
     )
     if not args.quiet:
         leaderboard.print_table(rows, _console(), title=leaderboard.title_for(rows))

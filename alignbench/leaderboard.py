@@ -21,7 +21,7 @@ from .safe_yaml import load_json_file
 
 # Columns shown (rounded) in the long Markdown / screen table; LLM-judge columns only where a row has them.
 LONG_COLUMNS = ["method", "evaluator", "baseline", "n_prompts", "win_rate", "ci_low", "ci_high", "std_error", "mean_reward", "kl_to_sft"]
-OPTIONAL_COLUMNS = ["seed_spread", "exact_reward", "kl_to_target", "reward_regret", "lc_win_rate", "lc_method", "consistency", "first_position_rate", "one_order_win_rate", "n_parse_failures"]
+OPTIONAL_COLUMNS = ["seed_spread", "exact_reward", "kl_to_target", "reward_regret", "lc_win_rate", "lc_method", "arena_hard_score", "arena_hard_ci_low", "arena_hard_ci_high", "mean_score", "mean_score_turn_1", "mean_score_turn_2", "consistency", "first_position_rate", "one_order_win_rate", "n_parse_failures"]
 THREE_DIGITS = {"mean_reward", "kl_to_sft", "exact_reward", "kl_to_target", "kl_to_own_target", "reward_regret"}
 
 
@@ -393,7 +393,8 @@ def read_rows(directory: Path) -> list[dict]:
 
 
 def build_leaderboard(dirs, alpaca_eval_files, out_csv, seed: int = 0, n_bootstrap: int = 2000, force: bool = False,
-                      lc_weights=None) -> list[dict]:
+                      lc_weights=None, arena_hard_files=(), arena_hard_baseline: str | None = None,
+                      mt_bench_files=(), mt_bench_baseline: str | None = None) -> list[dict]:
     """Rows of run/judge directories (``run`` = the directory's name) and alpaca_eval files (imported together:
     see :func:`rows_from_annotation_files`; ``lc_weights``: a directory holding alpaca_eval's ``df_gamed.csv``),
     written as one leaderboard."""
@@ -407,6 +408,14 @@ def build_leaderboard(dirs, alpaca_eval_files, out_csv, seed: int = 0, n_bootstr
     if alpaca_eval_files:
         for r in rows_from_annotation_files(alpaca_eval_files, seed=seed, n_bootstrap=n_bootstrap, lc_weights=lc_weights):
             rows.append(with_run([r], Path(r["run_id"]).stem)[0])
+    if arena_hard_files:
+        from .evaluation.arena_hard import rows_from_arena_hard
+
+        rows.extend(with_run(rows_from_arena_hard(arena_hard_files, seed, n_bootstrap, arena_hard_baseline)))
+    if mt_bench_files:
+        from .evaluation.mtbench_results import rows_from_mt_bench
+
+        rows.extend(with_run(rows_from_mt_bench(mt_bench_files, seed, n_bootstrap, mt_bench_baseline)))
     rows = sort_rows(with_run(rows))
     write_leaderboard(rows, out_csv, force=True)
     return rows

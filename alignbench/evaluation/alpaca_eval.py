@@ -130,8 +130,9 @@ def length_controlled_columns(files: dict[str, list[dict]], lc_weights: str | Pa
     out = {}
     for key, recs in todo.items():
         if key[2] == key[1]:  # the baseline against itself: 50 by construction, as in alpaca_eval
+            peers = {method.get(k, "length-only") for k in todo if k[1] == key[1] and k[2] != key[1]}
             out[key] = {"lc_win_rate": 50.0, "lc_std_error": 0.0, "lc_ci_low": 50.0, "lc_ci_high": 50.0,
-                        "lc_method": method.get(key, "length-only")}
+                        "lc_method": method.get(key) or (peers.pop() if len(peers) == 1 else "length-only")}
             continue
         prefs, mine, theirs = _lc_inputs(recs)
         if np.isnan(soft_preference(prefs)).all():
