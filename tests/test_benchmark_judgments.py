@@ -173,3 +173,33 @@ def test_mt_bench_bad_input_names_file_and_line(tmp_path):
     pairs[2]["g1_winner"] = "model_3"
     with pytest.raises(AlignbenchError, match=r"pair.jsonl:3: 'g1_winner' must be one of"):
         rows_from_mt_bench([_write_jsonl(tmp_path / "pair.jsonl", pairs)])
+
+
+def test_arena_hard_answers_are_read_as_outputs_in_both_layouts(tmp_path):
+    """v0.1's {question_id, choices: [{turns: [{content}]}]} with ../question.jsonl, and the current
+    {uid, model, messages}: the same questions and answers, aligned; a missing question is one line."""
+    from alignbench.evaluation.outputs import align_outputs, detect_format, load_outputs
+
+    bench = tmp_path / "data" / "arena-hard-v0.1"
+    _write_jsonl(bench / "question.jsonl", [{"question_id": f"q{i}", "category": "arena-hard-v0.1",
+                                             "turns": [{"content": f"question {i}"}]} for i in range(4)])
+    old = _write_jsonl(bench / "model_answer" / "old-model.jsonl", [
+        {"question_id": f"q{i}", "answer_id": "x", "model_id": "old-model",
+         "choices": [{"index": 0, "turns": [{"content": f"old answer {i}", "token_len": 3}]}]} for i in range(4)])
+    new = _write_jsonl(bench / "model_answer" / "gpt-4-0314.jsonl", [
+        {"uid": f"q{i}", "ans_id": "y", "model": "gpt-4-0314",
+         "messages": [{"role": "user", "content": f"question {i}"}, {"role": "assistant", "content": {"answer": f"ref {i}"}}]}
+        for i in range(4)])
+    assert detect_format(old) == detect_format(new) == "arena_hard"
+    a, b = load_outputs(old), load_outputs(new)
+    pairs = align_outputs(a, b, str(old), str(new))
+    assert [(m.prompt, m.output, r.output, m.generator) for m, r in pairs][1] == ("question 1", "old answer 1", "ref 1", "old-model")
+    short = _write_jsonl(bench / "model_answer" / "short.jsonl", [
+        {"uid": f"q{i}", "model": "short", "messages": [{"role": "user", "content": f"question {i}"},
+                                                        {"role": "assistant", "content": {"answer": "a"}}]} for i in range(3)])
+    with pytest.raises(AlignbenchError, match=r"gpt-4-0314.jsonl: prompt_id 'q3' has no output in .*short.jsonl"):
+        align_outputs(load_outputs(short), b, str(short), str(new))
+    broken = _write_jsonl(bench / "model_answer" / "broken.jsonl", [
+        {"uid": "q0", "model": "broken", "messages": [{"role": "user", "content": "question 0"}]}])
+    with pytest.raises(AlignbenchError, match=r"broken.jsonl:1: no assistant message"):
+        load_outputs(broken)

@@ -86,6 +86,12 @@ def _has_outputs(recs: list[dict]) -> bool:
     return all(isinstance(a.get("output_1"), str) and isinstance(a.get("output_2"), str) for a in recs)
 
 
+def _lengths_vary(recs: list[dict]) -> bool:
+    """The GLM standardises the length difference: with one value throughout there is nothing to control for."""
+    _, mine, theirs = _lc_inputs(recs)
+    return len(recs) > 1 and np.ptp(mine - theirs) > 0
+
+
 def _lc_inputs(recs: list[dict]):
     return ([a.get("preference") for a in recs], np.array([len(a["output_2"]) for a in recs], float),
             np.array([len(a["output_1"]) for a in recs], float))
@@ -117,7 +123,8 @@ def length_controlled_columns(files: dict[str, list[dict]], lc_weights: str | Pa
     ``length_controlled_v1``. Otherwise, where two or more models against one baseline are imported together,
     their instruction difficulty is estimated jointly; a model alone gets the length-only GLM."""
     gamed = load_gamed(lc_weights) if lc_weights is not None else None
-    todo = {(f, b, m): recs for f, annotations in files.items() for (b, m), recs in _groups(annotations).items() if _has_outputs(recs)}
+    todo = {(f, b, m): recs for f, annotations in files.items() for (b, m), recs in _groups(annotations).items()
+            if _has_outputs(recs) and (b == m or _lengths_vary(recs))}
     difficulty, method = {}, {}
     for key, recs in todo.items():
         if gamed is not None:
