@@ -119,7 +119,12 @@ def _parser() -> argparse.ArgumentParser:
 
     grade = _sub(sub, "grade", "single-answer grading (1–10) of FastChat MT-Bench answer files, every turn",
                  "alignbench grade --questions question.jsonl --answers model_answer/m.jsonl --judge judges/gpt-4o-single.yaml --out graded/")
-    grade.add_argument("--questions", type=Path, required=True, help="FastChat question.jsonl {question_id, category, turns}")
+    grade.add_argument("--questions", type=Path, default=None,
+                       help="FastChat question.jsonl {question_id, category, turns} (default with --mt-bench-data: its mt_bench/question.jsonl)")
+    grade.add_argument("--mt-bench-data", default=None, metavar="DIR",
+                       help="follow MT-Bench's protocol: FastChat's data directory (judge_prompts.jsonl, mt_bench/question.jsonl, "
+                            "mt_bench/reference_answer/gpt-4.jsonl), or 'fschat' for the installed package's; the judge YAML "
+                            "then gives only the model and endpoint")
     grade.add_argument("--answers", nargs="+", type=Path, required=True,
                        help="FastChat model_answer/MODEL.jsonl {question_id, model_id, choices: [{turns}]}, one per model")
     grade.add_argument("--judge", required=True, help="a judge YAML with mode: single (e.g. judges/gpt-4o-single.yaml)")
@@ -388,7 +393,8 @@ def _cmd_grade(args) -> int:
     from .progress import progress_bar
 
     with progress_bar(args.quiet) as progress:
-        rows = grade_mtbench(args.questions, args.answers, args.judge, args.out, args.bootstrap, args.seed, args.base_url, progress)
+        rows = grade_mtbench(args.questions, args.answers, args.judge, args.out, args.bootstrap, args.seed, args.base_url, progress,
+                             mt_bench_data=args.mt_bench_data)
     print("\n".join(grade_table_lines(rows)))
     return 0
 

@@ -64,7 +64,7 @@ class JudgeConfig(BaseModel):
     template: str
     mode: Literal["pairwise", "single"] = "pairwise"
     template_multi_turn: str | None = None  # mode single: the template for a two-turn conversation
-    parser: Literal["brackets", "preferred", "more-helpful", "rating"] = "brackets"
+    parser: Literal["brackets", "preferred", "more-helpful", "rating", "fastchat-rating"] = "brackets"
     # Optional prices (any currency, per million tokens) for the cost figure of `alignbench audit-judge`.
     price_per_million_prompt_tokens: float | None = Field(None, ge=0)
     price_per_million_completion_tokens: float | None = Field(None, ge=0)
@@ -169,9 +169,9 @@ def load_judge(name: str, base_url: str | None = None) -> JudgeConfig:
     except ValidationError as e:
         err = e.errors()[0]
         raise AlignbenchError(f"{path}: setting '{'.'.join(str(x) for x in err['loc'])}': {err['msg']}") from None
-    if cfg.mode == "single" and cfg.parser != "rating":
-        raise AlignbenchError(f"{path}: setting 'parser': mode single needs parser 'rating', got {cfg.parser!r}")
-    if cfg.mode == "pairwise" and cfg.parser == "rating":
+    if cfg.mode == "single" and cfg.parser not in ("rating", "fastchat-rating"):
+        raise AlignbenchError(f"{path}: setting 'parser': mode single needs parser 'rating' or 'fastchat-rating', got {cfg.parser!r}")
+    if cfg.mode == "pairwise" and cfg.parser in ("rating", "fastchat-rating"):
         raise AlignbenchError(f"{path}: setting 'parser': 'rating' is for mode single; pairwise judges need a verdict parser")
     text = _read_template(path, "template", cfg.template, cfg.mode)
     multi = _read_template(path, "template_multi_turn", cfg.template_multi_turn, "single-multi-turn") if cfg.template_multi_turn else ""

@@ -39,3 +39,17 @@ def parse_rating(text: str | None) -> float | None:
         return None
     value = float(found[-1])
     return value if RATING_RANGE[0] <= value <= RATING_RANGE[1] else None
+
+
+# FastChat's llm_judge/common.py: the first "[[n]]", else the first "[n]"; any number, no range check
+# (show_result leaves out only −1, its mark for "no rating").
+_FASTCHAT_RATING = (re.compile(r"\[\[(\d+\.?\d*)\]\]"), re.compile(r"\[(\d+\.?\d*)\]"))
+
+
+def parse_fastchat_rating(text: str | None) -> float | None:
+    """MT-Bench's own rating parser (judge YAML ``parser: fastchat-rating``); None where FastChat records −1."""
+    for pattern in _FASTCHAT_RATING:
+        match = pattern.search(text or "")
+        if match:
+            return float(match.group(1))
+    return None
