@@ -66,6 +66,7 @@ def test_grade_follows_the_mt_bench_protocol(tmp_path):
         assert main(["grade", "--mt-bench-data", str(data), "--answers", str(tmp_path / "model_answer" / "m.jsonl"),
                      "--judge", JUDGE, "--base-url", srv.base_url, "--out", str(tmp_path / "out"), "--quiet",
                      "--bootstrap", "200"]) == 0
+        assert sorted(set(srv.system_messages)) == sorted(s for s, _ in STAND_IN_PROMPTS.values())
     row = json.loads((tmp_path / "out" / "rows.json").read_text())[0]
     assert row["mean_score"] == pytest.approx((7 + 6 + 3 + 9 + 4) / 5) and row["n_parse_failures"] == 1
     assert row["mean_score_turn_1"] == pytest.approx((7 + 3 + 9) / 3) and row["mean_score_turn_2"] == pytest.approx(5.0)
