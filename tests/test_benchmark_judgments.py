@@ -203,3 +203,37 @@ def test_arena_hard_answers_are_read_as_outputs_in_both_layouts(tmp_path):
         {"uid": "q0", "model": "broken", "messages": [{"role": "user", "content": "question 0"}]}])
     with pytest.raises(AlignbenchError, match=r"broken.jsonl:1: no assistant message"):
         load_outputs(broken)
+
+
+def test_arena_hard_judge_reads_the_users_config_and_parses_its_labels(tmp_path):
+    """A judge YAML with arena_hard_config: the system prompt and template come from the user's arena-hard
+    config (stand-in text here), both games are played, labels parsed; a conflicting reply is no verdict."""
+    from alignbench.evaluation.judge_only import judge_outputs
+    from alignbench.evaluation.local_server import JudgeServer
+    from alignbench.evaluation.verdicts import parse_verdict
+
+    (tmp_path / "cfg.yaml").write_text(json.dumps({
+        "judge_model": "x", "system_prompt": "STAND-IN SYSTEM PROMPT",
+        "prompt_template": ["<|Q|>\n{question_1}\n<|A|>\n{answer_1}\n<|B|>\n{answer_2}\n<|END|>"]}))
+    judge = tmp_path / "ah.yaml"
+    judge.write_text("model: m\nbase_url: http://127.0.0.1:1/v1\narena_hard_config: cfg.yaml\nparser: arena-hard\n")
+    for name, outs in (("mine", ["long answer here", "x"]), ("ref", ["short", "a much longer reference"])):
+        _write_jsonl(tmp_path / f"{name}.jsonl", [{"prompt_id": str(i), "prompt": f"q{i}", "output": o, "generator": name}
+                                                for i, o in enumerate(outs)])
+
+    def script(prompt: str) -> str:
+        a = prompt.split("<|A|>\n")[1].split("\n<|B|>")[0]
+        b = prompt.split("<|B|>\n")[1].split("\n<|END|>")[0]
+        return "Thinking. My final verdict: [[A>>B]]" if len(a) > len(b) else "Thinking. [[B>A]]"
+
+    with JudgeServer(script) as srv:
+        rows = judge_outputs([tmp_path / "mine.jsonl"], tmp_path / "ref.jsonl", str(judge), tmp_path / "out",
+                             n_bootstrap=100, quiet=True, base_url=srv.base_url)
+        assert srv.requests == 4 and set(srv.system_messages) == {"STAND-IN SYSTEM PROMPT"}
+    assert rows[0]["win_rate"] == 50.0 and rows[0]["consistency"] == 100.0
+    assert parse_verdict("[[A>B]] ... on reflection [[B>A]]", "arena-hard") is None
+    assert parse_verdict("final: [[A=B]]", "arena-hard") == "tie"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: m\nbase_url: http://127.0.0.1:1/v1\narena_hard_config: missing.yaml\nparser: arena-hard\n")
+    with pytest.raises(AlignbenchError, match=r"bad.yaml: setting 'arena_hard_config': .*missing.yaml does not exist"):
+        judge_outputs([tmp_path / "mine.jsonl"], tmp_path / "ref.jsonl", str(bad), tmp_path / "out2", quiet=True)

@@ -132,7 +132,8 @@ async def _judge_one(client, judge: JudgeConfig, req: JudgeRequest, sem, info: J
             try:
                 resp = await _bounded(client.chat.completions.create(
                     model=judge.model,
-                    messages=([{"role": "system", "content": req.system}] if req.system else []) + [
+                    messages=([{"role": "system", "content": req.system or judge.system_text}]
+                              if req.system or judge.system_text else []) + [
                         {"role": "user", "content": req.text if req.text is not None else
                          judge.render(req.prompt, req.output_a, req.output_b)}],
                     temperature=judge.temperature,

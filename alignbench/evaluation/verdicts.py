@@ -13,10 +13,19 @@ _PREFERRED = re.compile(r"^\s*\**\s*Preferred\s*\**\s*:\s*\**\s*\"?([AB])\"?\b",
 _MORE_HELPFUL = re.compile(r"^\s*\**\s*More helpful\s*\**\s*:\s*\**\s*\"?([AB])\"?\b", re.IGNORECASE | re.MULTILINE)
 
 
+# Arena-Hard-Auto's labels (its gen_judgment.get_score): every "[[label]]" in the reply; one distinct label is
+# the verdict, none or several conflicting ones is no verdict. Strong and weak count alike here.
+_ARENA_HARD = re.compile(r"\[\[([AB<>=]+)\]\]")
+ARENA_HARD_VERDICTS = {"A>>B": "A", "A>B": "A", "A=B": "tie", "B>A": "B", "B>>A": "B"}
+
+
 def parse_verdict(text: str | None, parser: str) -> str | None:
     """'A', 'B', 'tie', or None when the reply carries no verdict."""
     if not text:
         return None
+    if parser == "arena-hard":
+        labels = {m for m in _ARENA_HARD.findall(text) if m}
+        return ARENA_HARD_VERDICTS.get(labels.pop()) if len(labels) == 1 else None
     pattern = {"brackets": _BRACKETS, "preferred": _PREFERRED, "more-helpful": _MORE_HELPFUL}[parser]
     found = pattern.findall(text)
     if not found:
