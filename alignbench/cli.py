@@ -24,7 +24,9 @@ JUDGE_FORMATS = """input formats (detected from the content):
   alpaca_eval JSON         model_outputs.json: a JSON list of {"instruction", "output", "generator"[, "dataset"]};
                            (or the same records one per line); joined on the instruction text (alpaca_eval has no ids)
   FastChat MT-Bench JSONL  model_answer/MODEL.jsonl: {"question_id", "model_id", "choices": [{"turns": [...]}]};
-                           question texts come from ../question.jsonl when it exists; turns are joined"""
+                           question texts come from ../question.jsonl when it exists; turns are joined
+  Arena-Hard JSONL         model_answer/MODEL.jsonl: {"uid", "model", "messages"} or v0.1's
+                           {"question_id", "model_id", "choices": [{"turns": [{"content"}]}]}"""
 
 
 def _sub(sub, name: str, help: str, example: str, description: str | None = None):
