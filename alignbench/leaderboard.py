@@ -233,6 +233,17 @@ def notes(rows: list[dict]) -> list[str]:
         names = sorted({str(r["method"]) for r in rows if r.get("lc_method") == method})
         if names:
             out.append(f"lc_win_rate of {', '.join(names[:6])}{' and others' if len(names) > 6 else ''}: {words}.")
+    if any(not is_missing(r.get("arena_hard_score")) for r in rows):
+        out.append("arena_hard_score: Arena-Hard-Auto's own score as its show_result.py (v0.1) computes it (Bradley–Terry win rate "
+                   "against the baseline, strong verdicts ×3), with its bootstrap interval over battles; win_rate beside it is "
+                   "alignbench's per-question win rate of the same two games.")
+    evaluators = {str(r.get("evaluator")) for r in rows}
+    if any(e.startswith("mt-bench-single:") for e in evaluators):
+        out.append("mt-bench-single rows: mean_score and the per-turn means are FastChat show_result.py's (ratings of −1 left out, "
+                   "counted in n_parse_failures).")
+    if any(e.startswith("mt-bench-pair:") for e in evaluators):
+        out.append("mt-bench-pair rows: win_rate is FastChat show_result.py's win_rate_adjusted (a tie where game 1 says tie or "
+                   "the games disagree).")
     return out
 
 
