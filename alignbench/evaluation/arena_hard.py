@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import AlignbenchError, where
 from ..io import iter_jsonl
+from ..stats import combine_orders
 from .evaluators import Comparison
 
 LABELS = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
@@ -191,8 +192,6 @@ def comparison(j: Judgments) -> Comparison:
     """The file's verdicts as alignbench's per-question comparison: ``first`` = the model shown first (game 2)."""
     first = np.array([_outcome(g2, True) for _, g2 in j.games])
     second = np.array([_outcome(g1, False) for g1, _ in j.games])
-    from ..stats import combine_orders
-
     return Comparison(j.model, j.baseline, f"arena-hard:{j.judge}", f"{j.judge} (arena-hard judgments)", 0, j.question_ids,
                       combine_orders(first, second), first=first, second=second)
 
