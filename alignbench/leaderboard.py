@@ -416,17 +416,23 @@ def build_leaderboard(dirs, alpaca_eval_files, out_csv, seed: int = 0, n_bootstr
     rows: list[dict] = []
     for d in dirs:
         rows.extend(with_run(read_rows(d), Path(d).resolve().name))
+    comparisons: list = []  # the imports' per-prompt results, kept beside the CSV
     if alpaca_eval_files:
-        for r in rows_from_annotation_files(alpaca_eval_files, seed=seed, n_bootstrap=n_bootstrap, lc_weights=lc_weights):
+        for r in rows_from_annotation_files(alpaca_eval_files, seed=seed, n_bootstrap=n_bootstrap, lc_weights=lc_weights,
+                                            comparisons=comparisons):
             rows.append(with_run([r], Path(r["run_id"]).stem)[0])
     if arena_hard_files:
         from .evaluation.arena_hard import rows_from_arena_hard
 
-        rows.extend(with_run(rows_from_arena_hard(arena_hard_files, seed, n_bootstrap, arena_hard_baseline)))
+        rows.extend(with_run(rows_from_arena_hard(arena_hard_files, seed, n_bootstrap, arena_hard_baseline, comparisons=comparisons)))
     if mt_bench_files:
         from .evaluation.mtbench_results import rows_from_mt_bench
 
-        rows.extend(with_run(rows_from_mt_bench(mt_bench_files, seed, n_bootstrap, mt_bench_baseline)))
+        rows.extend(with_run(rows_from_mt_bench(mt_bench_files, seed, n_bootstrap, mt_bench_baseline, comparisons=comparisons)))
+    if comparisons:
+        from .evaluation.evaluate import save_comparisons
+
+        save_comparisons(Path(out_csv).with_suffix(".comparisons.jsonl"), comparisons)
     rows = sort_rows(with_run(rows))
     write_leaderboard(rows, out_csv, force=True)
     return rows

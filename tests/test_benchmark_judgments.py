@@ -146,6 +146,10 @@ def test_mt_bench_single_and_pair_equal_fastchats_show_result(tmp_path):
     assert main(["leaderboard", "--mt-bench", str(single), str(pair), "--out", str(out), "--quiet", "--bootstrap", "200"]) == 0
     rows = pd.read_csv(out)
     assert "win_rate_adjusted" in out.with_suffix(".md").read_text() and "win_rate_adjusted" in out.with_suffix(".html").read_text()
+    from alignbench.evaluation.evaluate import load_comparisons
+
+    kept = load_comparisons(out.with_suffix(".comparisons.jsonl"))  # the pairwise rows' per-question outcomes
+    assert sorted(c.method for c in kept) == ["llama", "vicuna"] and all(len(c.outcome) == 40 for c in kept)
     ref_single = _reference_single(_single_records(np.random.default_rng(2)))
     for model, (avg, t1, t2) in ref_single.items():
         r = rows[(rows.method == model) & (rows.evaluator == "mt-bench-single:gpt-4")].iloc[0]

@@ -152,9 +152,10 @@ def length_controlled_columns(files: dict[str, list[dict]], lc_weights: str | Pa
 
 
 def rows_from_annotation_files(paths: list[str | Path], seed: int = 0, n_bootstrap: int = 2000,
-                               lc_weights: str | Path | None = None) -> list[dict]:
+                               lc_weights: str | Path | None = None, comparisons: list | None = None) -> list[dict]:
     """Leaderboard rows of alpaca_eval ``annotations.json`` files imported together: alpaca_eval's win rate and
-    standard error, a prompt-bootstrap interval and the length-controlled win rate, through the one evaluation flow."""
+    standard error, a prompt-bootstrap interval and the length-controlled win rate, through the one evaluation flow.
+    ``comparisons``: a list the per-prompt comparisons behind the rows are appended to."""
     files = {str(p): load_annotations(p) for p in paths}
     lc = length_controlled_columns(files, lc_weights, min(n_bootstrap, LC_MAX_BOOTSTRAP), seed)
     rows = []
@@ -162,7 +163,10 @@ def rows_from_annotation_files(paths: list[str | Path], seed: int = 0, n_bootstr
         columns = lambda comps, _settings, path=path: lc.get((path, comps[0].baseline, comps[0].method), {})  # noqa: E731
         settings = StatisticsSettings(n_bootstrap, seed, length_control=columns)
         context = RowContext(task=Path(path).stem, run_id=path, seeds=str(seed))
-        rows.extend(r.as_dict() for r in rows_from_comparisons(comparisons_from_annotations(annotations, path), settings, context))
+        comps = comparisons_from_annotations(annotations, path)
+        if comparisons is not None:
+            comparisons.extend(comps)
+        rows.extend(r.as_dict() for r in rows_from_comparisons(comps, settings, context))
     return rows
 
 

@@ -197,7 +197,7 @@ def comparison(j: Judgments) -> Comparison:
 
 
 def rows_from_arena_hard(paths: list[str | Path], seed: int = 0, n_bootstrap: int = 2000, baseline: str | None = None,
-                         num_rounds: int = 100) -> list[dict]:
+                         num_rounds: int = 100, comparisons: list | None = None) -> list[dict]:
     """Leaderboard rows of Arena-Hard judgment files read together (one row per model): arena-hard's score and
     interval beside alignbench's per-question win rate, its interval and the two games' consistency."""
     from .evaluate import RowContext, StatisticsSettings, rows_from_comparisons
@@ -209,4 +209,7 @@ def rows_from_arena_hard(paths: list[str | Path], seed: int = 0, n_bootstrap: in
         raise AlignbenchError(f"--arena-hard: two files judge model {twice!r} ({', '.join(str(j.path) for j in files if j.model == twice)})")
     scores = arena_hard_scores(files, num_rounds=num_rounds, seed=seed)
     context = RowContext(task="arena-hard", run_id=str(Path(paths[0]).parent), seeds=str(seed), method_columns=lambda m: scores[m])
-    return [r.as_dict() for r in rows_from_comparisons([comparison(j) for j in files], StatisticsSettings(n_bootstrap, seed), context)]
+    comps = [comparison(j) for j in files]
+    if comparisons is not None:
+        comparisons.extend(comps)
+    return [r.as_dict() for r in rows_from_comparisons(comps, StatisticsSettings(n_bootstrap, seed), context)]

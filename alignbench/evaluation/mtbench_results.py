@@ -145,8 +145,10 @@ def pair_comparisons(path: Path, pairs, baseline: str | None) -> list[Comparison
     return comps
 
 
-def rows_from_mt_bench(paths: list[str | Path], seed: int = 0, n_bootstrap: int = 2000, baseline: str | None = "gpt-3.5-turbo") -> list[dict]:
-    """Rows of FastChat MT-Bench judgment files, single or pairwise (told apart by their records)."""
+def rows_from_mt_bench(paths: list[str | Path], seed: int = 0, n_bootstrap: int = 2000, baseline: str | None = "gpt-3.5-turbo",
+                       comparisons: list | None = None) -> list[dict]:
+    """Rows of FastChat MT-Bench judgment files, single or pairwise (told apart by their records); the pairwise
+    files' per-question comparisons are appended to ``comparisons`` when given."""
     from .evaluate import RowContext, StatisticsSettings, rows_from_comparisons
 
     rows = []
@@ -158,6 +160,8 @@ def rows_from_mt_bench(paths: list[str | Path], seed: int = 0, n_bootstrap: int 
             rows.extend(_single_rows(path, lines, seed, n_bootstrap))
         else:
             comps = pair_comparisons(path, read_pairs(path, lines), baseline)
+            if comparisons is not None:
+                comparisons.extend(comps)
             context = RowContext(task="mt-bench", run_id=str(path), seeds=str(seed))
             rows.extend(r.as_dict() for r in rows_from_comparisons(comps, StatisticsSettings(n_bootstrap, seed), context))
     return rows
