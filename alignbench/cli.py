@@ -24,7 +24,9 @@ JUDGE_FORMATS = """input formats (detected from the content):
   alpaca_eval JSON         model_outputs.json: a JSON list of {"instruction", "output", "generator"[, "dataset"]};
                            (or the same records one per line); joined on the instruction text (alpaca_eval has no ids)
   FastChat MT-Bench JSONL  model_answer/MODEL.jsonl: {"question_id", "model_id", "choices": [{"turns": [...]}]};
-                           question texts come from ../question.jsonl when it exists; turns are joined"""
+                           question texts come from ../question.jsonl when it exists; turns are joined
+  Arena-Hard JSONL         model_answer/MODEL.jsonl: {"uid", "model", "messages"} or v0.1's
+                           {"question_id", "model_id", "choices": [{"turns": [{"content"}]}]}"""
 
 
 def _sub(sub, name: str, help: str, example: str, description: str | None = None):
@@ -74,7 +76,21 @@ def _parser() -> argparse.ArgumentParser:
     lb = _sub(sub, "leaderboard", "aggregate judged directories or alpaca_eval annotations into a leaderboard",
               "alignbench leaderboard runs/quickstart judged/ --out leaderboards/combined.csv")
     lb.add_argument("dirs", nargs="*", type=Path, help="run or judge directories holding rows.json")
-    lb.add_argument("--alpaca-eval", nargs="+", type=Path, default=[], help="alpaca_eval annotations.json files")
+    lb.add_argument("--alpaca-eval", nargs="+", type=Path, default=[],
+                    help="alpaca_eval annotations.json files, imported together (several models: their instruction "
+                         "difficulty is estimated jointly for the length-controlled win rate)")
+    lb.add_argument("--lc-weights", type=Path, default=None, metavar="DIR",
+                    help="directory holding alpaca_eval's df_gamed.csv (its Hugging Face dataset tatsu-lab/alpaca_eval): "
+                         "lc_win_rate is then alpaca_eval's length_controlled_v1 exactly")
+    lb.add_argument("--arena-hard", nargs="+", type=Path, default=[], metavar="FILE",
+                    help="Arena-Hard-Auto judgment files (model_judgment/<judge>/<model>.jsonl), read together: "
+                         "arena-hard's score as its show_result.py computes it")
+    lb.add_argument("--arena-hard-baseline", default=None, metavar="MODEL",
+                    help="the baseline of the Arena-Hard judgments (default: the records' 'baseline', else gpt-4-0314)")
+    lb.add_argument("--mt-bench", nargs="+", type=Path, default=[], metavar="FILE",
+                    help="FastChat MT-Bench judgment files (gpt-4_single.jsonl, gpt-4_pair.jsonl): what FastChat's show_result.py reports")
+    lb.add_argument("--mt-bench-baseline", default="gpt-3.5-turbo", metavar="MODEL",
+                    help="pairwise MT-Bench judgments: the baseline (FastChat's default gpt-3.5-turbo); 'none' for every pair")
     lb.add_argument("--out", type=Path, required=True, help="leaderboard CSV path (.md, .png and .html written beside it)")
     lb.add_argument("--seed", type=int, default=0, help="bootstrap seed for alpaca_eval intervals (default 0)")
     lb.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for alpaca_eval intervals (default 2000)")
@@ -105,7 +121,12 @@ def _parser() -> argparse.ArgumentParser:
 
     grade = _sub(sub, "grade", "single-answer grading (1–10) of FastChat MT-Bench answer files, every turn",
                  "alignbench grade --questions question.jsonl --answers model_answer/m.jsonl --judge judges/gpt-4o-single.yaml --out graded/")
-    grade.add_argument("--questions", type=Path, required=True, help="FastChat question.jsonl {question_id, category, turns}")
+    grade.add_argument("--questions", type=Path, default=None,
+                       help="FastChat question.jsonl {question_id, category, turns} (default with --mt-bench-data: its mt_bench/question.jsonl)")
+    grade.add_argument("--mt-bench-data", default=None, metavar="DIR",
+                       help="follow MT-Bench's protocol: FastChat's data directory (judge_prompts.jsonl, mt_bench/question.jsonl, "
+                            "mt_bench/reference_answer/gpt-4.jsonl), or 'fschat' for the installed package's; the judge YAML "
+                            "then gives only the model and endpoint")
     grade.add_argument("--answers", nargs="+", type=Path, required=True,
                        help="FastChat model_answer/MODEL.jsonl {question_id, model_id, choices: [{turns}]}, one per model")
     grade.add_argument("--judge", required=True, help="a judge YAML with mode: single (e.g. judges/gpt-4o-single.yaml)")
@@ -291,8 +312,8 @@ def _cmd_judge(args) -> int:
 def _cmd_leaderboard(args) -> int:
     from . import leaderboard
 
-    if not args.dirs and not args.alpaca_eval:
-        raise AlignbenchError("leaderboard: give at least one directory or --alpaca-eval FILE")
+    if not args.dirs and not args.alpaca_eval and not args.arena_hard and not args.mt_bench:
+        raise AlignbenchError("leaderboard: give at least one directory, --alpaca-eval, --arena-hard or --mt-bench FILE")
     rows = leaderboard.build_leaderboard(
         dirs=args.dirs,
         alpaca_eval_files=args.alpaca_eval,
@@ -300,6 +321,11 @@ def _cmd_leaderboard(args) -> int:
         seed=args.seed,
         n_bootstrap=args.bootstrap,
         force=args.force,
+        lc_weights=args.lc_weights,
+        arena_hard_files=args.arena_hard,
+        arena_hard_baseline=args.arena_hard_baseline,
+        mt_bench_files=args.mt_bench,
+        mt_bench_baseline=None if args.mt_bench_baseline == "none" else args.mt_bench_baseline,
     )
     if not args.quiet:
         leaderboard.print_table(rows, _console(), title=leaderboard.title_for(rows))
@@ -369,7 +395,8 @@ def _cmd_grade(args) -> int:
     from .progress import progress_bar
 
     with progress_bar(args.quiet) as progress:
-        rows = grade_mtbench(args.questions, args.answers, args.judge, args.out, args.bootstrap, args.seed, args.base_url, progress)
+        rows = grade_mtbench(args.questions, args.answers, args.judge, args.out, args.bootstrap, args.seed, args.base_url, progress,
+                             mt_bench_data=args.mt_bench_data)
     print("\n".join(grade_table_lines(rows)))
     return 0
 

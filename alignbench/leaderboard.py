@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .errors import AlignbenchError
-from .evaluation.alpaca_eval import rows_from_annotations
+from .evaluation.alpaca_eval import rows_from_annotation_files
 from .evaluation.schema import ALL_COLUMNS, COLUMNS, EXTRA  # noqa: F401  (COLUMNS, EXTRA: re-exported)
 from .frontier import method_curves
 from .io import atomic_write_bytes, atomic_write_text
@@ -21,7 +21,7 @@ from .safe_yaml import load_json_file
 
 # Columns shown (rounded) in the long Markdown / screen table; LLM-judge columns only where a row has them.
 LONG_COLUMNS = ["method", "evaluator", "baseline", "n_prompts", "win_rate", "ci_low", "ci_high", "std_error", "mean_reward", "kl_to_sft"]
-OPTIONAL_COLUMNS = ["seed_spread", "exact_reward", "kl_to_target", "reward_regret", "lc_win_rate", "consistency", "first_position_rate", "one_order_win_rate", "n_parse_failures"]
+OPTIONAL_COLUMNS = ["seed_spread", "exact_reward", "kl_to_target", "reward_regret", "lc_win_rate", "lc_method", "arena_hard_score", "arena_hard_ci_low", "arena_hard_ci_high", "mean_score", "mean_score_turn_1", "mean_score_turn_2", "consistency", "first_position_rate", "one_order_win_rate", "n_parse_failures"]
 THREE_DIGITS = {"mean_reward", "kl_to_sft", "exact_reward", "kl_to_target", "kl_to_own_target", "reward_regret"}
 
 
@@ -217,6 +217,36 @@ def _md_table(header: list[str], body: list[list[str]]) -> list[str]:
         "| " + " | ".join(map(esc, row)) + " |" for row in body]
 
 
+LC_METHOD_WORDS = {
+    "alpaca_eval": "alpaca_eval's own length_controlled_v1, with its instruction-difficulty and gamed-baseline file (df_gamed.csv): "
+                   "alpaca_eval's number",
+    "estimated": "alpaca_eval's GLM with the instruction difficulty estimated jointly from the models imported together "
+                 "(alpaca_eval's table not given; not alpaca_eval's number, close to it)",
+    "length-only": "a length-only GLM, no instruction difficulty (one model alone; not alpaca_eval's number)",
+}
+
+
+def notes(rows: list[dict]) -> list[str]:
+    """Sentences saying what the rows' benchmark-named numbers are (Markdown and HTML print them)."""
+    out = []
+    for method, words in LC_METHOD_WORDS.items():
+        names = sorted({str(r["method"]) for r in rows if r.get("lc_method") == method})
+        if names:
+            out.append(f"lc_win_rate of {', '.join(names[:6])}{' and others' if len(names) > 6 else ''}: {words}.")
+    if any(not is_missing(r.get("arena_hard_score")) for r in rows):
+        out.append("arena_hard_score: Arena-Hard-Auto's own score as its show_result.py (v0.1) computes it (Bradley–Terry win rate "
+                   "against the baseline, strong verdicts ×3), with its bootstrap interval over battles; win_rate beside it is "
+                   "alignbench's per-question win rate of the same two games.")
+    evaluators = {str(r.get("evaluator")) for r in rows}
+    if any(e.startswith("mt-bench-single:") for e in evaluators):
+        out.append("mt-bench-single rows: mean_score and the per-turn means are FastChat show_result.py's (ratings of −1 left out, "
+                   "counted in n_parse_failures).")
+    if any(e.startswith("mt-bench-pair:") for e in evaluators):
+        out.append("mt-bench-pair rows: win_rate is FastChat show_result.py's win_rate_adjusted (a tie where game 1 says tie or "
+                   "the games disagree).")
+    return out
+
+
 def to_markdown(df, title: str | None = None) -> str:
     rows = sort_rows(with_run(_records(df)))
     title = title or title_for(rows)
@@ -225,7 +255,7 @@ def to_markdown(df, title: str | None = None) -> str:
     long = [[fmt_cell(c, r.get(c), r) for c in cols] for r in rows]
     return (f"# Leaderboard: {title}\n\nWin rates in percent with 95% bootstrap intervals over prompts; "
             "KL→sft: plain = exact, ≈v±se = Monte Carlo estimate from the method's samples ± 1 SE, ≤v = an upper bound; "
-            "columns are described in leaderboards/README.md.\n\n## Summary\n\n" + "\n".join(_md_table(header, cells))
+            "columns are described in leaderboards/README.md.\n\n" + "".join(f"{n}\n\n" for n in notes(rows)) + "## Summary\n\n" + "\n".join(_md_table(header, cells))
             + "\n\n## All rows\n\nSorted by win rate within each evaluator × baseline.\n\n" + "\n".join(_md_table(cols, long)) + "\n")
 
 
@@ -373,16 +403,36 @@ def read_rows(directory: Path) -> list[dict]:
     return rows
 
 
-def build_leaderboard(dirs, alpaca_eval_files, out_csv, seed: int = 0, n_bootstrap: int = 2000, force: bool = False) -> list[dict]:
-    """Rows of run/judge directories (``run`` = the directory's name) and alpaca_eval files, written as one leaderboard."""
+def build_leaderboard(dirs, alpaca_eval_files, out_csv, seed: int = 0, n_bootstrap: int = 2000, force: bool = False,
+                      lc_weights=None, arena_hard_files=(), arena_hard_baseline: str | None = None,
+                      mt_bench_files=(), mt_bench_baseline: str | None = None) -> list[dict]:
+    """Rows of run/judge directories (``run`` = the directory's name) and alpaca_eval files (imported together:
+    see :func:`rows_from_annotation_files`; ``lc_weights``: a directory holding alpaca_eval's ``df_gamed.csv``),
+    written as one leaderboard."""
+    if lc_weights is not None and not alpaca_eval_files:
+        raise AlignbenchError("--lc-weights applies to --alpaca-eval annotation files; none given")
     if not force:
         guard_overwrite(Path(out_csv))  # before any work
     rows: list[dict] = []
     for d in dirs:
         rows.extend(with_run(read_rows(d), Path(d).resolve().name))
+    comparisons: list = []  # the imports' per-prompt results, kept beside the CSV
     if alpaca_eval_files:
-        for f in alpaca_eval_files:
-            rows.extend(with_run(rows_from_annotations(f, seed=seed, n_bootstrap=n_bootstrap), Path(f).stem))
+        for r in rows_from_annotation_files(alpaca_eval_files, seed=seed, n_bootstrap=n_bootstrap, lc_weights=lc_weights,
+                                            comparisons=comparisons):
+            rows.append(with_run([r], Path(r["run_id"]).stem)[0])
+    if arena_hard_files:
+        from .evaluation.arena_hard import rows_from_arena_hard
+
+        rows.extend(with_run(rows_from_arena_hard(arena_hard_files, seed, n_bootstrap, arena_hard_baseline, comparisons=comparisons)))
+    if mt_bench_files:
+        from .evaluation.mtbench_results import rows_from_mt_bench
+
+        rows.extend(with_run(rows_from_mt_bench(mt_bench_files, seed, n_bootstrap, mt_bench_baseline, comparisons=comparisons)))
+    if comparisons:
+        from .evaluation.evaluate import save_comparisons
+
+        save_comparisons(Path(out_csv).with_suffix(".comparisons.jsonl"), comparisons)
     rows = sort_rows(with_run(rows))
     write_leaderboard(rows, out_csv, force=True)
     return rows

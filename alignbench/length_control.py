@@ -6,19 +6,17 @@ logistic GLM of the judge's preference p ∈ [0, 1] (soft labels: ties ½) on
     tanh(std_delta_len) + instruction_difficulty + not_gamed_baseline − 1
 
 with ``std_delta_len = (len(baseline output) − len(model output)) / std(that difference)`` in characters,
-and reports the mean predicted preference with ``std_delta_len`` set to 0, ×100.
+and reports the mean predicted preference with ``std_delta_len`` set to 0, ×100. Imported alpaca_eval
+annotations get exactly that GLM (:mod:`alignbench.evaluation.alpaca_eval_lc`); this module holds
 
-Here, for each method m and prompt i:  logit p = θ_m + γ_m · tanh(δ_mi / sd_m) + d_i,  predicted at δ = 0
-and averaged over prompts. Differences from alpaca_eval, all forced by working offline:
+* the length-only GLM of judged runs: for each method, logit p = θ + γ · tanh(δ_i / sd) (a weak L2
+  penalty, 1e-3, fitted with scipy's L-BFGS), predicted at δ = 0 and averaged over prompts; with several
+  methods on shared prompts (:func:`length_controlled_win_rates`), a per-prompt term d_i fitted jointly
+  (a N(0, 1) prior, in logits);
+* :func:`estimate_prompt_difficulty`: alpaca_eval's instruction-difficulty table re-estimated the way it was
+  first made, jointly across models (logit p_mi = θ_m + γ_m · tanh(δ_mi / sd_m) + d_i), for users without
+  alpaca_eval's ``df_gamed.csv``.
 
-* ``instruction_difficulty`` is a fixed per-instruction table alpaca_eval downloads (fitted on its
-  805 instructions and many models). It is replaced by a per-prompt term ``d_i`` fitted jointly across the
-  methods that share the prompts (a N(0, 1) prior on it, in logits); with one method there is no term.
-* alpaca_eval also regularises toward annotations of "gamed" verbose/concise baselines (weight 0.2,
-  from a downloaded ``df_gamed.csv``); not available, not done.
-* alpaca_eval fits with an L1 penalty whose strength is chosen by 5-fold cross-validation (sklearn
-  liblinear); here a fixed weak L2 penalty (1e-3) on θ and γ, fitted with scipy's L-BFGS.
-So imported annotations give LC values close to, not equal to, alpaca_eval's published ones.
 Intervals: percentile bootstrap over prompts, refitting the GLM on each resample.
 """
 
@@ -32,6 +30,10 @@ from .errors import AlignbenchError
 
 COEF_PENALTY = 1e-3
 PROMPT_PENALTY = 1.0
+# Difficulty estimated for alpaca_eval's GLM: alpaca_eval fitted its table with per-instruction terms under an L1
+# penalty whose C cross-validation chose (weak); a N(0, 10) prior is as weak. On 55 alpaca_eval models the LC
+# values barely move between priors 0.01 and 0.3 (median |Δ| to the published LC 0.56 both ends; 0.69 at 1).
+DIFFICULTY_PENALTY = 0.1
 
 
 def _features(model_lengths: np.ndarray, baseline_lengths: np.ndarray) -> np.ndarray:
@@ -40,7 +42,8 @@ def _features(model_lengths: np.ndarray, baseline_lengths: np.ndarray) -> np.nda
     return np.tanh(delta / sd) if sd > 0 else np.zeros_like(delta)
 
 
-def _fit(y: np.ndarray, x: np.ndarray, weight: np.ndarray, prompt_term: bool, start: np.ndarray | None = None) -> np.ndarray:
+def _fit(y: np.ndarray, x: np.ndarray, weight: np.ndarray, prompt_term: bool, start: np.ndarray | None = None,
+         prompt_penalty: float = PROMPT_PENALTY) -> np.ndarray:
     """MAP fit. ``y, x, weight``: ``[K, n]`` soft preferences, tanh features, per-cell weights (0 = missing).
     Parameters packed as θ (K), γ (K), d (n if ``prompt_term``)."""
     K, n = y.shape
@@ -52,7 +55,7 @@ def _fit(y: np.ndarray, x: np.ndarray, weight: np.ndarray, prompt_term: bool, st
         nll = -np.sum(weight * (y * log_expit(z) + (1 - y) * log_expit(-z)))
         resid = weight * (expit(z) - y)  # d nll / d z
         grad = np.concatenate([resid.sum(1), (resid * x).sum(1)] + ([resid.sum(0)] if prompt_term else []))
-        pen = COEF_PENALTY * np.concatenate([np.ones(2 * K), np.full(n, PROMPT_PENALTY / COEF_PENALTY)] if prompt_term
+        pen = COEF_PENALTY * np.concatenate([np.ones(2 * K), np.full(n, prompt_penalty / COEF_PENALTY)] if prompt_term
                                             else [np.ones(2 * K)])
         return nll + 0.5 * np.sum(pen * params ** 2), grad + pen * params
 
@@ -60,6 +63,16 @@ def _fit(y: np.ndarray, x: np.ndarray, weight: np.ndarray, prompt_term: bool, st
     x0 = np.zeros(size) if start is None else start
     res = minimize(loss, x0, jac=True, method="L-BFGS-B", options={"maxiter": 500, "gtol": 1e-8})
     return res.x
+
+
+def estimate_prompt_difficulty(scores: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """Per-prompt difficulty d_i (logits) fitted jointly over models: ``scores[m, i]`` soft preferences (NaN:
+    not judged), ``features[m, i]`` tanh of the standardised length difference. Every prompt needs a verdict."""
+    scores = np.asarray(scores, float)
+    weight = (~np.isnan(scores)).astype(float)
+    K = scores.shape[0]
+    params = _fit(np.where(weight > 0, scores, 0.5), np.asarray(features, float), weight, True, prompt_penalty=DIFFICULTY_PENALTY)
+    return params[2 * K:]
 
 
 def _predict(params: np.ndarray, K: int, n: int, prompt_term: bool, weight: np.ndarray) -> np.ndarray:

@@ -84,7 +84,7 @@ def _table(table_id: str, header: list[str], cells: list[list[str]], sort_values
 
 def render_html(rows: list[dict], title: str, win_rate_png_bytes: bytes | None = None, frontier_png_bytes: bytes | None = None) -> str:
     # cycle: leaderboard imports write_html from here
-    from .leaderboard import fmt_cell, frontier_png, is_missing, long_columns, sort_rows, summary_table, win_rate_png, with_run
+    from .leaderboard import fmt_cell, frontier_png, is_missing, long_columns, notes, sort_rows, summary_table, win_rate_png, with_run
 
     if not rows:
         raise AlignbenchError(f"leaderboard {title}: no rows to publish")
@@ -112,7 +112,7 @@ def render_html(rows: list[dict], title: str, win_rate_png_bytes: bytes | None =
 <p class="note">{len(methods)} methods, {len(rows)} rows. Win rates in percent against the baseline named in each column,
 with 95% bootstrap intervals over prompts. Click a column header to sort by it (click again to reverse).
 Every column is described in <code>leaderboards/README.md</code>. Generated {stamp} by alignbench.</p>
-<h2>Summary</h2>
+{"".join(f'<p class="note">{html.escape(n)}</p>' + chr(10) for n in notes(rows))}<h2>Summary</h2>
 {summary}
 <h2>Win rates</h2>
 {_img(win, "win rate per method with 95% interval, one panel per evaluator and baseline")}

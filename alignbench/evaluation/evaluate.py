@@ -30,6 +30,9 @@ class StatisticsSettings:
     n_bootstrap: int = 2000
     seed: int = 0
     ci: float = 0.95
+    # The length-controlled columns of one method × baseline × evaluator from its comparisons; default: the
+    # length-only GLM where lengths vary. The alpaca_eval import passes alpaca_eval's own GLM.
+    length_control: Callable[[list[Comparison], "StatisticsSettings"], dict] | None = None
 
 
 @dataclass
@@ -98,7 +101,9 @@ def statistics(comps: list[Comparison], settings: StatisticsSettings) -> dict:
     out["n_truncated"] = None if None in cuts else sum(cuts)
     if comps[0].first is not None:
         out.update(_order_diagnostics(comps))
-    if all(c.method_length is not None and c.baseline_length is not None for c in comps):
+    if settings.length_control is not None:
+        out.update(settings.length_control(comps, settings))
+    elif all(c.method_length is not None and c.baseline_length is not None for c in comps):
         out.update(_length_controlled(comps, settings))
     return out
 
@@ -129,7 +134,7 @@ def _length_controlled(comps: list[Comparison], settings: StatisticsSettings) ->
         return {}
     lc = length_controlled_win_rate(scores, mine, theirs, n_boot=min(settings.n_bootstrap, LC_MAX_BOOTSTRAP),
                                     seed=settings.seed, ci=settings.ci)
-    return {k: lc[k] for k in ("lc_win_rate", "lc_ci_low", "lc_ci_high")}
+    return {**{k: lc[k] for k in ("lc_win_rate", "lc_ci_low", "lc_ci_high")}, "lc_method": "length-only"}
 
 
 def evaluate(outputs, baselines, evaluators: list[Evaluator], settings: StatisticsSettings, context: RowContext,

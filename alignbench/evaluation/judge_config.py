@@ -63,10 +63,13 @@ class JudgeConfig(BaseModel):
     model: str
     base_url: str
     api_key_env: str | None = None  # None: a local server that needs no key
-    template: str
+    template: str = ""
+    # Arena-Hard-Auto's judge: the system prompt and prompt template read from the user's copy of its
+    # config file (config/judge_config.yaml, config/arena-hard-v0.1.yaml), instead of 'template'.
+    arena_hard_config: str | None = None
     mode: Literal["pairwise", "single"] = "pairwise"
     template_multi_turn: str | None = None  # mode single: the template for a two-turn conversation
-    parser: Literal["brackets", "preferred", "more-helpful", "rating"] = "brackets"
+    parser: Literal["brackets", "preferred", "more-helpful", "rating", "fastchat-rating", "arena-hard"] = "brackets"
     # Optional prices (any currency, per million tokens) for the cost figure of `alignbench audit-judge`.
     price_per_million_prompt_tokens: float | None = Field(None, ge=0)
     price_per_million_completion_tokens: float | None = Field(None, ge=0)
@@ -82,6 +85,7 @@ class JudgeConfig(BaseModel):
     source: str = ""
     template_text: str = ""
     multi_turn_text: str = ""
+    system_text: str = ""  # a system message sent before every prompt (Arena-Hard's judge)
 
     @field_validator("base_url")
     @classmethod
@@ -112,7 +116,8 @@ class JudgeConfig(BaseModel):
 
     @property
     def template_sha(self) -> str:
-        text = self.template_text + ("\x00" + self.multi_turn_text if self.multi_turn_text else "")
+        text = self.template_text + ("\x00" + self.multi_turn_text if self.multi_turn_text else "") + \
+            ("\x01" + self.system_text if self.system_text else "")
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
     def api_key(self) -> str:
@@ -177,13 +182,48 @@ def load_judge(name: str, base_url: str | None = None) -> JudgeConfig:
     except ValidationError as e:
         err = e.errors()[0]
         raise AlignbenchError(f"{path}: setting '{'.'.join(str(x) for x in err['loc'])}': {err['msg']}") from None
-    if cfg.mode == "single" and cfg.parser != "rating":
-        raise AlignbenchError(f"{path}: setting 'parser': mode single needs parser 'rating', got {cfg.parser!r}")
-    if cfg.mode == "pairwise" and cfg.parser == "rating":
+    if cfg.mode == "single" and cfg.parser not in ("rating", "fastchat-rating"):
+        raise AlignbenchError(f"{path}: setting 'parser': mode single needs parser 'rating' or 'fastchat-rating', got {cfg.parser!r}")
+    if cfg.mode == "pairwise" and cfg.parser in ("rating", "fastchat-rating"):
         raise AlignbenchError(f"{path}: setting 'parser': 'rating' is for mode single; pairwise judges need a verdict parser")
+    if cfg.arena_hard_config is not None:
+        if cfg.template or cfg.mode != "pairwise" or cfg.parser != "arena-hard":
+            raise AlignbenchError(f"{path}: setting 'arena_hard_config' takes mode pairwise, parser arena-hard and no 'template'")
+        system, text = _arena_hard_prompt(path, cfg.arena_hard_config)
+        return cfg.model_copy(update={"template_text": text, "system_text": system, "name": path.stem, "source": str(path)})
+    if not cfg.template:
+        raise AlignbenchError(f"{path}: setting 'template' is missing (or give 'arena_hard_config')")
+    if cfg.parser == "arena-hard":
+        raise AlignbenchError(f"{path}: setting 'parser': 'arena-hard' goes with 'arena_hard_config'")
     text = _read_template(path, "template", cfg.template, cfg.mode)
     multi = _read_template(path, "template_multi_turn", cfg.template_multi_turn, "single-multi-turn") if cfg.template_multi_turn else ""
     return cfg.model_copy(update={"template_text": text, "multi_turn_text": multi, "name": path.stem, "source": str(path)})
+
+
+ARENA_HARD_FIELDS = {"{question_1}": "{{prompt}}", "{answer_1}": "{{response_a}}", "{answer_2}": "{{response_b}}"}
+
+
+def _arena_hard_prompt(path: Path, value: str) -> tuple[str, str]:
+    """(system prompt, template) from an Arena-Hard-Auto v0.1 judge config: its ``system_prompt`` and
+    ``prompt_template`` (a string or a one-element list) with {question_1}, {answer_1}, {answer_2}."""
+    cpath = (path.parent / value) if not Path(value).is_absolute() else Path(value)
+    if not cpath.exists():
+        raise AlignbenchError(f"{path}: setting 'arena_hard_config': {cpath} does not exist (arena-hard's config/judge_config.yaml)")
+    data = load_yaml_file(cpath, "Arena-Hard judge config")
+    if not isinstance(data, dict):
+        raise AlignbenchError(f"{cpath}: expected a mapping with system_prompt and prompt_template (Arena-Hard judge config)")
+    system, template = data.get("system_prompt"), data.get("prompt_template")
+    if isinstance(template, list) and len(template) == 1:
+        template = template[0]
+    if not isinstance(system, str) or not isinstance(template, str):
+        raise AlignbenchError(f"{cpath}: needs a string 'system_prompt' and a one-turn 'prompt_template' "
+                              "(arena-hard v0.1's config; v2.0 keeps its system prompts in Python)")
+    missing = [k for k in ARENA_HARD_FIELDS if k not in template]
+    if missing:
+        raise AlignbenchError(f"{cpath}: prompt_template lacks {', '.join(missing)}")
+    for k, v in ARENA_HARD_FIELDS.items():
+        template = template.replace(k, v)
+    return system, template
 
 
 def _read_template(path: Path, setting: str, value: str, kind: str) -> str:

@@ -31,8 +31,8 @@ def judge_outputs(outputs: list[Path], reference: Path, judge: str, out_dir: Pat
     baseline = _generator_name(ref, reference)
     for path, recs in method_records + [(reference, ref)]:
         if any(r.extra.get("question_text_missing") for r in recs):
-            print(f"alignbench: {path}: no ../question.jsonl beside these MT-Bench answers; the judge sees "
-                  "'MT-Bench question N' instead of the question text", file=sys.stderr)
+            print(f"alignbench: {path}: no ../question.jsonl beside these MT-Bench / Arena-Hard answers; the judge sees "
+                  "'MT-Bench question N' / 'Arena-Hard question N' instead of the question text", file=sys.stderr)
     outputs, named = {}, {}
     for path, recs in method_records:
         name = _generator_name(recs, path)

@@ -22,7 +22,7 @@ from ..io import append_jsonl
 from ..progress import NullProgress
 from .judge_config import BACKOFF_MAX, JudgeConfig, url_secrets
 from .store import JudgmentStore, judgment_key
-from .verdicts import parse_rating, parse_verdict
+from .verdicts import parse_fastchat_rating, parse_rating, parse_verdict
 
 BACKOFF_BASE = 0.5
 
@@ -40,6 +40,7 @@ class JudgeRequest:
     method: str
     baseline: str
     text: str | None = None  # the whole judge prompt when rendered elsewhere (single-answer grading)
+    system: str | None = None  # a system message before it (MT-Bench's judge prompts have one)
 
 
 @dataclass
@@ -131,8 +132,10 @@ async def _judge_one(client, judge: JudgeConfig, req: JudgeRequest, sem, info: J
             try:
                 resp = await _bounded(client.chat.completions.create(
                     model=judge.model,
-                    messages=[{"role": "user", "content": req.text if req.text is not None else
-                               judge.render(req.prompt, req.output_a, req.output_b)}],
+                    messages=([{"role": "system", "content": req.system or judge.system_text}]
+                              if req.system or judge.system_text else []) + [
+                        {"role": "user", "content": req.text if req.text is not None else
+                         judge.render(req.prompt, req.output_a, req.output_b)}],
                     temperature=judge.temperature,
                     max_tokens=judge.max_tokens,
                     seed=judge.seed,
@@ -192,7 +195,8 @@ async def _run(requests: list[JudgeRequest], judge: JudgeConfig, store: Judgment
             append_jsonl(failures_path, [fail])
         else:
             single = judge.mode == "single"
-            verdict = parse_rating(result["raw"]) if single else parse_verdict(result["raw"], judge.parser)
+            rating = parse_fastchat_rating if judge.parser == "fastchat-rating" else parse_rating
+            verdict = rating(result["raw"]) if single else parse_verdict(result["raw"], judge.parser)
             if verdict is None or single:
                 winner = None
             elif verdict == "tie":

@@ -118,6 +118,7 @@ class JudgeServer:
         self.completions = 0
         self.fault_counts: dict[str, int] = {}
         self.seen_paths: list[str] = []
+        self.system_messages: list[str] = []  # every request's system message, if it had one
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
@@ -212,6 +213,8 @@ class JudgeServer:
                 with self._lock:
                     self.fault_counts[fault] = self.fault_counts.get(fault, 0) + 1
             prompt = payload["messages"][-1]["content"]
+            with self._lock:
+                self.system_messages += [m["content"] for m in payload["messages"][:-1] if m.get("role") == "system"]
             if fault == "rate_limit":
                 self._send(h, 429, b'{"error": {"message": "rate limited"}}', {"Retry-After": f"{self.faults.retry_after_s:g}"})
                 return

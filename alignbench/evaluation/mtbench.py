@@ -143,23 +143,37 @@ def score_row(scores: dict[tuple[str, str], float], n_boot: int = 2000, seed: in
 
 
 def grade_items(items: list[GradingItem], judge: JudgeConfig, store: JudgmentStore, n_boot: int = 2000, seed: int = 0,
-                progress=None) -> tuple[dict, object]:
-    requests = grading_requests(items, judge)
+                progress=None, requests: list[JudgeRequest] | None = None) -> tuple[dict, object]:
+    requests = requests if requests is not None else grading_requests(items, judge)
     info = judge_requests(requests, judge, store, progress)
     return score_row(ratings(requests, store), n_boot, seed), info
 
 
-def grade_mtbench(question_file: str | Path, answer_files: list[str | Path], judge: str, out_dir: str | Path,
-                  n_boot: int = 2000, seed: int = 0, base_url: str | None = None, progress=None, task: str = "mt-bench") -> list[dict]:
-    """Grade each answer file's model on every turn; rows (one per model) go to ``out_dir/rows.json``."""
+def grade_mtbench(question_file: str | Path | None, answer_files: list[str | Path], judge: str, out_dir: str | Path,
+                  n_boot: int = 2000, seed: int = 0, base_url: str | None = None, progress=None, task: str = "mt-bench",
+                  mt_bench_data: str | Path | None = None) -> list[dict]:
+    """Grade each answer file's model on every turn; rows (one per model) go to ``out_dir/rows.json``.
+    ``mt_bench_data``: FastChat's data directory (or ``fschat``): MT-Bench's own prompts, reference answers
+    and rating parser (:mod:`.mtbench_protocol`); the questions default to its ``mt_bench/question.jsonl``."""
     cfg = load_judge(judge, base_url)
+    protocol = None
+    if mt_bench_data is not None:
+        from . import mtbench_protocol as mp
+
+        data = mp.data_dir(mt_bench_data)
+        prompts, references = mp.load_judge_prompts(data), mp.load_references(data)
+        question_file = question_file or mp.question_file(data)
+        cfg = mp.protocol_judge(cfg, prompts)
+        protocol = lambda items: mp.protocol_requests(items, cfg, prompts, references)  # noqa: E731
+    if question_file is None:
+        raise AlignbenchError("grade: give --questions FILE (or --mt-bench-data DIR, whose mt_bench/question.jsonl is used)")
     questions = read_questions(question_file)
     loaded = [read_answers(path, questions) for path in answer_files]
     out_dir = Path(out_dir)
     store = JudgmentStore(out_dir / "judgments.jsonl")
     rows = []
     for items in loaded:
-        row, info = grade_items(items, cfg, store, n_boot, seed, progress)
+        row, info = grade_items(items, cfg, store, n_boot, seed, progress, protocol(items) if protocol else None)
         rows.append(make_row(f"grading of {items[0].model}", task=task, method=items[0].model, evaluator=f"llm-single:{cfg.name}",
                              **row, judge=cfg.identity(), template_sha=cfg.template_sha, seed=str(seed), run_id=str(out_dir),
                              n_request_failures=len(info.failures)).as_dict())

@@ -9,6 +9,10 @@ Accepted formats (detected from the content, not the file name):
 * **FastChat MT-Bench answers** (``model_answer/MODEL.jsonl``): one object a line,
   ``{question_id, model_id, choices: [{turns: [...]}]}``. The question text is read from
   ``../question.jsonl`` (FastChat's layout) when it is there; turns are joined into one output.
+* **Arena-Hard-Auto answers** (``data/<bench>/model_answer/MODEL.jsonl``): the current
+  ``{uid, model, messages: [{role: user, content}, {role: assistant, content: {answer}}]}`` (the question is
+  the user message) or v0.1's ``{question_id, model_id, choices: [{turns: [{content}]}]}`` (the question from
+  ``../question.jsonl``: ``{question_id | uid, prompt | turns: [{content}]}``).
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from ..io import MAX_LINE_BYTES, atomic_write_json, atomic_write_jsonl, iter_jso
 ACCEPTED_FORMATS = (
     "alignbench JSONL {prompt_id, prompt, output, generator}; "
     "alpaca_eval model_outputs.json [{instruction, output, generator}]; "
-    "FastChat MT-Bench answers JSONL {question_id, model_id, choices: [{turns}]}"
+    "FastChat MT-Bench answers JSONL {question_id, model_id, choices: [{turns}]}; "
+    "Arena-Hard answers JSONL {uid, model, messages} or {question_id, model_id, choices: [{turns: [{content}]}]}"
 )
 
 
@@ -76,7 +81,11 @@ def detect_format(path: str | Path) -> str:
         except ValueError:
             return "jsonl"  # a malformed first line: iter_jsonl names the line
         if isinstance(first, dict) and "question_id" in first and "choices" in first:
-            return "mt_bench"
+            turns = first["choices"][0].get("turns") if isinstance(first["choices"], list) and first["choices"] \
+                and isinstance(first["choices"][0], dict) else None
+            return "arena_hard" if isinstance(turns, list) and turns and isinstance(turns[0], dict) else "mt_bench"
+        if isinstance(first, dict) and "uid" in first and "messages" in first:
+            return "arena_hard"
         if isinstance(first, dict) and "prompt_id" not in first and "instruction" in first:
             return "alpaca_eval_lines"
         return "jsonl"
@@ -94,6 +103,8 @@ def load_outputs(path: str | Path) -> list[OutputRecord]:
         return _alpaca_records([(where(path, n), f"line {n}", rec) for n, rec in iter_jsonl(path)])
     if fmt == "mt_bench":
         return _load_mt_bench(Path(path))
+    if fmt == "arena_hard":
+        return _load_arena_hard(Path(path))
     return _load_jsonl(Path(path))
 
 
@@ -211,6 +222,69 @@ def _load_mt_bench(path: Path) -> list[OutputRecord]:
             extra["question_text_missing"] = True  # the judge will not see the question
         prompt = questions.get(qid, f"MT-Bench question {qid}")
         records.append(OutputRecord(qid, prompt, _join_turns(turns), model, None, extra))
+    return records
+
+
+def _arena_hard_questions(answer_path: Path) -> dict[str, str]:
+    """uid / question_id → prompt from ``../question.jsonl`` (arena-hard's layout), {} when it is not there."""
+    qfile = answer_path.resolve().parent.parent / "question.jsonl"
+    if not qfile.exists():
+        return {}
+    out = {}
+    for lineno, q in iter_jsonl(qfile):
+        qid = q.get("uid", q.get("question_id"))
+        text = q.get("prompt")
+        if text is None and isinstance(q.get("turns"), list) and q["turns"] and isinstance(q["turns"][0], dict):
+            text = q["turns"][0].get("content")
+        if isinstance(qid, bool) or not isinstance(qid, (str, int)) or not isinstance(text, str):
+            raise AlignbenchError(f"{where(qfile, lineno)}: expected {{uid | question_id, prompt | turns: [{{content}}]}} "
+                                  "(Arena-Hard question.jsonl)")
+        out[str(qid)] = text
+    return out
+
+
+def _message_text(content) -> str | None:
+    """A message's text: a string, or arena-hard's ``{answer: text}``."""
+    if isinstance(content, dict):
+        content = content.get("answer")
+    return content if isinstance(content, str) else None
+
+
+def _load_arena_hard(path: Path) -> list[OutputRecord]:
+    questions = _arena_hard_questions(path)
+    records, seen = [], {}
+    for lineno, rec in iter_jsonl(path):
+        at = where(path, lineno)
+        qid = rec.get("uid", rec.get("question_id"))
+        if isinstance(qid, bool) or not isinstance(qid, (int, str)) or qid == "":
+            raise AlignbenchError(f"{at}: field 'uid' / 'question_id' must be a string or integer (Arena-Hard answers)")
+        qid = str(qid)
+        if qid in seen:
+            raise AlignbenchError(f"{at}: duplicate question {qid!r} (first on line {seen[qid]})")
+        seen[qid] = lineno
+        model = rec.get("model", rec.get("model_id"))
+        if not isinstance(model, str) or not model:
+            raise AlignbenchError(f"{at}: missing or non-string field 'model' / 'model_id' (Arena-Hard answers)")
+        prompt = questions.get(qid)
+        if "messages" in rec:
+            msgs = rec["messages"]
+            if not isinstance(msgs, list) or not all(isinstance(m, dict) for m in msgs):
+                raise AlignbenchError(f"{at}: field 'messages' must be a list of {{role, content}}")
+            users = [_message_text(m.get("content")) for m in msgs if m.get("role") == "user"]
+            answers = [_message_text(m.get("content")) for m in msgs if m.get("role") == "assistant"]
+            if not answers or answers[-1] is None:
+                raise AlignbenchError(f"{at}: no assistant message with a text or {{answer}} content")
+            output = answers[-1]
+            prompt = prompt if prompt is not None else (users[0] if users and users[0] is not None else None)
+        else:
+            choices = rec.get("choices")
+            turns = choices[0].get("turns") if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
+            texts = [t.get("content") if isinstance(t, dict) else None for t in turns] if isinstance(turns, list) else [None]
+            if not texts or not all(isinstance(t, str) for t in texts):
+                raise AlignbenchError(f"{at}: field 'choices' must be [{{turns: [{{content}}, …]}}] (Arena-Hard answers)")
+            output = _join_turns(texts)
+        extra = {} if prompt is not None else {"question_text_missing": True}
+        records.append(OutputRecord(qid, prompt if prompt is not None else f"Arena-Hard question {qid}", output, model, None, extra))
     return records
 
 

@@ -68,6 +68,11 @@ class LeaderboardRow(BaseModel):
     lc_win_rate: float | None = _c("length-controlled win rate (%)")
     lc_ci_low: float | None = _c("lower end of lc_win_rate's interval (%)")
     lc_ci_high: float | None = _c("upper end of lc_win_rate's interval (%)")
+    lc_std_error: float | None = _c("alpaca_eval imports: sem of the per-prompt LC predictions × 100 (alpaca_eval's lc_standard_error when lc_method is alpaca_eval)")
+    lc_method: str | None = _c("where lc_win_rate's instruction difficulty came from: alpaca_eval, estimated or length-only")
+    arena_hard_score: float | None = _c("Arena-Hard judgments: arena-hard's score (Bradley–Terry win rate against the baseline, %)")
+    arena_hard_ci_low: float | None = _c("lower end of arena-hard's 95% bootstrap interval over battles (%)")
+    arena_hard_ci_high: float | None = _c("upper end of arena-hard's 95% bootstrap interval over battles (%)")
 
     def as_dict(self) -> dict:
         return self.model_dump()

@@ -13,10 +13,19 @@ _PREFERRED = re.compile(r"^\s*\**\s*Preferred\s*\**\s*:\s*\**\s*\"?([AB])\"?\b",
 _MORE_HELPFUL = re.compile(r"^\s*\**\s*More helpful\s*\**\s*:\s*\**\s*\"?([AB])\"?\b", re.IGNORECASE | re.MULTILINE)
 
 
+# Arena-Hard-Auto's labels (its gen_judgment.get_score): every "[[label]]" in the reply; one distinct label is
+# the verdict, none or several conflicting ones is no verdict. Strong and weak count alike here.
+_ARENA_HARD = re.compile(r"\[\[([AB<>=]+)\]\]")
+ARENA_HARD_VERDICTS = {"A>>B": "A", "A>B": "A", "A=B": "tie", "B>A": "B", "B>>A": "B"}
+
+
 def parse_verdict(text: str | None, parser: str) -> str | None:
     """'A', 'B', 'tie', or None when the reply carries no verdict."""
     if not text:
         return None
+    if parser == "arena-hard":
+        labels = {m for m in _ARENA_HARD.findall(text) if m}
+        return ARENA_HARD_VERDICTS.get(labels.pop()) if len(labels) == 1 else None
     pattern = {"brackets": _BRACKETS, "preferred": _PREFERRED, "more-helpful": _MORE_HELPFUL}[parser]
     found = pattern.findall(text)
     if not found:
@@ -39,3 +48,17 @@ def parse_rating(text: str | None) -> float | None:
         return None
     value = float(found[-1])
     return value if RATING_RANGE[0] <= value <= RATING_RANGE[1] else None
+
+
+# FastChat's llm_judge/common.py: the first "[[n]]", else the first "[n]"; any number, no range check
+# (show_result leaves out only −1, its mark for "no rating").
+_FASTCHAT_RATING = (re.compile(r"\[\[(\d+\.?\d*)\]\]"), re.compile(r"\[(\d+\.?\d*)\]"))
+
+
+def parse_fastchat_rating(text: str | None) -> float | None:
+    """MT-Bench's own rating parser (judge YAML ``parser: fastchat-rating``); None where FastChat records −1."""
+    for pattern in _FASTCHAT_RATING:
+        match = pattern.search(text or "")
+        if match:
+            return float(match.group(1))
+    return None
