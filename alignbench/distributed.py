@@ -33,9 +33,10 @@ def refuse_multiprocess(what: str) -> None:
 
 
 def _init_process_group() -> None:
+    import torch
     from accelerate import PartialState  # lazy: only multi-process runs need it
 
-    PartialState()  # joins (or reuses) the launcher's process group
+    PartialState(cpu=not torch.cuda.is_available())  # joins (or reuses) the launcher's process group; gloo without a GPU
 
 
 def on_main_then_share(fn):

@@ -128,7 +128,8 @@ def _accelerator(config: TrainConfig):
         return None
     from accelerate import Accelerator  # lazy: only `accelerate launch` runs use it; ~0.2 s off every import
 
-    accelerator = Accelerator(gradient_accumulation_steps=1)
+    # No GPU: the processes talk over gloo (`accelerate launch --multi_gpu` starts them; its `--cpu` needs MPI for more than one).
+    accelerator = Accelerator(gradient_accumulation_steps=1, cpu=not torch.cuda.is_available())
     micro = max(1, config.batch_size // config.grad_accum)
     if micro % accelerator.num_processes:
         raise AlignbenchError(f"batch_size {config.batch_size} / grad_accum {config.grad_accum} = {micro} groups per micro-batch "
