@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -195,6 +196,11 @@ def _console(quiet: bool = False):
 
 
 def _dispatch(args) -> int:
+    from .distributed import world_size  # no torch: a bad command still fails in a second
+
+    if world_size() > 1 and args.command != "run":
+        raise AlignbenchError(f"alignbench {args.command} under {world_size()} processes would do the same work in each; "
+                              "only 'alignbench run' shards across processes (accelerate launch -m alignbench run CONFIG)")
     if args.command == "methods":
         return _cmd_methods(args.name)
     if args.command == "run":
@@ -256,7 +262,10 @@ def _cmd_run(args) -> int:
     from . import pipeline
     from .preflight import prepared_run
 
-    with prepared_run(cfg, args.run_dir, args.judge):
+    from .distributed import is_main
+
+    # Under accelerate launch rank 0 checks the judges and holds the run directory; every process trains.
+    with prepared_run(cfg, args.run_dir, args.judge) if is_main() else contextlib.nullcontext():
         rows = pipeline.run_comparison(
             cfg,
             run_dir=args.run_dir,
@@ -264,6 +273,8 @@ def _cmd_run(args) -> int:
             extra_judges=args.judge,
             quiet=args.quiet,
         )
+    if not is_main():
+        return 0  # the table is rank 0's
     from . import leaderboard  # after the run: see pipeline.run_comparison on pandas and matplotlib
 
     leaderboard.print_table(rows, _console(), title=f"alignbench leaderboard — {cfg.task.name}")

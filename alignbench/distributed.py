@@ -57,3 +57,16 @@ def barrier() -> None:
 
         _init_process_group()
         dist.barrier()
+
+
+def main_then_load(produce, load):
+    """``produce()`` on rank 0 (which writes its result to disk); the other processes wait, then ``load()`` it.
+    One process: just ``produce()``."""
+    if world_size() == 1:
+        return produce()
+    if is_main():
+        result = produce()
+        barrier()
+        return result
+    barrier()
+    return load()

@@ -9,6 +9,7 @@ from typing import Any, Callable
 import torch
 
 from ..config import Config
+from ..distributed import main_then_load
 from ..errors import AlignbenchError
 from ..models.exact import ExactEnumeration
 from ..models.factory import build_policy
@@ -89,9 +90,10 @@ def train_sft(cfg: Config, rd: RunDir, task, progress):
                            progress, label="sft", log_path=rd.path / "sft_train_log.jsonl")
     norm = cfg.sft.normalization
     trainer.fit(data, lambda lp, b: sft_nll_loss(lp[:, 0], b["response_lengths"][:, 0], norm))
-    sft.model.eval()  # π_sft is the reference from here on: every later pass over it is a scoring pass
+    trainer.finish()  # eval mode (π_sft is the reference from here on: every later pass is a scoring pass), unwrapped
     nll_after = heldout_nll()
-    sft.save(sft_dir)
+    if rd.writes:
+        sft.save(sft_dir)
     rd.mark_done("sft", time.time() - t0, {"heldout_nll_before": nll_before, "heldout_nll_after": nll_after,
                                            "params": sft.n_params(), "final_loss": trainer.history[-1], "normalization": norm})
     held_msg = f"held-out token NLL {nll_before:.3f} → {nll_after:.3f}" if held else "no held-out pairs"
@@ -100,10 +102,20 @@ def train_sft(cfg: Config, rd: RunDir, task, progress):
 
 
 def train_reward(cfg: Config, rd: RunDir, task, sft, progress):
-    """The reward model and its held-out pairwise accuracy (None without held-out pairs)."""
+    """The reward model and its held-out pairwise accuracy (None without held-out pairs). Under accelerate launch
+    rank 0 trains it (its loop does not shard) and the other processes load what it saved."""
     rm_dir = rd.path / "reward_model"
-    if rd.done("reward_model"):
+
+    def load():
         return load_reward_model(rm_dir), rd.stage_info("reward_model").get("heldout_accuracy")
+
+    if rd.done("reward_model"):
+        return load()
+    return main_then_load(lambda: _train_reward(cfg, rd, task, sft, progress), load)
+
+
+def _train_reward(cfg: Config, rd: RunDir, task, sft, progress):
+    rm_dir = rd.path / "reward_model"
     t0 = time.time()
     rc = cfg.reward_model
     if rc.backbone == "minilm":
