@@ -134,7 +134,9 @@ def _parser() -> argparse.ArgumentParser:
                 "alignbench grid grid.yaml --backend local --workers 2")
     grid.add_argument("config", help="grid YAML path or built-in config name")
     grid.add_argument("--backend", choices=["local", "ray"], default="local", help="where cells run (default local)")
-    grid.add_argument("--workers", type=int, default=2, help="cells run in parallel (default 2)")
+    grid.add_argument("--workers", type=int, default=2, help="cells run in parallel (default 2; on a Ray cluster its CPUs decide)")
+    grid.add_argument("--address", help="with --backend ray: a running Ray cluster ('auto', or head-ip:6379), "
+                                        "started with 'ray start --head'; without it Ray starts in this process")
     grid.add_argument("--out", type=Path, default=Path("runs/grid"), help="grid directory (default runs/grid)")
     grid.add_argument("--quiet", action="store_true", help="no progress bars, only the final table")
     return p
@@ -360,7 +362,8 @@ def _cmd_status(args) -> int:
 def _cmd_grid(args) -> int:
     from . import grid, leaderboard
 
-    rows = grid.run_grid(args.config, backend=args.backend, workers=args.workers, out_dir=args.out, quiet=args.quiet)
+    rows = grid.run_grid(args.config, backend=args.backend, workers=args.workers, out_dir=args.out, quiet=args.quiet,
+                         address=args.address)
     leaderboard.print_table(rows, _console(), title=f"grid {args.config}")
     return 0
 
