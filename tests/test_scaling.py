@@ -96,3 +96,17 @@ def test_trainer_under_accelerate_single_process():
     tr.fit(data, lambda lp, b: -lp.mean())
     tr.finish()
     assert isinstance(pol.model, torch.nn.Module) and tr.step == 5
+
+
+def test_gpu_check_script_parses_and_says_why_it_cannot_run_without_a_gpu(tmp_path):
+    """benchmarks/gpu_check.sh is for a GPU machine; without nvidia-smi it stops at once with the reason (exit 2)."""
+    import shutil
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    if shutil.which("nvidia-smi", path="/usr/bin:/bin"):
+        pytest.skip("a GPU machine: run benchmarks/gpu_check.sh itself")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    proc = subprocess.run(["/bin/bash", str(script)], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 2 and "no NVIDIA GPU here" in proc.stderr

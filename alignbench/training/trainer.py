@@ -159,6 +159,10 @@ class GroupTrainer:
             # Every process draws the same global batch (same seed) and trains on its slice of it; DDP averages
             # the gradients, so N processes take the steps one process takes with the same batch_size.
             policy.model, self.optimizer = self.accelerator.prepare(policy.model, self.optimizer)
+            sharded = self.accelerator.distributed_type.value in ("FSDP", "DEEPSPEED")
+            if sharded and self.checkpoint_dir is not None and config.checkpoint_every:
+                raise AlignbenchError(f"checkpoint_every {config.checkpoint_every} under {self.accelerator.distributed_type.value}: "
+                                      "resumable checkpoints are written for DDP only (rank 0 saves the whole state); set checkpoint_every: 0")
         self._maybe_resume()
 
     @property
@@ -173,7 +177,8 @@ class GroupTrainer:
     def _mean_over_processes(self, value: float) -> float:
         if self.accelerator is None:
             return value
-        return float(self.accelerator.reduce(torch.tensor([value], dtype=torch.float64), reduction="mean")[0])
+        local = torch.tensor([value], dtype=torch.float64, device=self.accelerator.device)  # NCCL reduces device tensors only
+        return float(self.accelerator.reduce(local, reduction="mean")[0])
 
     def _lr_lambda(self, step: int) -> float:
         c = self.cfg
