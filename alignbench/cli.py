@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -154,7 +155,9 @@ def _parser() -> argparse.ArgumentParser:
                 "alignbench grid grid.yaml --backend local --workers 2")
     grid.add_argument("config", help="grid YAML path or built-in config name")
     grid.add_argument("--backend", choices=["local", "ray"], default="local", help="where cells run (default local)")
-    grid.add_argument("--workers", type=int, default=2, help="cells run in parallel (default 2)")
+    grid.add_argument("--workers", type=int, default=2, help="cells run in parallel (default 2; on a Ray cluster its CPUs decide)")
+    grid.add_argument("--address", help="with --backend ray: a running Ray cluster ('auto', or head-ip:6379), "
+                                        "started with 'ray start --head'; without it Ray starts in this process")
     grid.add_argument("--out", type=Path, default=Path("runs/grid"), help="grid directory (default runs/grid)")
     grid.add_argument("--quiet", action="store_true", help="no progress bars, only the final table")
     return p
@@ -216,6 +219,11 @@ def _console():
 
 
 def _dispatch(args) -> int:
+    from .distributed import world_size  # no torch: a bad command still fails in a second
+
+    if world_size() > 1 and args.command != "run":
+        raise AlignbenchError(f"alignbench {args.command} under {world_size()} processes would do the same work in each; "
+                              "only 'alignbench run' shards across processes (accelerate launch -m alignbench run CONFIG)")
     if args.command == "methods":
         return _cmd_methods(args.name)
     if args.command == "run":
@@ -277,7 +285,10 @@ def _cmd_run(args) -> int:
     from . import pipeline
     from .preflight import prepared_run
 
-    with prepared_run(cfg, args.run_dir, args.judge):
+    from .distributed import is_main
+
+    # Under accelerate launch rank 0 checks the judges and holds the run directory; every process trains.
+    with prepared_run(cfg, args.run_dir, args.judge) if is_main() else contextlib.nullcontext():
         rows = pipeline.run_comparison(
             cfg,
             run_dir=args.run_dir,
@@ -285,6 +296,8 @@ def _cmd_run(args) -> int:
             extra_judges=args.judge,
             quiet=args.quiet,
         )
+    if not is_main():
+        return 0  # the table is rank 0's
     from . import leaderboard  # after the run: see pipeline.run_comparison on pandas and matplotlib
 
     leaderboard.print_table(rows, _console(), title=f"alignbench leaderboard — {cfg.task.name}")
@@ -375,7 +388,8 @@ def _cmd_status(args) -> int:
 def _cmd_grid(args) -> int:
     from . import grid, leaderboard
 
-    rows = grid.run_grid(args.config, backend=args.backend, workers=args.workers, out_dir=args.out, quiet=args.quiet)
+    rows = grid.run_grid(args.config, backend=args.backend, workers=args.workers, out_dir=args.out, quiet=args.quiet,
+                         address=args.address)
     leaderboard.print_table(rows, _console(), title=f"grid {args.config}")
     return 0
 

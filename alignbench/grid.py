@@ -1,13 +1,17 @@
 """A method × seed × task × β grid: independent runs, in parallel, aggregated into one leaderboard.
 
 Each cell is a complete run directory made by ``alignbench run`` in its own process, so a cell
-can run anywhere (a local process pool, or Ray when installed) and a failed cell only fails
-itself: it is retried once and reported, the others go on.
+can run anywhere (a local process pool, Ray in this process, or a Ray cluster started with
+``ray start`` and named by ``--address``) and a failed cell only fails itself: it is retried once and
+reported with the end of its stderr (its traceback), the others go on. A cell whose Ray worker dies
+is retried by Ray once, then by the grid once more, then reported: never silently lost.
 """
 
 from __future__ import annotations
 
+import ctypes
 import itertools
+import signal
 from concurrent.futures import ThreadPoolExecutor
 import subprocess
 import sys
@@ -85,56 +89,100 @@ def expand_grid(grid_source: str | Path, out_dir: Path) -> list[Cell]:
     return cells
 
 
+STDERR_TAIL_LINES = 40  # kept of a cell's stderr without a traceback
+TRACEBACK_LINES = 300  # kept of one with a traceback: from its last "Traceback" line on
+
+
+def _die_with_parent() -> None:
+    """In the cell's process: die when the process that started it dies (a killed Ray worker), so a retried cell
+    never runs beside an orphan of its first attempt. Linux only; elsewhere a no-op."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def run_cell(config_path: str, run_dir: str) -> tuple[int, str]:
-    """Run one cell in a fresh Python process (so a crash cannot take the others down)."""
+    """Run one cell in a fresh Python process (so a crash cannot take the others down): its return code and the
+    last lines of its stderr."""
     cmd = [sys.executable, "-m", "alignbench", "run", config_path, "--run-dir", run_dir, "--quiet"]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    tail = (proc.stderr or proc.stdout or "").strip().splitlines()
-    return proc.returncode, tail[-1] if tail else ""
+    proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+    return proc.returncode, stderr_tail(proc.stderr or proc.stdout or "")
 
 
-def _run_local(cells: list[Cell], workers: int) -> dict[str, tuple[int, str]]:
+def stderr_tail(text: str) -> str:
+    """The end of a cell's stderr: its last traceback whole (up to ``TRACEBACK_LINES``), else its last lines."""
+    lines = text.strip().splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")]
+    keep = lines[starts[-1]:][:TRACEBACK_LINES] if starts else lines[-STDERR_TAIL_LINES:]
+    return "\n".join(keep)
+
+
+def _run_local(cells: list[Cell], workers: int, address: str | None = None) -> dict[str, tuple[int, str]]:
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = {c.name: pool.submit(run_cell, str(c.config_path), str(c.run_dir)) for c in cells}
         return {name: f.result() for name, f in futures.items()}
 
 
-def _run_ray(cells: list[Cell], workers: int) -> dict[str, tuple[int, str]]:
+def _run_ray(cells: list[Cell], workers: int, address: str | None = None) -> dict[str, tuple[int, str]]:
+    """Every cell as a Ray task: on a cluster at ``address`` ('auto': the one ``ray start`` started on this machine;
+    its nodes must see the grid directory at the same path), else on Ray started in this process with ``workers`` CPUs."""
     try:
         import ray
     except ImportError:
         raise AlignbenchError("grid --backend ray needs Ray: pip install 'alignbench[ray]'") from None
     started = False
     if not ray.is_initialized():
-        ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+        if address:
+            try:
+                ray.init(address=address, log_to_driver=False)
+            except ConnectionError as e:
+                raise AlignbenchError(f"--address {address}: no Ray cluster there ({str(e).splitlines()[0]}); start one with 'ray start --head'") from None
+        else:
+            ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
         started = True
     try:
-        remote = ray.remote(num_cpus=1, max_retries=0)(run_cell)
-        refs = {c.name: remote.remote(str(c.config_path), str(c.run_dir)) for c in cells}
-        return {name: ray.get(ref) for name, ref in refs.items()}
+        # max_retries: Ray runs a cell again when the worker running it dies (node lost, OOM kill); a cell that
+        # exits non-zero is not an exception and is retried by run_grid instead.
+        remote = ray.remote(num_cpus=1, max_retries=1)(run_cell)
+        names = {remote.remote(str(c.config_path), str(c.run_dir)): c.name for c in cells}
+        results, pending = {}, list(names)
+        while pending:
+            finished, pending = ray.wait(pending, num_returns=1)
+            for ref in finished:
+                try:
+                    results[names[ref]] = ray.get(ref)
+                except ray.exceptions.RayError as e:  # the worker (or its node) died twice: report the cell, keep the rest
+                    results[names[ref]] = (-1, f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}")
+        return results
     finally:
         if started:
             ray.shutdown()
 
 
-def run_grid(grid_source: str | Path, backend: str = "local", workers: int = 2, out_dir: Path = Path("runs/grid"), quiet: bool = False):
+def run_grid(grid_source: str | Path, backend: str = "local", workers: int = 2, out_dir: Path = Path("runs/grid"), quiet: bool = False,
+             address: str | None = None):
     out_dir = Path(out_dir)
     cells = expand_grid(grid_source, out_dir)
     runner = {"local": _run_local, "ray": _run_ray}.get(backend)
     if runner is None:
         raise AlignbenchError(f"--backend {backend!r}: choose local or ray")
+    if address and backend != "ray":
+        raise AlignbenchError("--address names a Ray cluster: use it with --backend ray")
     t0 = time.time()
-    results = runner(cells, workers)
+    results = runner(cells, workers, address)
     failed = [c for c in cells if results[c.name][0] != 0]
     if failed:  # one retry each, then report
-        retry = runner(failed, workers)
+        retry = runner(failed, workers, address)
         results.update(retry)
-    report = {c.name: {"returncode": results[c.name][0], "last_line": results[c.name][1]} for c in cells}
+    report = {c.name: {"returncode": results[c.name][0], "last_line": _last_line(results[c.name][1]),
+                       "stderr_tail": results[c.name][1]} for c in cells}
     atomic_write_json(out_dir / "grid_report.json", {"seconds": round(time.time() - t0, 1), "backend": backend, "cells": report})
     ok = [c for c in cells if results[c.name][0] == 0]
     for c in cells:
         if results[c.name][0] != 0:
-            print(f"alignbench grid: cell {c.name} failed twice: {results[c.name][1]}", file=sys.stderr)
+            print(f"alignbench grid: cell {c.name} failed twice: {_last_line(results[c.name][1])} "
+                  f"(its stderr: {out_dir / 'grid_report.json'})", file=sys.stderr)
     if not ok:
         raise AlignbenchError(f"grid: every cell failed; see {out_dir / 'grid_report.json'}")
     rows = [r for c in ok for r in read_rows(c.run_dir)]
@@ -142,6 +190,11 @@ def run_grid(grid_source: str | Path, backend: str = "local", workers: int = 2, 
     rows += seed_summary_rows(ok)
     write_leaderboard(rows, out_dir / "leaderboard.csv")
     return rows
+
+
+def _last_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 def seed_summary_rows(cells: list[Cell]) -> list[dict]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from .config import Config
+from .distributed import is_main
 from .evaluation.evaluate import save_comparisons
 from .evaluation.simulated_judge import simulated_judge_if_configured
 from .io import atomic_write_json
@@ -33,9 +34,12 @@ def run_comparison(cfg: Config, run_dir: Path | None = None, leaderboard_dir: Pa
     out_dir = Path(leaderboard_dir) if leaderboard_dir else Path(cfg.leaderboard_dir)
     judges = list(cfg.evaluation.judges) + list(extra_judges)
     t0 = time.time()
-    with progress_bar(quiet, log_path=rd.path / "run.log") as progress:
+    main = is_main()  # under accelerate launch every process trains; rank 0 alone writes, evaluates and publishes
+    with progress_bar(quiet or not main, log_path=rd.path / "run.log" if main else None) as progress:
         shared = prepare_shared(cfg, rd, progress)
         fitted = fit_and_generate(cfg, rd, shared, progress)
+        if not main:
+            return []
         t1 = time.time()
         with single_torch_thread(), simulated_judge_if_configured(cfg.evaluation.simulated_judge, shared.task) as simulated:
             rows, comparisons = evaluate_run(cfg, rd, shared, fitted, judges + simulated, progress)

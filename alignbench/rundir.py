@@ -17,13 +17,17 @@ from pathlib import Path
 import yaml
 
 from .config import method_instances, validate_config
+from .distributed import is_main
 from .errors import AlignbenchError
 from .io import atomic_write_json, atomic_write_text
 
 
 class RunDir:
+    """Under ``accelerate launch`` every process reads it and rank 0 alone writes it (``writes``)."""
+
     def __init__(self, path: Path, config_dict: dict):
         self.path = Path(path)
+        self.writes = is_main()
         self.path.mkdir(parents=True, exist_ok=True)
         cfg_path = self.path / "config.yaml"
         text = yaml.safe_dump(config_dict, sort_keys=True, allow_unicode=True)
@@ -32,7 +36,7 @@ class RunDir:
                 raise AlignbenchError(
                     f"{self.path}: holds a run of a different config; pass --run-dir for a new run or delete the directory"
                 )
-        else:
+        elif self.writes:
             atomic_write_text(cfg_path, text)
         self.manifest_path = self.path / "manifest.json"
         self.manifest = json.loads(self.manifest_path.read_text()) if self.manifest_path.exists() else _new_manifest(config_dict)
@@ -42,6 +46,8 @@ class RunDir:
         return (self.path / f"{stage}.done").exists()
 
     def mark_done(self, stage: str, seconds: float, info: dict | None = None) -> None:
+        if not self.writes:
+            return
         marker = self.path / f"{stage}.done"
         atomic_write_json(marker, {"seconds": round(seconds, 3), **(info or {})})
         self.manifest["stages"][stage] = {"seconds": round(seconds, 3), "finished": _now()}
@@ -51,7 +57,8 @@ class RunDir:
         return json.loads((self.path / f"{stage}.done").read_text())
 
     def _save_manifest(self) -> None:
-        atomic_write_json(self.manifest_path, self.manifest)
+        if self.writes:
+            atomic_write_json(self.manifest_path, self.manifest)
 
 
 def _now() -> str:

@@ -61,3 +61,14 @@ def test_ray_grid_in_local_mode(tmp_path):
     assert sorted({r["seed"] for r in rows}) == ["0", "0,1", "1"]
     summary = [r for r in rows if r["seed"] == "0,1" and r["method"] == "dpo"]
     assert summary and all(r["n_seeds"] == 2 and r["ci_low"] <= r["win_rate"] <= r["ci_high"] for r in summary)
+
+
+def test_a_cells_stderr_keeps_its_whole_traceback():
+    from alignbench.grid import STDERR_TAIL_LINES, stderr_tail
+
+    frames = [f'  File "m.py", line {i}, in f{i}' for i in range(120)]
+    text = "\n".join(["warning: noise"] * 50 + ["Traceback (most recent call last):", *frames, "ValueError: boom"])
+    kept = stderr_tail(text).splitlines()
+    assert kept[0] == "Traceback (most recent call last):" and kept[-1] == "ValueError: boom" and len(kept) == 122
+    plain = stderr_tail("\n".join(f"line {i}" for i in range(100))).splitlines()
+    assert plain == [f"line {i}" for i in range(100 - STDERR_TAIL_LINES, 100)]

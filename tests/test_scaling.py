@@ -1,10 +1,9 @@
 """Scale-out code paths exercised on CPU: the vLLM backend's weight hand-off and sampling
-parameters (against a stand-in ``vllm`` module), LoRA training and hand-off, accelerate configs."""
+parameters (against the stand-in ``vllm`` module in vllm_standin.py), LoRA training and hand-off, accelerate configs."""
 
 from __future__ import annotations
 
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,9 @@ from alignbench.models.generation import get_backend
 from alignbench.models.policy import Policy, ResponseFormat, TinyGPT2Spec, build_tiny_gpt2, load_policy
 from alignbench.models.tokenizers import build_symbol_tokenizer
 
+import vllm_standin
+from vllm_standin import StandInLLM
+
 
 def tiny_policy(fixed=True):
     tok = build_symbol_tokenizer(["x", "y", "a", "b", "c"])
@@ -24,38 +26,9 @@ def tiny_policy(fixed=True):
     return Policy(model, tok, fmt)
 
 
-class FakeLLM:
-    """Records what alignbench hands vLLM and answers with the allowed tokens, like vLLM would."""
-
-    created: list = []
-
-    def __init__(self, model, tokenizer, seed, **kw):
-        assert (Path(model) / "config.json").exists() and (Path(model) / "tokenizer.json").exists()
-        FakeLLM.created.append({"model": model, **kw})
-
-    def generate(self, requests, params, use_tqdm=False):
-        self.params = params
-        out = []
-        for r in requests:
-            assert r["prompt_token_ids"][0] == 1  # BOS first, as alignbench encodes prompts
-            ids = (params.allowed_token_ids or [5, 6])[: 1] * params.max_tokens
-            out.append(types.SimpleNamespace(outputs=[types.SimpleNamespace(token_ids=ids) for _ in range(params.n)]))
-        return out
-
-
-class FakeSamplingParams:
-    def __init__(self, **kw):
-        self.__dict__.update(kw)
-        self.allowed_token_ids = kw.get("allowed_token_ids")
-
-
 @pytest.fixture
 def fake_vllm(monkeypatch):
-    mod = types.ModuleType("vllm")
-    mod.LLM, mod.SamplingParams = FakeLLM, FakeSamplingParams
-    monkeypatch.setitem(sys.modules, "vllm", mod)
-    FakeLLM.created.clear()
-    return mod
+    return vllm_standin.install(monkeypatch)
 
 
 def test_vllm_backend_hands_off_weights_and_enforces_the_response_format(fake_vllm, tmp_path):
@@ -63,14 +36,14 @@ def test_vllm_backend_hands_off_weights_and_enforces_the_response_format(fake_vl
     backend = get_backend("vllm", gpu_memory_utilization=0.3)
     s = backend.sample(pol, ["x y", "y"], n=4, seed=7)
     assert len(s.texts) == 2 and all(len(row) == 4 for row in s.texts)
-    assert s.texts[0][0] == "a a a"
-    llm = FakeLLM.created[0]
-    assert llm["gpu_memory_utilization"] == 0.3
+    assert all(len(text.split()) == 3 and set(text.split()) <= {"a", "b", "c"} for row in s.texts for text in row)
+    llm = StandInLLM.instances[0]
+    assert llm.kwargs["gpu_memory_utilization"] == 0.3
     # a saved policy is read from its own directory, not snapshotted again
     pol.save(tmp_path / "p")
     loaded = load_policy(tmp_path / "p")
-    backend.sample(loaded, ["x"], n=1, seed=0)
-    assert FakeLLM.created[-1]["model"] == str(tmp_path / "p")
+    get_backend("vllm").sample(loaded, ["x"], n=1, seed=0)
+    assert StandInLLM.instances[-1].model_dir == str(tmp_path / "p")
     params = backend.sampling_params(pol, 4, 7)
     assert (params.n, params.seed, params.temperature, params.top_p, params.top_k) == (4, 7, 1.0, 1.0, -1)
     assert params.min_tokens == params.max_tokens == 3 and params.ignore_eos
@@ -123,3 +96,17 @@ def test_trainer_under_accelerate_single_process():
     tr.fit(data, lambda lp, b: -lp.mean())
     tr.finish()
     assert isinstance(pol.model, torch.nn.Module) and tr.step == 5
+
+
+def test_gpu_check_script_parses_and_says_why_it_cannot_run_without_a_gpu(tmp_path):
+    """benchmarks/gpu_check.sh is for a GPU machine; without nvidia-smi it stops at once with the reason (exit 2)."""
+    import shutil
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    if shutil.which("nvidia-smi", path="/usr/bin:/bin"):
+        pytest.skip("a GPU machine: run benchmarks/gpu_check.sh itself")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    proc = subprocess.run(["/bin/bash", str(script)], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 2 and "no NVIDIA GPU here" in proc.stderr

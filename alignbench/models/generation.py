@@ -11,6 +11,7 @@ from typing import Protocol
 
 import torch
 
+from ..distributed import on_main_then_share
 from ..errors import AlignbenchError
 from .logprobs import allowed_bias
 from .policy import Policy
@@ -38,8 +39,12 @@ class TransformersBackend:
     def __init__(self, batch_size: int = 256):
         self.batch_size = batch_size
 
-    @torch.no_grad()
     def sample(self, policy: Policy, prompts: list[str], n: int, seed: int, temperature: float = 1.0) -> Samples:
+        # Under `accelerate launch` every process holds the same weights: rank 0 samples, the others receive.
+        return on_main_then_share(lambda: self._sample(policy, prompts, n, seed, temperature))
+
+    @torch.no_grad()
+    def _sample(self, policy: Policy, prompts: list[str], n: int, seed: int, temperature: float) -> Samples:
         gen = torch.Generator(device="cpu").manual_seed(int(seed))
         flat_prompts = [p for p in prompts for _ in range(n)]
         flat_ids: list[list[int]] = []
@@ -51,7 +56,7 @@ class TransformersBackend:
         return Samples(texts=texts, token_ids=token_ids)
 
     def _sample_batch(self, policy: Policy, prompt_ids: list[list[int]], gen: torch.Generator, temperature: float):
-        model = policy.model
+        model = getattr(policy.model, "module", policy.model)  # a DDP wrapper's forward would wait for the other processes
         was_training = model.training
         model.eval()
         fmt = policy.format

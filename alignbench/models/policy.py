@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import shutil
 from dataclasses import asdict, dataclass
@@ -57,6 +58,9 @@ class ResponseFormat:
     max_prompt_tokens: int = 256  # longer prompts keep their last tokens
 
 
+_weights_versions = itertools.count(1)  # process-wide: a version names one state of one policy's weights
+
+
 class Policy:
     """A causal LM + tokenizer + response format; what every method trains and generates with."""
 
@@ -66,6 +70,13 @@ class Policy:
         self.format = response_format
         self.source_dir: Path | None = None  # set when loaded from disk and not modified since
         self.lora: dict | None = None  # when set, clones for training get LoRA adapters (peft)
+        self.weights_version = next(_weights_versions)
+
+    def weights_changed(self) -> None:
+        """Mark the weights as changed in place (every optimiser step calls this): a backend holding its own
+        copy of the weights (vLLM) reloads them when the version it last loaded is not this one."""
+        self.weights_version = next(_weights_versions)
+        self.source_dir = None  # the directory no longer holds these weights
 
     # --- encoding -------------------------------------------------------------------------
     # With a chat template the prompt is rendered with the generation prompt and a response as the assistant

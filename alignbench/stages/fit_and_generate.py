@@ -59,10 +59,12 @@ def fit_and_generate(cfg: Config, rd: RunDir, shared: Shared, progress) -> list[
             except NeedsPairs as e:
                 raise AlignbenchError(f"method {label}: {e}") from None
             fit_s = time.time() - t0
-            if policy is not shared.sft:
+            if policy is not shared.sft and rd.writes:
                 policy.save(mdir / "policy")
             t1 = time.time()
-            samples = policy.sample(test_texts, n=1, seed=10_000 + seed, backend=backend)
+            samples = policy.sample(test_texts, n=1, seed=10_000 + seed, backend=backend)  # rank 0 samples, shares them
+            if not rd.writes:
+                continue  # under accelerate launch: outputs, metrics and evaluation are rank 0's
             records = [OutputRecord(prompt_id=p.prompt_id, prompt=p.text, output=o[0], generator=label, seed=seed,
                                     extra=record_extra(p.text)) for p, o in zip(task.test_prompts, samples.texts)]
             write_outputs(mdir / "outputs.jsonl", records)

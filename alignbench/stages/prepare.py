@@ -9,6 +9,7 @@ from typing import Any, Callable
 import torch
 
 from ..config import Config
+from ..distributed import main_then_load
 from ..errors import AlignbenchError
 from ..models.exact import ExactEnumeration
 from ..models.factory import build_policy
@@ -98,10 +99,12 @@ def train_sft(cfg: Config, rd: RunDir, task, progress):
         trainer = GroupTrainer(sft, TrainConfig(steps=cfg.sft.steps, lr=cfg.sft.lr, batch_size=cfg.sft.batch_size, seed=cfg.seed),
                                progress, label="sft", log_path=rd.path / "sft_train_log.jsonl")
         trainer.fit(data, lambda lp, b: sft_nll_loss(lp[:, 0], b["response_lengths"][:, 0], norm))
+        trainer.finish()  # unwrapped from accelerate
         final_loss = trainer.history[-1]
     sft.model.eval()  # π_sft is the reference from here on: every later pass over it is a scoring pass
     nll_after = heldout_nll() if cfg.sft.steps else nll_before
-    sft.save(sft_dir)
+    if rd.writes:
+        sft.save(sft_dir)
     rd.mark_done("sft", time.time() - t0, {"heldout_nll_before": nll_before, "heldout_nll_after": nll_after,
                                            "params": sft.n_params(), "final_loss": final_loss, "normalization": norm,
                                            "steps": cfg.sft.steps})
@@ -113,10 +116,20 @@ def train_sft(cfg: Config, rd: RunDir, task, progress):
 
 
 def train_reward(cfg: Config, rd: RunDir, task, sft, progress):
-    """The reward model and its held-out pairwise accuracy (None without held-out pairs)."""
+    """The reward model and its held-out pairwise accuracy (None without held-out pairs). Under accelerate launch
+    rank 0 trains it (its loop does not shard) and the other processes load what it saved."""
     rm_dir = rd.path / "reward_model"
-    if rd.done("reward_model"):
+
+    def load():
         return load_reward_model(cfg.reward_model.path or rm_dir), rd.stage_info("reward_model").get("heldout_accuracy")
+
+    if rd.done("reward_model"):
+        return load()
+    return main_then_load(lambda: _train_reward(cfg, rd, task, sft, progress), load)
+
+
+def _train_reward(cfg: Config, rd: RunDir, task, sft, progress):
+    rm_dir = rd.path / "reward_model"
     t0 = time.time()
     rc = cfg.reward_model
     if rc.path:  # the user's reward model: nothing is trained

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..distributed import refuse_multiprocess
 from ..models.generation import TransformersBackend
 from ..models.logprobs import allowed_bias, build_batch, token_logprobs
 from ..progress import NullProgress
@@ -68,6 +69,7 @@ def train_ppo(policy, ref_policy, reward_fn, prompts: list[str], cfg: PPOConfig,
 
     Returns one record per iteration: mean score, sampled KL to the reference, and the largest
     |π_θ/π_old − 1| over the first minibatch of the first epoch (0 when old and new passes agree)."""
+    refuse_multiprocess("PPO")
     progress = progress or NullProgress()
     if cfg.disable_dropout:
         disable_dropout(policy.model)
@@ -118,6 +120,7 @@ def train_ppo(policy, ref_policy, reward_fn, prompts: list[str], cfg: PPOConfig,
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
                 opt.step()
+                policy.weights_changed()
         kl = float(((old_logps - ref_logps) * mask).sum(-1).mean())
         history.append({"iteration": it, "score": float(scores.mean()), "kl": kl, "first_ratio_max_dev": first_ratio_dev})
         progress.update(task, completed=it + 1, info=f"score {history[-1]['score']:.3f} kl {kl:.2f}")

@@ -21,6 +21,7 @@ from typing import Callable
 
 import torch
 
+from ..errors import AlignbenchError
 from ..io import atomic_write_bytes, atomic_write_text
 from ..models.logprobs import build_batch, materialises_logits, sequence_logprobs
 from ..progress import NullProgress
@@ -127,7 +128,13 @@ def _accelerator(config: TrainConfig):
         return None
     from accelerate import Accelerator  # lazy: only `accelerate launch` runs use it; ~0.2 s off every import
 
-    return Accelerator(gradient_accumulation_steps=1)
+    # No GPU: the processes talk over gloo (`accelerate launch --multi_gpu` starts them; its `--cpu` needs MPI for more than one).
+    accelerator = Accelerator(gradient_accumulation_steps=1, cpu=not torch.cuda.is_available())
+    micro = max(1, config.batch_size // config.grad_accum)
+    if micro % accelerator.num_processes:
+        raise AlignbenchError(f"batch_size {config.batch_size} / grad_accum {config.grad_accum} = {micro} groups per micro-batch "
+                              f"cannot be split evenly across {accelerator.num_processes} processes")
+    return accelerator
 
 
 class GroupTrainer:
@@ -148,8 +155,13 @@ class GroupTrainer:
         self.accelerator = _accelerator(config)
         if self.accelerator is not None:
             # DDP / FSDP / DeepSpeed come from the `accelerate launch --config_file` in use.
+            # Every process draws the same global batch (same seed) and trains on its slice of it; DDP averages
+            # the gradients, so N processes take the steps one process takes with the same batch_size.
             policy.model, self.optimizer = self.accelerator.prepare(policy.model, self.optimizer)
-            self.generator.manual_seed(config.seed + 7919 * self.accelerator.process_index)  # a different shard per process
+            sharded = self.accelerator.distributed_type.value in ("FSDP", "DEEPSPEED")
+            if sharded and self.checkpoint_dir is not None and config.checkpoint_every:
+                raise AlignbenchError(f"checkpoint_every {config.checkpoint_every} under {self.accelerator.distributed_type.value}: "
+                                      "resumable checkpoints are written for DDP only (rank 0 saves the whole state); set checkpoint_every: 0")
         self._maybe_resume()
 
     def _new_optimizer(self):
@@ -160,9 +172,25 @@ class GroupTrainer:
         """Continue from ``start``'s weights with a fresh optimiser and schedule (the step count and log go on):
         methods that retrain from π_0 each round (online DPO's ``restart``)."""
         getattr(self.policy.model, "module", self.policy.model).load_state_dict(start.model.state_dict())
+        self.policy.weights_changed()
         self.optimizer, self.scheduler = self._new_optimizer()
         if self.accelerator is not None:
             self.optimizer = self.accelerator.prepare(self.optimizer)
+
+    @property
+    def is_main(self) -> bool:
+        return self.accelerator is None or self.accelerator.is_main_process
+
+    def _my_share(self, indices: list[int]) -> list[int]:
+        if self.accelerator is None:
+            return indices
+        return indices[self.accelerator.process_index :: self.accelerator.num_processes]
+
+    def _mean_over_processes(self, value: float) -> float:
+        if self.accelerator is None:
+            return value
+        local = torch.tensor([value], dtype=torch.float64, device=self.accelerator.device)  # NCCL reduces device tensors only
+        return float(self.accelerator.reduce(local, reduction="mean")[0])
 
     def _lr_lambda(self, step: int) -> float:
         c = self.cfg
@@ -204,7 +232,7 @@ class GroupTrainer:
             total_loss = 0.0
             metrics: dict[str, float] = {}
             for _ in range(self.cfg.grad_accum):
-                batch = data.select(self._next_indices(len(data), micro))
+                batch = data.select(self._my_share(self._next_indices(len(data), micro)))
                 logps = group_logprobs(self.policy, batch, length_average=length_average)
                 tensors = {k: v.to(logps.device) for k, v in batch.tensors.items()}
                 tensors["response_lengths"] = response_lengths(batch).to(logps.device)
@@ -226,7 +254,10 @@ class GroupTrainer:
             lr = self.scheduler.get_last_lr()[0]
             self.optimizer.step()
             self.scheduler.step()
+            self.policy.weights_changed()
             self.step += 1
+            total_loss = self._mean_over_processes(total_loss)
+            metrics = {name: self._mean_over_processes(value) for name, value in metrics.items()}
             self.history.append(total_loss)
             self._log_step({"step": self.step, "loss": total_loss, "grad_norm": grad_norm, "lr": lr, **metrics})
             self.progress.update(task, completed=self.step, info=f"loss {total_loss:.4f}")
@@ -244,7 +275,7 @@ class GroupTrainer:
         return self.policy
 
     def _log_step(self, record: dict) -> None:
-        if self.log_path is None:
+        if self.log_path is None or not self.is_main:
             return
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "a", encoding="utf-8") as f:
@@ -252,21 +283,28 @@ class GroupTrainer:
 
     def _trim_log(self) -> None:
         """After a resume, drop log lines of steps the checkpoint does not contain (they will be redone)."""
-        if self.log_path is None or not self.log_path.exists():
+        if self.log_path is None or not self.log_path.exists() or not self.is_main:
             return
         keep = [line for line in self.log_path.read_text(encoding="utf-8").splitlines()
                 if line.strip() and json.loads(line).get("step", 0) <= self.step]
         atomic_write_text(self.log_path, "".join(line + "\n" for line in keep))
 
     # --- checkpoints ----------------------------------------------------------------------
+    def _unwrapped(self):
+        return self.policy.model if self.accelerator is None else self.accelerator.unwrap_model(self.policy.model)
+
     def save_checkpoint(self) -> None:
+        """The trainer's state, written by the main process only (every process holds the same state)."""
         if self.checkpoint_dir is None:
+            return
+        if not self.is_main:
+            self.accelerator.wait_for_everyone()
             return
         buf = io.BytesIO()
         torch.save(
             {
                 "step": self.step,
-                "model": self.policy.model.state_dict(),
+                "model": self._unwrapped().state_dict(),
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "generator": self.generator.get_state(),
@@ -277,6 +315,8 @@ class GroupTrainer:
             buf,
         )
         atomic_write_bytes(self.checkpoint_dir / "trainer_state.pt", buf.getvalue())
+        if self.accelerator is not None:
+            self.accelerator.wait_for_everyone()
 
     def _maybe_resume(self) -> None:
         if self.checkpoint_dir is None:
@@ -287,7 +327,8 @@ class GroupTrainer:
             self._trim_log()  # a fresh start: no lines from an earlier, unfinished attempt
             return
         state = torch.load(path, weights_only=False)
-        self.policy.model.load_state_dict(state["model"])
+        self._unwrapped().load_state_dict(state["model"])
+        self.policy.weights_changed()
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.generator.set_state(state["generator"])
