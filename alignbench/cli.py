@@ -70,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     judge.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     judge.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (default 2000)")
     judge.add_argument("--quiet", action="store_true", help="no progress bar, only the final table")
+    judge.add_argument("--allow-missing", type=int, default=0, metavar="N",
+                       help="exit 0 even if up to N judgments are still missing after retries (default 0: any missing one fails the run)")
 
     lb = _sub(sub, "leaderboard", "aggregate judged directories or alpaca_eval annotations into a leaderboard",
               "alignbench leaderboard runs/quickstart judged/ --out leaderboards/combined.csv")
@@ -283,6 +285,7 @@ def _cmd_judge(args) -> int:
         seed=args.seed,
         n_bootstrap=args.bootstrap,
         quiet=args.quiet,
+        allow_missing=args.allow_missing,
     )
     leaderboard.print_table(rows, _console(), title=f"judged with {args.judge}")
     return 0

@@ -105,8 +105,9 @@ class JudgeServer:
 
     def __init__(self, script: Callable[[str], str], latency_s: float = 0.0, latency_jitter_s: float = 0.0,
                  faults: FaultPlan | None = None, max_requests: int = 100_000, deadline_s: float = 600.0,
-                 require_key: str | None = None, port: int = 0):
+                 require_key: str | None = None, port: int = 0, fault_for: Callable[[int, str], str | None] | None = None):
         self.script = script
+        self.fault_for = fault_for  # (request number, prompt) -> a FaultPlan fault name, decided before the plan
         self.port = port
         self.latency_s = latency_s
         self.latency_jitter_s = latency_jitter_s
@@ -207,11 +208,12 @@ class JudgeServer:
             delay = self.latency_s + (random.random() * self.latency_jitter_s if self.latency_jitter_s else 0.0)
             if delay:
                 time.sleep(delay)
-            fault = self.faults.draw() if self.faults.total else None
+            prompt = payload["messages"][-1]["content"]
+            fault = self.fault_for(n, prompt) if self.fault_for else None
+            fault = fault or (self.faults.draw() if self.faults.total else None)
             if fault:
                 with self._lock:
                     self.fault_counts[fault] = self.fault_counts.get(fault, 0) + 1
-            prompt = payload["messages"][-1]["content"]
             if fault == "rate_limit":
                 self._send(h, 429, b'{"error": {"message": "rate limited"}}', {"Retry-After": f"{self.faults.retry_after_s:g}"})
                 return

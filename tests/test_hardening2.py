@@ -1,0 +1,81 @@
+"""Issue 28, hardening round two: no lost judgments, no path escapes, no injected cells, signals honoured."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from alignbench.cli import main
+from alignbench.evaluation import llm_judge
+from alignbench.evaluation.judge_config import load_judge
+from alignbench.evaluation.llm_judge import judge_pairs
+from alignbench.evaluation.local_server import JudgeServer, ScriptedJudge, prefer_longer
+from alignbench.evaluation.outputs import OutputRecord, align_outputs, write_outputs
+from alignbench.evaluation.store import JudgmentStore
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def judge_yaml(tmp_path, base_url, **over) -> Path:
+    cfg = yaml.safe_load((REPO / "judges" / "local-scripted.yaml").read_text())
+    cfg.update({"base_url": base_url, "template": str(REPO / "judges" / "templates" / "pairwise.txt"), **over})
+    path = tmp_path / "judge.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def outputs(n, generator, text=lambda i: "x"):
+    return [OutputRecord(str(i), f"prompt {i}", text(i), generator) for i in range(n)]
+
+
+def early_errors(n_errors: int = 4, always: str | None = None):
+    """503 to the first ``n_errors`` requests and to every request whose prompt contains ``always``."""
+    return lambda n, prompt: "server_error" if n <= n_errors or (always and always in prompt) else None
+
+
+@pytest.fixture
+def fast_backoff(monkeypatch):
+    monkeypatch.setattr(llm_judge, "BACKOFF_BASE", 0.01)
+    monkeypatch.setattr(llm_judge, "BACKOFF_MAX", 0.2)
+
+
+def _early_503(tmp_path, n_prompts):
+    pairs = align_outputs(outputs(n_prompts, "method", lambda i: "m" * (5 + i % 30)), outputs(n_prompts, "reference", lambda i: "r" * 20))
+    with JudgeServer(ScriptedJudge(prefer_longer), fault_for=early_errors(4), latency_s=0.002 if n_prompts <= 1000 else 0.0, deadline_s=300) as srv:
+        # The queue of first attempts takes far longer than one judgment's budget (0.5 s).
+        judge = load_judge(str(judge_yaml(tmp_path, srv.base_url, max_concurrency=2, timeout=0.4, total_timeout=0.5,
+                                          max_retries=4, both_orders=n_prompts <= 1000)))
+        t0 = time.monotonic()
+        first, second, info, reqs = judge_pairs(pairs, judge, JudgmentStore(tmp_path / "j.jsonl"), "method", "reference")
+        seconds = time.monotonic() - t0
+    print(f"early 503s, {n_prompts} prompts, {len(reqs)} requests: {len(info.failures)} missing, {info.retries} retries, {seconds:.1f} s")
+    assert info.retries >= 4 and info.failures == []
+    assert len((tmp_path / "j.jsonl").read_text().splitlines()) == len({r.key for r in reqs})
+
+
+def test_item1_early_transient_errors_in_a_big_batch_are_retried_not_lost(tmp_path, fast_backoff):
+    _early_503(tmp_path, 200)
+
+
+@pytest.mark.slow
+def test_item1_early_transient_errors_at_twenty_thousand_prompts(tmp_path, fast_backoff):
+    _early_503(tmp_path, 20_000)
+
+
+def test_item1_a_judge_run_that_cannot_finish_says_how_many_are_missing_and_fails(tmp_path, capsys, fast_backoff):
+    write_outputs(tmp_path / "m.jsonl", outputs(6, "method", lambda i: "m" * (i + 3)))
+    write_outputs(tmp_path / "r.jsonl", outputs(6, "reference", lambda i: "r" * 5))
+    with JudgeServer(ScriptedJudge(prefer_longer), fault_for=early_errors(0, always="prompt 3\n")) as srv:
+        judge = judge_yaml(tmp_path, srv.base_url, max_retries=1, max_concurrency=2)
+        argv = ["judge", "--outputs", str(tmp_path / "m.jsonl"), "--reference", str(tmp_path / "r.jsonl"),
+                "--judge", str(judge), "--out", str(tmp_path / "out"), "--quiet", "--bootstrap", "200"]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "2 judgment(s) missing" in err and "judgments.failures.jsonl" in err and len(err.strip().splitlines()) == 1
+        failed = [json.loads(x)["prompt_id"] for x in (tmp_path / "out" / "judgments.failures.jsonl").read_text().splitlines()]
+        assert set(failed) == {"3"}
+        assert main(argv + ["--allow-missing", "2"]) == 0
