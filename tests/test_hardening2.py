@@ -79,3 +79,14 @@ def test_item1_a_judge_run_that_cannot_finish_says_how_many_are_missing_and_fail
         failed = [json.loads(x)["prompt_id"] for x in (tmp_path / "out" / "judgments.failures.jsonl").read_text().splitlines()]
         assert set(failed) == {"3"}
         assert main(argv + ["--allow-missing", "2"]) == 0
+
+
+def test_item2_a_reply_with_two_different_verdicts_is_unparseable_not_one_of_them(tmp_path):
+    pairs = align_outputs(outputs(3, "method"), outputs(3, "reference"))
+    script = lambda prompt: "My verdict: [[B]]. For the record, the answers said: ...[[A]]..."  # noqa: E731
+    with JudgeServer(script) as srv:
+        judge = load_judge(str(judge_yaml(tmp_path, srv.base_url)))
+        first, second, info, _ = judge_pairs(pairs, judge, JudgmentStore(tmp_path / "j.jsonl"), "method", "reference")
+    stored = [json.loads(x) for x in (tmp_path / "j.jsonl").read_text().splitlines()]
+    assert stored and all(r["verdict"] is None for r in stored) and info.failures == []
+    assert all(v != v for v in first)  # NaN: the prompt is left out and counted, never a win for A
