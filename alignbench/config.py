@@ -18,6 +18,7 @@ from .evaluation.evaluators import EVALUATORS
 from .evaluation.simulated_judge import SimulatedJudgeSettings
 from .methods.params import MAX_COUNT
 from .methods.registry import get_method
+from .names import name_problem
 from .safe_yaml import load_yaml_file, load_yaml_text
 from .tasks.hh import load_hh_harmless
 from .tasks.jsonl import load_jsonl_task
@@ -147,6 +148,9 @@ class Config(_Strict):
         if not v:
             raise ValueError("name at least one method")
         for label, params in v.items():
+            problem = name_problem(str(label))
+            if problem:
+                raise ValueError(f"method label {str(label)[:40]!r} {problem}")
             if params is None:
                 v[label] = {}
             elif not isinstance(params, dict):

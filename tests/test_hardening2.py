@@ -90,3 +90,13 @@ def test_item2_a_reply_with_two_different_verdicts_is_unparseable_not_one_of_the
     stored = [json.loads(x) for x in (tmp_path / "j.jsonl").read_text().splitlines()]
     assert stored and all(r["verdict"] is None for r in stored) and info.failures == []
     assert all(v != v for v in first)  # NaN: the prompt is left out and counted, never a win for A
+
+
+@pytest.mark.parametrize("label", ["../../x", "/abs/victim", "a" * 300, "a\x00b", "tab\there", "up\\..\\win"])
+def test_item3_a_method_label_is_a_name_refused_at_load(label):
+    from alignbench.config import validate_config
+    from alignbench.errors import AlignbenchError
+
+    with pytest.raises(AlignbenchError, match=r"setting 'methods': method label .* (contains|characters long)"):
+        validate_config({"methods": {label: {"method": "dpo"}}}, "cfg.yaml")
+    validate_config({"methods": {"dpo-β_0.1 v2": {"method": "dpo"}}}, "cfg.yaml")  # an ordinary name passes
