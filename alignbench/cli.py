@@ -258,7 +258,7 @@ def _cmd_run(args) -> int:
     from . import pipeline
     from .preflight import prepared_run
 
-    with prepared_run(cfg, args.run_dir, args.judge):
+    with prepared_run(cfg, args.run_dir, args.judge, args.leaderboard_dir):
         rows = pipeline.run_comparison(
             cfg,
             run_dir=args.run_dir,

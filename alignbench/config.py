@@ -197,7 +197,15 @@ def validate_config(data: dict, origin: str = "config") -> Config:
         except AlignbenchError as e:
             raise AlignbenchError(f"{origin}: {e}") from None
     _check_task_options(cfg.task.name, cfg.task.options, origin)
+    problem = name_problem(str(task_name(cfg)))
+    if problem:
+        raise AlignbenchError(f"{origin}: setting 'task.options.name': the task's name {str(task_name(cfg))[:40]!r} {problem}")
     return cfg
+
+
+def task_name(cfg: Config) -> str:
+    """The task's name as published: the leaderboard files are ``<name>.csv`` and so on."""
+    return cfg.task.options.get("name", "custom") if cfg.task.name == "jsonl" else cfg.task.name
 
 
 def _task_option_types(task: str) -> dict[str, Any]:

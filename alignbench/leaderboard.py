@@ -13,9 +13,10 @@ from rich.text import Text
 
 from .errors import AlignbenchError
 from .evaluation.alpaca_eval import rows_from_annotations
-from .evaluation.schema import ALL_COLUMNS, COLUMNS, EXTRA  # noqa: F401  (COLUMNS, EXTRA: re-exported)
+from .evaluation.schema import ALL_COLUMNS, COLUMNS, EXTRA, make_row  # noqa: F401  (COLUMNS, EXTRA: re-exported)
 from .frontier import method_curves
 from .io import atomic_write_bytes, atomic_write_text
+from .owned import PNG_SOFTWARE, check_replaceable, leaderboard_files
 from .report_html import write_html
 from .safe_yaml import load_json_file
 
@@ -93,7 +94,7 @@ def write_leaderboard(rows: list[dict], out_csv: str | Path, title: str | None =
     if not rows:
         raise AlignbenchError(f"{out_csv}: no rows to write")
     if not force:
-        guard_overwrite(out_csv)
+        guard_overwrite(out_csv, frontier_path)
     rows = sort_rows(with_run(rows))
     title = title or title_for(rows)
     df = _frame(rows)
@@ -113,28 +114,12 @@ def write_leaderboard(rows: list[dict], out_csv: str | Path, title: str | None =
     return paths
 
 
-def guard_overwrite(out_csv: Path) -> None:
-    """Refuse to replace a file this tool did not write: an existing ``out_csv`` must be a leaderboard
-    CSV (its header), and where there is none, no file may sit at the names written beside it."""
+def guard_overwrite(out_csv: Path, frontier_path: Path | None = None,
+                    remedy: str = "choose another --out or pass --force to overwrite it") -> None:
+    """Refuse to replace a file this tool did not write, at the CSV and at every name written beside it."""
     if out_csv.is_dir():
         raise AlignbenchError(f"{out_csv}: is a directory; --out names the leaderboard CSV file")
-    blocker = next((p for p in out_csv.parents if p.exists() and not p.is_dir()), None)
-    if blocker is not None:
-        raise AlignbenchError(f"{out_csv}: {blocker} is a file, not a directory")
-    if out_csv.exists():
-        try:
-            with open(out_csv, "rb") as f:
-                head = f.read(len(",".join(COLUMNS[:4])))
-        except OSError as e:
-            raise AlignbenchError(f"{out_csv}: cannot read ({e.strerror or e})") from None
-        if head != ",".join(COLUMNS[:4]).encode():
-            raise AlignbenchError(f"{out_csv}: exists and is not a leaderboard alignbench wrote; "
-                                  "choose another --out or pass --force to overwrite it")
-        return
-    for sibling in (out_csv.with_suffix(s) for s in (".md", ".png", ".html")):
-        if sibling.exists():
-            raise AlignbenchError(f"{sibling}: exists and {out_csv.name} does not, so it is not a leaderboard alignbench "
-                                  "wrote; choose another --out or pass --force to overwrite it")
+    check_replaceable(leaderboard_files(out_csv, frontier_path), remedy)
 
 
 def _fmt(v, digits=1):
@@ -231,7 +216,7 @@ def to_markdown(df, title: str | None = None) -> str:
 
 def _fig_bytes(fig: Figure) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight", metadata={"Software": PNG_SOFTWARE})
     return buf.getvalue()
 
 
@@ -367,9 +352,17 @@ def read_rows(directory: Path) -> list[dict]:
     path = Path(directory) / "rows.json"
     if not path.exists():
         raise AlignbenchError(f"{directory}: no rows.json (not a judged run or judge directory)")
-    rows = load_json_file(path, "rows.json")
+    return checked_rows(load_json_file(path, "rows.json"), path)
+
+
+def checked_rows(rows, path) -> list[dict]:
+    """A rows file's rows, each a mapping with the schema's columns and types (one-line error naming the row)."""
     if not isinstance(rows, list):
         raise AlignbenchError(f"{path}: expected a list of rows")
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise AlignbenchError(f"{path}: row {i + 1}: expected a mapping of columns, got {type(row).__name__}")
+        make_row(f"{path}: row {i + 1}", **{str(k): v for k, v in row.items()})
     return rows
 
 
@@ -396,10 +389,7 @@ def load_leaderboard(path: str | Path):
     if not path.exists():
         raise AlignbenchError(f"{path}: file not found")
     if path.suffix == ".json":
-        rows = load_json_file(path, "rows file")
-        if not isinstance(rows, list):
-            raise AlignbenchError(f"{path}: expected a list of rows")
-        return _frame(rows)
+        return _frame(checked_rows(load_json_file(path, "rows file"), path))
     try:
         df = pd.read_csv(path)
     except (ValueError, UnicodeDecodeError) as e:

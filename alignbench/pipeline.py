@@ -42,14 +42,16 @@ def run_comparison(cfg: Config, run_dir: Path | None = None, leaderboard_dir: Pa
         rd.manifest["stages"]["evaluation"] = {"seconds": round(time.time() - t1, 3)}
     # Imported here, not at the top: tables and plots bring pandas and matplotlib (about 100 MB resident),
     # which the training stages' peak memory need not carry.
-    from .leaderboard import guard_overwrite
+    from .owned import check_replaceable, run_files
+    from .preflight import LEADERBOARD_REMEDY
     from .stages.publish import publish
 
-    guard_overwrite(out_dir / f"{shared.task.name}.csv")
+    check_replaceable(run_files(out_dir, shared.task.name), LEADERBOARD_REMEDY)  # again: files may have appeared since
     rows = [r.as_dict() for r in rows]
-    paths = publish(cfg, rd, shared, rows, comparisons, out_dir)
-    save_comparisons(rd.path / "comparisons.jsonl", comparisons)
+    save_comparisons(rd.path / "comparisons.jsonl", comparisons)  # before the tables and plots: a failure there keeps them
     atomic_write_json(rd.path / "rows.json", rows)
+    paths = publish(cfg, rd, shared, rows, comparisons, out_dir)
+    atomic_write_json(rd.path / "rows.json", rows)  # with the reward_regret publish adds
     rd.manifest["stages"]["total_this_invocation"] = {"seconds": round(time.time() - t0, 3)}
     rd.manifest["rm_heldout_accuracy"] = shared.rm_accuracy
     rd.manifest["leaderboard"] = {k: str(v) for k, v in paths.items()}

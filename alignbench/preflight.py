@@ -1,5 +1,6 @@
 """Checks of a whole run before its first training step: every judge YAML loads, its key is set,
-and its endpoint answers one cheap authenticated request; then the run directory is locked."""
+and its endpoint answers one cheap authenticated request; every file the run will publish may be
+written; then the run directory is locked."""
 
 from __future__ import annotations
 
@@ -7,17 +8,21 @@ import asyncio
 import contextlib
 from pathlib import Path
 
-from .config import Config
+from .config import Config, task_name
 from .dirlock import exclusive_dir
 from .errors import AlignbenchError
 from .evaluation.judge_config import load_judge, url_secrets
 
 PING_PROMPT = "Reply with the single word OK."
+LEADERBOARD_REMEDY = "move it, or choose another --leaderboard-dir"
 
 
 @contextlib.contextmanager
-def prepared_run(cfg: Config, run_dir: Path | None, extra_judges=()):
-    """Validate every judge of the run, then hold the run directory for the run's duration."""
+def prepared_run(cfg: Config, run_dir: Path | None, extra_judges=(), leaderboard_dir: Path | None = None):
+    """Validate every judge of the run and the files it will publish, then hold the run directory for the run's duration."""
+    from .owned import check_replaceable, run_files
+
+    check_replaceable(run_files(Path(leaderboard_dir or cfg.leaderboard_dir), task_name(cfg)), LEADERBOARD_REMEDY)
     for name in dict.fromkeys([*cfg.evaluation.judges, *extra_judges]):
         check_judge(name)
     with exclusive_dir(Path(run_dir) if run_dir else Path(cfg.runs_dir) / cfg.name, "run directory"):

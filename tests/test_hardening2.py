@@ -100,3 +100,75 @@ def test_item3_a_method_label_is_a_name_refused_at_load(label):
     with pytest.raises(AlignbenchError, match=r"setting 'methods': method label .* (contains|characters long)"):
         validate_config({"methods": {label: {"method": "dpo"}}}, "cfg.yaml")
     validate_config({"methods": {"dpo-β_0.1 v2": {"method": "dpo"}}}, "cfg.yaml")  # an ordinary name passes
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """A check meant to come before training fails the test if training starts instead."""
+    from alignbench import pipeline
+
+    def started(*a, **k):
+        raise AssertionError("training started: the check did not come first")
+
+    monkeypatch.setattr(pipeline, "run_comparison", started)
+
+
+ROW = {"task": "t", "method": "m", "evaluator": "e", "baseline": "b", "n_prompts": 3, "win_rate": 50.0, "ci_low": 20.0,
+       "ci_high": 80.0, "std_error": 10.0, "wins": 1, "ties": 1, "losses": 1}
+
+
+def test_item4_report_never_writes_where_a_rows_task_points(tmp_path, capsys):
+    victim = tmp_path / "victim"
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "rows.json").write_text(json.dumps([{**ROW, "task": str(victim)}]))
+    assert main(["report", str(tmp_path / "d")]) == 2
+    assert "give --out" in capsys.readouterr().err and not victim.with_suffix(".html").exists()
+
+
+def test_item4_report_does_not_overwrite_a_hand_written_page(tmp_path, capsys):
+    from alignbench.leaderboard import write_leaderboard
+
+    paths = write_leaderboard([ROW], tmp_path / "x.csv")
+    assert main(["report", str(paths["csv"])]) == 0  # its own page: replaced
+    paths["html"].write_text("<html>my notes</html>")
+    assert main(["report", str(paths["csv"])]) == 2
+    assert "x.html: exists and is not a leaderboard alignbench wrote" in capsys.readouterr().err
+    assert paths["html"].read_text() == "<html>my notes</html>"
+
+
+@pytest.mark.parametrize("name", ["oracle-ranking.csv", "oracle-ranking.md", "oracle-frontier.png", "oracle.md", "oracle.html"])
+def test_item5_run_refuses_every_foreign_file_it_would_write_before_training(tmp_path, capsys, name, no_training):
+    lb = tmp_path / "lb"
+    lb.mkdir()
+    (lb / name).write_text("the user's own file")
+    assert main(["run", "--run-dir", str(tmp_path / "run"), "--leaderboard-dir", str(lb), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"{name}: exists and is not a leaderboard alignbench wrote" in err and "--leaderboard-dir" in err
+    assert not (tmp_path / "run").exists() and (lb / name).read_text() == "the user's own file"
+
+
+def test_item18_a_leaderboard_dir_that_is_a_file_is_refused_before_training(tmp_path, capsys, no_training):
+    (tmp_path / "lb").write_text("x")
+    assert main(["run", "--run-dir", str(tmp_path / "run"), "--leaderboard-dir", str(tmp_path / "lb"), "--quiet"]) == 2
+    assert "lb is a file, not a directory" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+def test_item5_the_shipped_leaderboards_are_recognised_as_alignbench_s_own():
+    from alignbench.owned import run_files, written_by_alignbench
+
+    for task in ("oracle", "hh-harmless"):
+        assert all(written_by_alignbench(p) for p in run_files(REPO / "leaderboards", task))
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([1, 2, 3], "row 1: expected a mapping of columns, got int"),
+    ([{}], "row 1: column task: Field required"),
+    ([{**ROW, "win_rate": "high"}], "row 1: column win_rate: Input should be a valid number"),
+])
+def test_item8_a_wrong_shaped_rows_json_is_one_line_in_leaderboard_and_report(tmp_path, capsys, rows, message):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "rows.json").write_text(json.dumps(rows))
+    assert main(["leaderboard", str(tmp_path / "d"), "--out", str(tmp_path / "lb.csv")]) == 2
+    assert main(["report", str(tmp_path / "d" / "rows.json"), "--out", str(tmp_path / "x.html")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all("rows.json: " + message in line for line in err), err
