@@ -16,6 +16,7 @@ from .evaluation.alpaca_eval import rows_from_annotations
 from .evaluation.schema import ALL_COLUMNS, COLUMNS, EXTRA, make_row  # noqa: F401  (COLUMNS, EXTRA: re-exported)
 from .frontier import method_curves
 from .io import atomic_write_bytes, atomic_write_text
+from .names import csv_cell, from_csv_cell, md_cell, plot_text
 from .owned import PNG_SOFTWARE, check_replaceable, leaderboard_files
 from .report_html import write_html
 from .safe_yaml import load_json_file
@@ -98,7 +99,7 @@ def write_leaderboard(rows: list[dict], out_csv: str | Path, title: str | None =
     rows = sort_rows(with_run(rows))
     title = title or title_for(rows)
     df = _frame(rows)
-    atomic_write_text(out_csv, df.to_csv(index=False))
+    atomic_write_text(out_csv, df.map(csv_cell).to_csv(index=False))
     md = out_csv.with_suffix(".md")
     atomic_write_text(md, to_markdown(df, title))
     png = out_csv.with_suffix(".png")
@@ -197,9 +198,8 @@ def _panel_label(r: dict) -> str:
 
 
 def _md_table(header: list[str], body: list[list[str]]) -> list[str]:
-    esc = lambda x: str(x).replace("|", "\\|")  # noqa: E731
-    return ["| " + " | ".join(map(esc, header)) + " |", "|" + "---|" * len(header)] + [
-        "| " + " | ".join(map(esc, row)) + " |" for row in body]
+    return ["| " + " | ".join(map(md_cell, header)) + " |", "|" + "---|" * len(header)] + [
+        "| " + " | ".join(map(md_cell, row)) + " |" for row in body]
 
 
 def to_markdown(df, title: str | None = None) -> str:
@@ -263,9 +263,9 @@ def win_rate_png(rows: list[dict]) -> bytes:
         hi = [max(0.0, _num(r.get("ci_high")) - r["win_rate"]) if not is_missing(r.get("ci_high")) else 0.0 for r in rs]
         ax.errorbar(wr, y, xerr=[lo, hi], fmt="o", capsize=3)
         ax.axvline(50, color="grey", lw=0.8, ls="--")
-        ax.set_yticks(y, [f"{r['method']} ({r['run']})" if split_run else str(r["method"]) for r in rs])
+        ax.set_yticks(y, [plot_text(f"{r['method']} ({r['run']})" if split_run else r["method"]) for r in rs])
         ax.set_xlabel("win rate (%)")
-        ax.set_title(title, fontsize=9)
+        ax.set_title(plot_text(title), fontsize=9)
     for ax in flat[len(panels):]:
         ax.set_visible(False)
     return _fig_bytes(fig)
@@ -302,15 +302,15 @@ def frontier_png(rows: list[dict], reward_key: str = "exact_reward", optimal=Non
             xs, ys = [c[1] for c in curve], [c[2] for c in curve]
             swept = len(curve) > 1 or curve[0][0] is not None
             ax.plot(xs, ys, marker=markers[i % len(markers)], ms=6, ls="-" if swept else "none", alpha=0.85,
-                    label=name + (" (swept: " + ", ".join(f"{c[0]:g}" for c in curve) + ")" if swept else ""))
+                    label=plot_text(name) + (" (swept: " + ", ".join(f"{c[0]:g}" for c in curve) + ")" if swept else ""))
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
         ax.set_xlabel("KL(π ‖ π_sft) (nats)")
         if scale.startswith("mean reward"):
             ax.set_ylabel("mean reward (sampled)")
-            ax.set_title(f"KL–reward frontier: {task}\n{scale}", fontsize=10)
+            ax.set_title(plot_text(f"KL–reward frontier: {task}\n{scale}"), fontsize=10)
         else:
-            ax.set_ylabel(scale)
-            ax.set_title(f"KL–reward frontier: {task}", fontsize=10)
+            ax.set_ylabel(plot_text(scale))
+            ax.set_title(plot_text(f"KL–reward frontier: {task}"), fontsize=10)
     return _fig_bytes(fig)
 
 
@@ -397,7 +397,7 @@ def load_leaderboard(path: str | Path):
     missing = [c for c in ("task", "method", "evaluator", "baseline", "win_rate") if c not in df.columns]
     if missing:
         raise AlignbenchError(f"{path}: not a leaderboard CSV (missing column(s) {', '.join(missing)})")
-    return df
+    return df.map(from_csv_cell)
 
 
 def rows_from_frame(df) -> list[dict]:

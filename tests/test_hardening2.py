@@ -172,3 +172,46 @@ def test_item8_a_wrong_shaped_rows_json_is_one_line_in_leaderboard_and_report(tm
     assert main(["report", str(tmp_path / "d" / "rows.json"), "--out", str(tmp_path / "x.html")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all("rows.json: " + message in line for line in err), err
+
+
+EVIL = '=HYPERLINK("http://evil.example/","x")'
+
+
+def test_item6_formula_cells_are_neutralised_in_csv_and_exact_in_json(tmp_path):
+    import csv
+
+    from alignbench.leaderboard import load_leaderboard, rows_from_frame, write_leaderboard
+
+    names = [EVIL, "+1", "-cmd", "@SUM(A1)", "\tx", "\rx", "plain"]
+    paths = write_leaderboard([{**ROW, "method": n} for n in names], tmp_path / "lb.csv")
+    with open(paths["csv"], newline="") as f:
+        cells = [r["method"] for r in csv.DictReader(f)]
+    assert len(cells) == len(names) and all(c == "plain" or c.startswith("'") for c in cells)
+    back = rows_from_frame(load_leaderboard(paths["csv"]))
+    assert all(r["ci_low"] == 20.0 for r in back)  # numbers untouched
+    assert sorted(r["method"] for r in back) == sorted(n.replace("\r", "\n") for n in names)  # read back as written
+
+
+def test_item6_ranking_csv_is_neutralised_too(tmp_path):
+    import numpy as np
+
+    from alignbench.ranking import write_ranking
+
+    rng = np.random.default_rng(0)
+    battles = {(EVIL, "base"): rng.random(30), ("ok", "base"): rng.random(30)}
+    write_ranking({"e": battles}, tmp_path / "t-ranking.csv", baseline="base", task="t", n_boot=50)
+    text = (tmp_path / "t-ranking.csv").read_text()
+    assert "'=HYPERLINK" in text and "\n=HYPERLINK" not in text and ",=HYPERLINK" not in text
+
+
+@pytest.mark.parametrize("name", ["two\nlines", "$\\frac{1}{$"])
+def test_item7_names_are_plain_text_in_markdown_and_plots(tmp_path, name):
+    from alignbench.leaderboard import frontier_png, write_leaderboard
+
+    rows = [{**ROW, "method": name, "evaluator": f"llm:{name}", "kl_to_sft": 0.1, "mean_reward": 0.2, "judge": name},
+            {**ROW, "method": "other", "kl_to_sft": 0.2, "mean_reward": 0.3, "judge": name}]
+    paths = write_leaderboard(rows, tmp_path / "lb.csv")  # the win-rate PNG and the page: no mathtext error
+    assert frontier_png(rows, "mean_reward")[:4] == b"\x89PNG"
+    md = paths["md"].read_text()
+    table_lines = [line for line in md.splitlines() if line.startswith("|")]
+    assert all(line.endswith("|") for line in table_lines)  # no row split by a line break
