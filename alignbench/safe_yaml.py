@@ -13,7 +13,7 @@ from yaml.composer import Composer
 from yaml.nodes import MappingNode, SequenceNode
 
 from .errors import AlignbenchError
-from .io import reject_constant, unique_keys
+from .io import strict_json_loads
 
 MAX_YAML_BYTES = 1 * 1024 * 1024
 MAX_DEPTH = 64
@@ -118,7 +118,7 @@ def load_json_file(path: str | os.PathLike, what: str = "JSON file", max_bytes: 
     path = Path(path)
     text = read_text(path, what, max_bytes)
     try:
-        return json.loads(text, object_pairs_hook=unique_keys, parse_constant=reject_constant)
+        return strict_json_loads(text)
     except RecursionError:
         raise AlignbenchError(f"{path}: malformed JSON (nested too deeply)") from None
     except ValueError as e:

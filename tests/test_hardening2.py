@@ -215,3 +215,32 @@ def test_item7_names_are_plain_text_in_markdown_and_plots(tmp_path, name):
     md = paths["md"].read_text()
     table_lines = [line for line in md.splitlines() if line.startswith("|")]
     assert all(line.endswith("|") for line in table_lines)  # no row split by a line break
+
+
+def _judge_argv(tmp_path, outputs_file, reference_file, judge="rm:/nonexistent"):
+    return ["judge", "--outputs", str(outputs_file), "--reference", str(reference_file), "--judge", judge,
+            "--out", str(tmp_path / "out"), "--quiet"]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "alpaca_eval"])
+def test_item8_a_lone_surrogate_in_an_outputs_file_is_one_line_naming_it(tmp_path, capsys, fmt):
+    if fmt == "jsonl":
+        bad = tmp_path / "m.jsonl"
+        bad.write_text('{"prompt_id": "1", "prompt": "p", "output": "\\ud800", "generator": "m"}\n')
+    else:
+        bad = tmp_path / "m.json"
+        bad.write_text('[{"instruction": "p", "output": "x\\udfff", "generator": "m"}]')
+    write_outputs(tmp_path / "r.jsonl", outputs(1, "r"))
+    assert main(_judge_argv(tmp_path, bad, tmp_path / "r.jsonl")) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(bad) in err and "lone surrogate" in err
+    from alignbench.io import strict_json_loads
+
+    assert strict_json_loads('{"a": "\\ud83d\\ude00"}') == {"a": "😀"}  # an escaped pair is text
+
+
+def test_item8_the_reference_generator_as_a_method_is_refused_before_anything_is_written(tmp_path, capsys):
+    write_outputs(tmp_path / "r.jsonl", outputs(2, "r"))
+    assert main(_judge_argv(tmp_path, tmp_path / "r.jsonl", tmp_path / "r.jsonl")) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "is also the generator of the reference" in err and not (tmp_path / "out").exists()

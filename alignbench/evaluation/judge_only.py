@@ -38,6 +38,9 @@ def judge_outputs(outputs: list[Path], reference: Path, judge: str, out_dir: Pat
     outputs, named = {}, {}
     for path, recs in method_records:
         name = _generator_name(recs, path)
+        if name == baseline:
+            raise AlignbenchError(f"{path}: generator {name!r} is also the generator of the reference {reference}; "
+                                  "a generator is not judged against itself (give the reference its own generator name)")
         if name in named:
             raise AlignbenchError(f"{path}: generator {name!r} is also the generator of {named[name]}; "
                                   "each outputs file needs its own generator name")
