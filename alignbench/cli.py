@@ -14,6 +14,7 @@ from rich.table import Table
 
 from . import __version__
 from .errors import AlignbenchError
+from .secrets import redact
 
 # Each _cmd_* imports what its command needs: all of it at the top (torch, transformers, pandas,
 # matplotlib, pydantic) would take `alignbench --help` and input errors from ~0.05 s to ~2.3 s.
@@ -168,12 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except AlignbenchError as e:
-        print(f"alignbench: error: {e}", file=sys.stderr)
+        print(redact(f"alignbench: error: {e}"), file=sys.stderr)
         return 2
     except OSError as e:  # disk full, read-only or vanished output: the finished work is already on disk
         where = f"{e.filename}: " if e.filename else ""
-        print(f"alignbench: error: {where}{(e.strerror or str(e)).lower()}; finished work is kept, "
-              "fix the cause and re-run the same command to resume", file=sys.stderr)
+        print(redact(f"alignbench: error: {where}{(e.strerror or str(e)).lower()}; finished work is kept, "
+                     "fix the cause and re-run the same command to resume"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("alignbench: interrupted; finished stages are kept, re-run the same command to resume", file=sys.stderr)

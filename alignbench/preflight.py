@@ -12,6 +12,7 @@ from .config import Config, task_name
 from .dirlock import exclusive_dir
 from .errors import AlignbenchError
 from .evaluation.judge_config import load_judge, url_secrets
+from .secrets import redact
 
 PING_PROMPT = "Reply with the single word OK."
 LEADERBOARD_REMEDY = "move it, or choose another --leaderboard-dir"
@@ -37,10 +38,7 @@ def check_judge(name: str) -> None:
     except AlignbenchError:
         raise
     except Exception as exc:  # noqa: BLE001 - every failure of the one request is reported in one line
-        text = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
-        for secret in [key, *url_secrets(judge.base_url)]:
-            if secret and secret != "EMPTY":
-                text = text.replace(secret, "***")
+        text = redact(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", key, *url_secrets(judge.base_url))[:300]
         raise AlignbenchError(f"judge {judge.name} ({judge.identity()}): a test request failed before any training: {text}") from None
 
 

@@ -244,3 +244,37 @@ def test_item8_the_reference_generator_as_a_method_is_refused_before_anything_is
     assert main(_judge_argv(tmp_path, tmp_path / "r.jsonl", tmp_path / "r.jsonl")) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "is also the generator of the reference" in err and not (tmp_path / "out").exists()
+
+
+def test_item9_a_url_password_is_not_printed_when_the_judge_cannot_be_reached(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    judge = judge_yaml(tmp_path, f"http://user:Secret-pw-9@127.0.0.1:{port}/v1")
+    write_outputs(tmp_path / "m.jsonl", outputs(1, "m"))
+    write_outputs(tmp_path / "r.jsonl", outputs(1, "r"))
+    assert main(_judge_argv(tmp_path, tmp_path / "m.jsonl", tmp_path / "r.jsonl", judge=str(judge))) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach" in err and "Secret-pw-9" not in err and "user:" not in err
+
+
+def test_item9_a_short_token_pasted_as_api_key_env_is_refused_and_not_echoed(tmp_path, capsys):
+    token = "a1B2c3D4e5F6g7H8i9J0kL"  # 22 characters
+    judge = judge_yaml(tmp_path, "http://127.0.0.1:9/v1", api_key_env=token)
+    write_outputs(tmp_path / "m.jsonl", outputs(1, "m"))
+    write_outputs(tmp_path / "r.jsonl", outputs(1, "r"))
+    assert main(_judge_argv(tmp_path, tmp_path / "m.jsonl", tmp_path / "r.jsonl", judge=str(judge))) == 2
+    err = capsys.readouterr().err
+    assert "looks like a key" in err and token not in err
+    from alignbench.evaluation.judge_config import looks_like_a_key
+
+    assert not any(map(looks_like_a_key, ["OPENAI_API_KEY", "my_key_2", "AZURE_OPENAI_API_KEY_2024", "JUDGEKEY"]))
+
+
+def test_item9_one_function_redacts_urls_and_remembered_secrets():
+    from alignbench.secrets import redact, remember
+
+    remember("tok-abc-123")
+    assert redact("GET https://u:pw@h.example/v1 with tok-abc-123 failed") == "GET https://***@h.example/v1 with *** failed"

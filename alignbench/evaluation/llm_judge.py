@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import AlignbenchError
 from ..io import append_jsonl
 from ..progress import NullProgress
+from ..secrets import redact
 from .judge_config import BACKOFF_MAX, JudgeConfig, url_secrets
 from .store import JudgmentStore, judgment_key
 from .verdicts import parse_rating, parse_verdict
@@ -105,10 +106,7 @@ def _usage(resp) -> dict:
 
 
 def _redact(text: str, secrets) -> str:
-    for secret in secrets:
-        if secret and secret != "EMPTY":
-            text = text.replace(secret, "***")
-    return text
+    return redact(text, *secrets)
 
 
 class _AttemptTimeout(Exception):
