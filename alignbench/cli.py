@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -165,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         _parser().print_help()
         return 0
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _sigterm_as_sigint)
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        _die_with_parent()
     try:
         return _dispatch(args)
     except AlignbenchError as e:
@@ -184,11 +186,29 @@ def main(argv: list[str] | None = None) -> int:
 _TERMINATED = False
 
 
-def _sigterm_as_sigint(signum, frame):
-    """SIGTERM takes Ctrl-C's path (asyncio cancels its tasks cleanly, the same message), exit 143."""
+def _on_sigterm(signum, frame):
+    """SIGTERM ends the command as Ctrl-C does (the same cleanup and message), exit 143. Raised here rather
+    than by way of SIGINT, which a process started with ``cmd &`` in a script inherits as ignored."""
     global _TERMINATED
     _TERMINATED = True
-    signal.raise_signal(signal.SIGINT)
+    raise KeyboardInterrupt
+
+
+PARENT_ENV = "ALIGNBENCH_PARENT_PID"  # set by a parent (grid) whose child processes must not outlive it
+
+
+def _die_with_parent() -> None:
+    """A grid cell stops (SIGTERM, so cleanly) when its grid process dies, even by kill -9."""
+    parent = os.environ.pop(PARENT_ENV, None)  # not passed on: the cell's own children watch nobody
+    if not parent or not parent.isdigit():
+        return
+
+    def watch():
+        while os.getppid() == int(parent):
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, daemon=True, name="die-with-parent").start()
 
 
 def _console(quiet: bool = False):

@@ -8,6 +8,7 @@ itself: it is retried once and reported, the others go on.
 from __future__ import annotations
 
 import itertools
+import os
 from concurrent.futures import ThreadPoolExecutor
 import subprocess
 import sys
@@ -85,18 +86,38 @@ def expand_grid(grid_source: str | Path, out_dir: Path) -> list[Cell]:
     return cells
 
 
+_LIVE: set[subprocess.Popen] = set()  # the local cells running now: stopped with the grid
+
+
 def run_cell(config_path: str, run_dir: str) -> tuple[int, str]:
-    """Run one cell in a fresh Python process (so a crash cannot take the others down)."""
+    """Run one cell in a fresh Python process (so a crash cannot take the others down); the cell stops when
+    this process dies, however it dies (see ``cli._die_with_parent``)."""
+    from .cli import PARENT_ENV  # cycle: the CLI imports this module lazily
+
     cmd = [sys.executable, "-m", "alignbench", "run", config_path, "--run-dir", run_dir, "--quiet"]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    tail = (proc.stderr or proc.stdout or "").strip().splitlines()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, PARENT_ENV: str(os.getpid())})
+    _LIVE.add(proc)
+    try:
+        out, err = proc.communicate()
+    finally:
+        _LIVE.discard(proc)
+    tail = (err or out or "").strip().splitlines()
     return proc.returncode, tail[-1] if tail else ""
 
 
 def _run_local(cells: list[Cell], workers: int) -> dict[str, tuple[int, str]]:
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    try:
         futures = {c.name: pool.submit(run_cell, str(c.config_path), str(c.run_dir)) for c in cells}
         return {name: f.result() for name, f in futures.items()}
+    except BaseException:  # Ctrl-C or SIGTERM: the running cells stop too, the queued ones never start
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in list(_LIVE):
+            proc.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True)
 
 
 def _run_ray(cells: list[Cell], workers: int) -> dict[str, tuple[int, str]]:

@@ -278,3 +278,81 @@ def test_item9_one_function_redacts_urls_and_remembered_secrets():
 
     remember("tok-abc-123")
     assert redact("GET https://u:pw@h.example/v1 with tok-abc-123 failed") == "GET https://***@h.example/v1 with *** failed"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _wait_gone(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+IGNORE_SIGINT_THEN_EXEC = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+                           "os.execv(sys.executable, [sys.executable, '-m', 'alignbench', *sys.argv[1:]])")
+
+
+def test_item10_sigterm_stops_serve_judge_started_with_sigint_ignored(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-c", IGNORE_SIGINT_THEN_EXEC, "serve-judge", "--port", "0", "--time-limit", "60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().startswith("http://127.0.0.1:")  # serving, SIGINT ignored (as `cmd &` leaves it)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) is not None
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_item10_grid_cells_die_with_the_grid(tmp_path, how):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump({"base": "quickstart", "grid": {"methods": ["dpo"], "seeds": [0]},
+                                    "set": {"sft.steps": 100000}}))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-c", IGNORE_SIGINT_THEN_EXEC, "grid", str(grid), "--out", str(tmp_path / "g"),
+                             "--workers", "1", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    cells = []
+    try:
+        deadline = time.monotonic() + 60
+        while not cells and time.monotonic() < deadline:
+            time.sleep(0.2)
+            cells = _children(proc.pid)
+        assert cells, "no cell process started"
+        time.sleep(2.0)  # the cell is importing or training
+        proc.send_signal(getattr(signal, how))
+        proc.wait(timeout=20)
+        assert all(_wait_gone(c, 15) for c in cells), "a cell outlived its grid"
+    finally:
+        proc.kill()
+        proc.wait()
+        for c in cells:
+            if _alive(c):
+                os.kill(c, signal.SIGKILL)
