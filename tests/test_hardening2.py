@@ -356,3 +356,26 @@ def test_item10_grid_cells_die_with_the_grid(tmp_path, how):
         for c in cells:
             if _alive(c):
                 os.kill(c, signal.SIGKILL)
+
+
+def test_item11_grade_and_audit_judge_hold_their_out_directory(tmp_path, capsys):
+    from alignbench.dirlock import exclusive_dir
+
+    (tmp_path / "question.jsonl").write_text(json.dumps({"question_id": 1, "category": "writing", "turns": ["Write."]}) + "\n")
+    (tmp_path / "a.jsonl").write_text(json.dumps({"question_id": 1, "model_id": "a", "choices": [{"turns": ["ok"]}]}) + "\n")
+    (tmp_path / "pairs.jsonl").write_text(json.dumps({"prompt": "p", "chosen": "good", "rejected": "bad"}) + "\n")
+    with JudgeServer(lambda prompt: "Rating: [[5]] [[A]]") as srv:
+        cfg = yaml.safe_load((REPO / "judges" / "local-scripted-single.yaml").read_text())
+        cfg.update(base_url=srv.base_url, template=str(REPO / "judges" / "templates" / Path(cfg["template"]).name))
+        if cfg.get("template_multi_turn"):
+            cfg["template_multi_turn"] = str(REPO / "judges" / "templates" / Path(cfg["template_multi_turn"]).name)
+        (tmp_path / "single.yaml").write_text(yaml.safe_dump(cfg))
+        pairwise = judge_yaml(tmp_path, srv.base_url)
+        with exclusive_dir(tmp_path / "out", "--out directory"):  # another process is writing judgments here
+            assert main(["grade", "--questions", str(tmp_path / "question.jsonl"), "--answers", str(tmp_path / "a.jsonl"),
+                         "--judge", str(tmp_path / "single.yaml"), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+            assert main(["audit-judge", "--judge", str(pairwise), "--pairs", str(tmp_path / "pairs.jsonl"),
+                         "--out", str(tmp_path / "out"), "--quiet", "--bootstrap", "200"]) == 2
+        served = srv.completions
+    err = capsys.readouterr().err.strip().splitlines()
+    assert served == 0 and len(err) == 2 and all("in use by another alignbench process" in line for line in err), err

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..dirlock import exclusive_dir
 from ..errors import AlignbenchError, where
 from ..io import atomic_write_json, iter_jsonl
 from .audit import ratio_with_interval
@@ -156,15 +157,16 @@ def grade_mtbench(question_file: str | Path, answer_files: list[str | Path], jud
     questions = read_questions(question_file)
     loaded = [read_answers(path, questions) for path in answer_files]
     out_dir = Path(out_dir)
-    store = JudgmentStore(out_dir / "judgments.jsonl")
-    rows = []
-    for items in loaded:
-        row, info = grade_items(items, cfg, store, n_boot, seed, progress)
-        rows.append(make_row(f"grading of {items[0].model}", task=task, method=items[0].model, evaluator=f"llm-single:{cfg.name}",
-                             **row, judge=cfg.identity(), template_sha=cfg.template_sha, seed=str(seed), run_id=str(out_dir),
-                             n_request_failures=len(info.failures)).as_dict())
-    atomic_write_json(out_dir / "rows.json", rows)
-    return rows
+    with exclusive_dir(out_dir, "--out directory"):  # two graders on one directory would both pay
+        store = JudgmentStore(out_dir / "judgments.jsonl")
+        rows = []
+        for items in loaded:
+            row, info = grade_items(items, cfg, store, n_boot, seed, progress)
+            rows.append(make_row(f"grading of {items[0].model}", task=task, method=items[0].model, evaluator=f"llm-single:{cfg.name}",
+                                 **row, judge=cfg.identity(), template_sha=cfg.template_sha, seed=str(seed), run_id=str(out_dir),
+                                 n_request_failures=len(info.failures)).as_dict())
+        atomic_write_json(out_dir / "rows.json", rows)
+        return rows
 
 
 def grade_table_lines(rows: list[dict]) -> list[str]:
