@@ -124,10 +124,10 @@ def _audit(cfg, pairs, out_dir, n_boot, seed, progress) -> dict:
                for p in pairs]
     out_dir = Path(out_dir) if out_dir else Path("runs") / f"audit-{cfg.name}"
     with exclusive_dir(out_dir, "--out directory"):  # two audits on one directory would both pay
-        return _audit_in(cfg, pairs, out_dir, n_boot, seed, progress)
+        return _audit_in(cfg, pairs, aligned, out_dir, n_boot, seed, progress)
 
 
-def _audit_in(cfg, pairs, out_dir: Path, n_boot, seed, progress) -> dict:
+def _audit_in(cfg, pairs, aligned, out_dir: Path, n_boot, seed, progress) -> dict:
     store = JudgmentStore(out_dir / "judgments.jsonl")
     t0 = time.time()
     first, second, info, requests = judge_pairs(aligned, cfg, store, CHOSEN, REJECTED, progress)
