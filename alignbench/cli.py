@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 import threading
@@ -178,12 +179,19 @@ def main(argv: list[str] | None = None) -> int:
         print(redact(f"alignbench: error: {where}{(e.strerror or str(e)).lower()}; finished work is kept, "
                      "fix the cause and re-run the same command to resume"), file=sys.stderr)
         return 2
+    except Exception as e:  # noqa: BLE001 - a library's own words for a full disk (torch, safetensors): one line too
+        if not _DISK_FULL.search(str(e)):
+            raise
+        print(f"alignbench: error: cannot write ({' '.join(str(e).split())[:200]}); is the disk full? finished work is kept, "
+              "free space and re-run the same command to resume", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("alignbench: interrupted; finished stages are kept, re-run the same command to resume", file=sys.stderr)
         return 143 if _TERMINATED else 130
 
 
 _TERMINATED = False
+_DISK_FULL = re.compile(r"No space left on device|StorageFull|PytorchStreamWriter failed writing|file write failed|Disk quota exceeded")
 
 
 def _on_sigterm(signum, frame):

@@ -64,6 +64,18 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def atomic_write_torch(path: str | os.PathLike, obj: Any) -> None:
+    """``torch.save`` through :func:`atomic_write_bytes`: a full disk is an OSError naming the file, never
+    torch's RuntimeError, and never a torn file."""
+    import io as _io
+
+    import torch  # lazy: only the writers of models need it
+
+    buf = _io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
 

@@ -379,3 +379,95 @@ def test_item11_grade_and_audit_judge_hold_their_out_directory(tmp_path, capsys)
         served = srv.completions
     err = capsys.readouterr().err.strip().splitlines()
     assert served == 0 and len(err) == 2 and all("in use by another alignbench process" in line for line in err), err
+
+
+def test_item12_judge_on_a_full_disk_is_one_line_and_resumes(tmp_path, capsys, monkeypatch):
+    import errno
+
+    write_outputs(tmp_path / "m.jsonl", outputs(40, "m", lambda i: "m" * (i % 7 + 1)))
+    write_outputs(tmp_path / "r.jsonl", outputs(40, "r", lambda i: "rrrr"))
+    real_append, calls = JudgmentStore.append, []
+
+    def append(self, records):
+        calls.append(1)
+        if len(calls) > 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+        return real_append(self, records)
+
+    with JudgeServer(ScriptedJudge(prefer_longer)) as srv:
+        judge = judge_yaml(tmp_path, srv.base_url, max_concurrency=4)
+        argv = _judge_argv(tmp_path, tmp_path / "m.jsonl", tmp_path / "r.jsonl", judge=str(judge)) + ["--bootstrap", "200"]
+        monkeypatch.setattr(JudgmentStore, "append", append)
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "no space left on device" in err and "re-run the same command" in err, err
+        monkeypatch.setattr(JudgmentStore, "append", real_append)
+        assert main(argv) == 0
+    assert len((tmp_path / "out" / "judgments.jsonl").read_text().splitlines()) == 80
+
+
+def test_item12_a_torch_write_failure_in_run_is_one_line(tmp_path, capsys, monkeypatch):
+    from alignbench import pipeline
+
+    def full(*a, **k):
+        raise RuntimeError("[enforce fail at inline_container.cc:603] . PytorchStreamWriter failed writing file data/0: file write failed")
+
+    monkeypatch.setattr(pipeline, "run_comparison", full)
+    assert main(["run", "--run-dir", str(tmp_path / "run"), "--leaderboard-dir", str(tmp_path / "lb"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is the disk full?" in err
+
+
+def test_item12_model_heads_are_written_atomically(tmp_path, monkeypatch):
+    import torch
+
+    from alignbench.io import atomic_write_torch
+
+    atomic_write_torch(tmp_path / "head.pt", {"w": torch.ones(2)})
+    assert torch.equal(torch.load(tmp_path / "head.pt")["w"], torch.ones(2))
+    from alignbench.models import encoder_reward, reward
+
+    assert "torch.save(" not in Path(reward.__file__).read_text() and "torch.save(" not in Path(encoder_reward.__file__).read_text()
+
+
+def _raw(srv, data: bytes, read=True) -> bytes:
+    import socket
+
+    host, port = srv._server.server_address[:2]
+    with socket.create_connection((host, port), timeout=5) as s:
+        s.sendall(data)
+        if not read:
+            return b""
+        chunks = []
+        while True:
+            try:
+                c = s.recv(65536)
+            except (TimeoutError, ConnectionResetError):
+                break
+            if not c:
+                break
+            chunks.append(c)
+            if b"\r\n\r\n" in b"".join(chunks):
+                break
+        return b"".join(chunks)
+
+
+def test_item13_serve_judge_answers_bad_requests_and_bounds_bodies_threads_and_idle_connections(tmp_path, capfd):
+    import socket
+
+    with JudgeServer(ScriptedJudge(prefer_longer), max_body_bytes=1000, idle_timeout_s=0.5, max_connections=4) as srv:
+        post = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+        assert _raw(srv, post + b"Content-Length: 9\r\n\r\n{not json").split(b" ")[1] == b"400"
+        assert _raw(srv, post + b"Content-Length: banana\r\n\r\n").split(b" ")[1] == b"400"
+        assert _raw(srv, post + b"Content-Length: 600000000\r\n\r\n").split(b" ")[1] == b"413"  # never read
+        assert _raw(srv, post + b"Content-Length: 2\r\n\r\n[]").split(b" ")[1] == b"400"
+        # Half-open connections: each is closed after the idle time-out; beyond max_connections, 503 at once.
+        idle = [socket.create_connection(srv._server.server_address[:2]) for _ in range(4)]
+        time.sleep(0.1)
+        assert _raw(srv, post + b"Content-Length: 2\r\n\r\n{}").split(b" ")[1] == b"503"
+        time.sleep(1.5)
+        assert all(s.recv(10) == b"" for s in idle)  # closed by the server
+        for s in idle:
+            s.close()
+        assert _raw(srv, post + b"Content-Length: 2\r\n\r\n{}").split(b" ")[1] == b"400"  # slots are free again
+    assert "Traceback" not in capfd.readouterr().err

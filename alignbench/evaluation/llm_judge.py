@@ -250,11 +250,20 @@ async def _run(requests: list[JudgeRequest], judge: JudgeConfig, store: Judgment
             info.completion_tokens += result["completion_tokens"]
         progress.advance(task)
 
+    tasks = [asyncio.ensure_future(one(r)) for r in requests]
     try:
-        await asyncio.gather(*(one(r) for r in requests))
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
     finally:
+        # A write that fails (a full disk) stops the run: the other requests are cancelled, their outcomes
+        # collected here (no "exception was never retrieved" tracebacks), and the first error is raised.
+        for t in tasks:
+            t.cancel()
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
         await client.close()
         progress.remove_task(task)
+    error = next((o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, asyncio.CancelledError)), None)
+    if error is not None:
+        raise error
 
 
 def judge_requests(requests: list[JudgeRequest], judge: JudgeConfig, store: JudgmentStore, progress=None,
