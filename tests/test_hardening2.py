@@ -471,3 +471,22 @@ def test_item13_serve_judge_answers_bad_requests_and_bounds_bodies_threads_and_i
             s.close()
         assert _raw(srv, post + b"Content-Length: 2\r\n\r\n{}").split(b" ")[1] == b"400"  # slots are free again
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_item14_the_grading_summary_is_linear_in_the_questions():
+    import numpy as np
+
+    from alignbench.evaluation.mtbench import score_row
+
+    def timed(n):
+        rng = np.random.default_rng(0)
+        scores = {(f"q{i}", f"turn-{t}"): float(rng.integers(1, 11)) for i in range(n) for t in (1, 2)}
+        t0 = time.perf_counter()
+        row = score_row(scores, n_boot=100)
+        return time.perf_counter() - t0, row
+
+    small, _ = timed(2_000)
+    big, row = timed(20_000)
+    print(f"score_row: 2k questions {small:.3f} s, 20k questions {big:.3f} s")
+    assert row["n_prompts"] == 20_000 and row["n_ratings"] == 40_000
+    assert big < 2.0  # quadratic: ~100 × the 2k time (several seconds at 8k questions, minutes at 20k)
