@@ -32,7 +32,8 @@ Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # One typing rule for every setting (as methods.params has): a boolean is not a number, text is not a number.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class LoraConfig(_Strict):

@@ -513,3 +513,48 @@ def test_item15_divergent_training_stops_at_the_first_non_finite_loss_with_a_val
     log = [json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} in train_log.jsonl"))
            for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
     assert 1 <= len(log) < 20 and all(math.isfinite(r["loss"]) for r in log)  # stopped at the first non-finite loss
+
+
+@pytest.mark.parametrize("override", ["sft.steps=true", "seed=true", "reward_model.steps=true", "methods.dpo.steps=true"])
+def test_item16_a_boolean_is_not_a_number_in_any_setting(override):
+    from alignbench.config import load_config
+    from alignbench.errors import AlignbenchError
+
+    with pytest.raises(AlignbenchError, match=override.split("=")[0].replace(".", r"\.")):
+        load_config("quickstart", [override])
+
+
+def test_item16_5e_minus_4_is_a_float_everywhere(tmp_path):
+    from alignbench.config import load_config
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("sft: {lr: 5e-4}\nreward_model: {lr: 1E-3}\nmethods:\n  dpo: {lr: 5e-4}\n")
+    c = load_config(str(cfg))
+    assert (c.sft.lr, c.reward_model.lr, c.methods["dpo"]["lr"]) == (5e-4, 1e-3, 5e-4)
+    assert load_config("quickstart", ["methods.dpo.lr=2e-5"]).methods["dpo"]["lr"] == 2e-5
+    with pytest.raises(Exception, match="sft.lr"):
+        load_config("quickstart", ["sft.lr='5e-4'"])  # text stays text: quoted, it is not a number
+
+
+@pytest.mark.parametrize("kind", ["config", "judge"])
+def test_item17_a_repeated_yaml_key_is_refused_naming_its_lines(tmp_path, capsys, kind):
+    if kind == "config":
+        path = tmp_path / "c.yaml"
+        path.write_text("methods:\n  dpo: {}\nseed: 1\nmethods:\n  ipo: {}\n")
+        argv = ["run", str(path), "--run-dir", str(tmp_path / "run")]
+        line, first = 4, 1
+    else:
+        path = judge_yaml(tmp_path, "http://127.0.0.1:9/v1")
+        text = path.read_text()
+        path.write_text(text + "base_url: http://127.0.0.1:10/v1\n")
+        first = next(i for i, x in enumerate(text.splitlines(), 1) if x.startswith("base_url:"))
+        line = len(text.splitlines()) + 1
+        write_outputs(tmp_path / "m.jsonl", outputs(1, "m"))
+        write_outputs(tmp_path / "r.jsonl", outputs(1, "r"))
+        argv = _judge_argv(tmp_path, tmp_path / "m.jsonl", tmp_path / "r.jsonl", judge=str(path))
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"{path}:{line}: key " in err and f"appears twice in one mapping (first on line {first})" in err
+    from alignbench.safe_yaml import load_yaml_text
+
+    assert load_yaml_text("a: &b {x: 1}\nc:\n  <<: *b\n  x: 2\n", "t") == {"a": {"x": 1}, "c": {"x": 2}}  # merges still work

@@ -59,7 +59,7 @@ def looks_like_a_key(value: str) -> bool:
 
 
 class JudgeConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)  # the typing rule of config._Strict
 
     model: str
     base_url: str
