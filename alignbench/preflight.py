@@ -24,6 +24,11 @@ def prepared_run(cfg: Config, run_dir: Path | None, extra_judges=(), leaderboard
     from .owned import check_replaceable, run_files
 
     check_replaceable(run_files(Path(leaderboard_dir or cfg.leaderboard_dir), task_name(cfg)), LEADERBOARD_REMEDY)
+    for spec in cfg.evaluation.evaluators:
+        prefix, _, argument = spec.partition(":")
+        if prefix == "rm" and not (Path(argument) / "reward_model.json").is_file():
+            raise AlignbenchError(f"setting 'evaluation.evaluators': {spec}: {argument or '(no path)'} is not a saved "
+                                  "reward model (no reward_model.json)")
     for name in dict.fromkeys([*cfg.evaluation.judges, *extra_judges]):
         check_judge(name)
     with exclusive_dir(Path(run_dir) if run_dir else Path(cfg.runs_dir) / cfg.name, "run directory"):

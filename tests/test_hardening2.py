@@ -558,3 +558,11 @@ def test_item17_a_repeated_yaml_key_is_refused_naming_its_lines(tmp_path, capsys
     from alignbench.safe_yaml import load_yaml_text
 
     assert load_yaml_text("a: &b {x: 1}\nc:\n  <<: *b\n  x: 2\n", "t") == {"a": {"x": 1}, "c": {"x": 2}}  # merges still work
+
+
+def test_item18_a_missing_saved_reward_model_is_refused_before_training(tmp_path, capsys, no_training):
+    argv = ["run", "--run-dir", str(tmp_path / "run"), "--leaderboard-dir", str(tmp_path / "lb"), "--quiet",
+            "--set", "evaluation.evaluators=[gold-reward, 'rm:/nonexistent']"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "rm:/nonexistent" in err and "not a saved reward model" in err and not (tmp_path / "run").exists()
