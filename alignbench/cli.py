@@ -56,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--leaderboard-dir", type=Path, default=None, help="where to write <task>.csv/.md/.png/.html (default leaderboards/)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. --set methods.dpo.steps=50")
     run.add_argument("--quiet", action="store_true", help="no progress bars, only the final table")
+    run.add_argument("--allow-missing", type=int, default=0, metavar="N",
+                     help="exit 0 even if up to N LLM-judge judgments are still missing after retries (default 0)")
 
     judge = sub.add_parser(
         "judge", help="judge-only re-evaluation of existing outputs (alignbench JSONL, alpaca_eval, MT-Bench)",
@@ -294,6 +296,7 @@ def _cmd_run(args) -> int:
             leaderboard_dir=args.leaderboard_dir,
             extra_judges=args.judge,
             quiet=args.quiet,
+            allow_missing=args.allow_missing,
         )
     from . import leaderboard  # after the run: see pipeline.run_comparison on pandas and matplotlib
 

@@ -27,7 +27,7 @@ from .stages.prepare import prepare_shared
 
 
 def run_comparison(cfg: Config, run_dir: Path | None = None, leaderboard_dir: Path | None = None,
-                   extra_judges: list[str] | tuple = (), quiet: bool = False) -> list[dict]:
+                   extra_judges: list[str] | tuple = (), quiet: bool = False, allow_missing: int = 0) -> list[dict]:
     _set_threads()
     rd = RunDir(Path(run_dir) if run_dir else Path(cfg.runs_dir) / cfg.name, cfg.model_dump(mode="json"))
     out_dir = Path(leaderboard_dir) if leaderboard_dir else Path(cfg.leaderboard_dir)
@@ -56,6 +56,9 @@ def run_comparison(cfg: Config, run_dir: Path | None = None, leaderboard_dir: Pa
     rd.manifest["rm_heldout_accuracy"] = shared.rm_accuracy
     rd.manifest["leaderboard"] = {k: str(v) for k, v in paths.items()}
     rd._save_manifest()
+    from .evaluation.judge_only import check_missing
+
+    check_missing(sum(c.n_request_failures or 0 for c in comparisons), allow_missing, rd.path / "judgments" / "*.failures.jsonl")
     if not quiet:
         print(f"leaderboard: {paths['csv']} (+ .md, .png, {shared.task.name}-frontier.png); run directory: {rd.path}",
               file=sys.stderr)

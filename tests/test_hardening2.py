@@ -566,3 +566,17 @@ def test_item18_a_missing_saved_reward_model_is_refused_before_training(tmp_path
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "rm:/nonexistent" in err and "not a saved reward model" in err and not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_item1_a_run_whose_judge_leaves_judgments_missing_fails_unless_allowed(tmp_path, capsys):
+    # Every 5th request after the preflight's is answered 503, with no retries: some judgments stay missing.
+    with JudgeServer(ScriptedJudge(prefer_longer), fault_for=lambda n, prompt: "server_error" if n > 1 and n % 5 == 0 else None) as srv:
+        jf = judge_yaml(tmp_path, srv.base_url, max_retries=0)
+        argv = ["run", str(REPO / "tests" / "data" / "tiny.yaml"), "--run-dir", str(tmp_path / "run"), "--quiet",
+                "--leaderboard-dir", str(tmp_path / "lb"), "--judge", str(jf)]
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert "judgment(s) missing after retries" in err[-1] and "--allow-missing" in err[-1]
+        assert (tmp_path / "run" / "rows.json").exists()  # the finished work is kept
+        assert main(argv + ["--allow-missing", "1000"]) == 0  # resumed: only the missing ones are asked again
