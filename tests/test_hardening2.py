@@ -394,8 +394,8 @@ def test_item12_judge_on_a_full_disk_is_one_line_and_resumes(tmp_path, capsys, m
             raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
         return real_append(self, records)
 
-    with JudgeServer(ScriptedJudge(prefer_longer)) as srv:
-        judge = judge_yaml(tmp_path, srv.base_url, max_concurrency=4)
+    with JudgeServer(ScriptedJudge(prefer_longer), latency_s=0.05) as srv:  # answers arrive together: many writes fail at once
+        judge = judge_yaml(tmp_path, srv.base_url, max_concurrency=16)
         argv = _judge_argv(tmp_path, tmp_path / "m.jsonl", tmp_path / "r.jsonl", judge=str(judge)) + ["--bootstrap", "200"]
         monkeypatch.setattr(JudgmentStore, "append", append)
         assert main(argv) == 2
