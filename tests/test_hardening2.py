@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def _early_503(tmp_path, n_prompts):
         judge = load_judge(str(judge_yaml(tmp_path, srv.base_url, max_concurrency=2, timeout=0.4, total_timeout=0.5,
                                           max_retries=4, both_orders=n_prompts <= 1000)))
         t0 = time.monotonic()
-        first, second, info, reqs = judge_pairs(pairs, judge, JudgmentStore(tmp_path / "j.jsonl"), "method", "reference")
+        _, _, info, reqs = judge_pairs(pairs, judge, JudgmentStore(tmp_path / "j.jsonl"), "method", "reference")
         seconds = time.monotonic() - t0
     print(f"early 503s, {n_prompts} prompts, {len(reqs)} requests: {len(info.failures)} missing, {info.retries} retries, {seconds:.1f} s")
     assert info.retries >= 4 and info.failures == []
@@ -83,13 +84,13 @@ def test_item1_a_judge_run_that_cannot_finish_says_how_many_are_missing_and_fail
 
 def test_item2_a_reply_with_two_different_verdicts_is_unparseable_not_one_of_them(tmp_path):
     pairs = align_outputs(outputs(3, "method"), outputs(3, "reference"))
-    script = lambda prompt: "My verdict: [[B]]. For the record, the answers said: ...[[A]]..."  # noqa: E731
+    script = lambda prompt: "My verdict: [[B]]. For the record, the answers said: ...[[A]]..."
     with JudgeServer(script) as srv:
         judge = load_judge(str(judge_yaml(tmp_path, srv.base_url)))
-        first, second, info, _ = judge_pairs(pairs, judge, JudgmentStore(tmp_path / "j.jsonl"), "method", "reference")
+        first, _, info, _ = judge_pairs(pairs, judge, JudgmentStore(tmp_path / "j.jsonl"), "method", "reference")
     stored = [json.loads(x) for x in (tmp_path / "j.jsonl").read_text().splitlines()]
     assert stored and all(r["verdict"] is None for r in stored) and info.failures == []
-    assert all(v != v for v in first)  # NaN: the prompt is left out and counted, never a win for A
+    assert all(math.isnan(v) for v in first)  # NaN: the prompt is left out and counted, never a win for A
 
 
 @pytest.mark.parametrize("label", ["../../x", "/abs/victim", "a" * 300, "a\x00b", "tab\there", "up\\..\\win"])
@@ -180,7 +181,11 @@ EVIL = '=HYPERLINK("http://evil.example/","x")'
 def test_item6_formula_cells_are_neutralised_in_csv_and_exact_in_json(tmp_path):
     import csv
 
-    from alignbench.leaderboard import load_leaderboard, rows_from_frame, write_leaderboard
+    from alignbench.leaderboard import (
+        load_leaderboard,
+        rows_from_frame,
+        write_leaderboard,
+    )
 
     names = [EVIL, "+1", "-cmd", "@SUM(A1)", "\tx", "\rx", "plain"]
     paths = write_leaderboard([{**ROW, "method": n} for n in names], tmp_path / "lb.csv")
@@ -493,8 +498,6 @@ def test_item14_the_grading_summary_is_linear_in_the_questions():
 
 
 def test_item15_divergent_training_stops_at_the_first_non_finite_loss_with_a_valid_log(tmp_path):
-    import math
-
     import torch
 
     from alignbench.errors import AlignbenchError
