@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -15,6 +17,7 @@ from rich.table import Table
 
 from . import __version__
 from .errors import AlignbenchError
+from .secrets import redact
 
 # Each _cmd_* imports what its command needs: all of it at the top (torch, transformers, pandas,
 # matplotlib, pydantic) would take `alignbench --help` and input errors from ~0.05 s to ~2.3 s.
@@ -56,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--leaderboard-dir", type=Path, default=None, help="where to write <task>.csv/.md/.png/.html (default leaderboards/)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. --set methods.dpo.steps=50")
     run.add_argument("--quiet", action="store_true", help="no progress bars, only the final table")
+    run.add_argument("--allow-missing", type=int, default=0, metavar="N",
+                     help="exit 0 even if up to N LLM-judge judgments are still missing after retries (default 0)")
 
     judge = sub.add_parser(
         "judge", help="judge-only re-evaluation of existing outputs (alignbench JSONL, alpaca_eval, MT-Bench)",
@@ -73,6 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     judge.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     judge.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (default 2000)")
     judge.add_argument("--quiet", action="store_true", help="no progress bar, only the final table")
+    judge.add_argument("--allow-missing", type=int, default=0, metavar="N",
+                       help="exit 0 even if up to N judgments are still missing after retries (default 0: any missing one fails the run)")
 
     lb = _sub(sub, "leaderboard", "aggregate judged directories or alpaca_eval annotations into a leaderboard",
               "alignbench leaderboard runs/quickstart judged/ --out leaderboards/combined.csv")
@@ -186,16 +193,23 @@ def main(argv: list[str] | None = None) -> int:
         _parser().print_help()
         return 0
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _sigterm_as_sigint)
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        _die_with_parent()
     try:
         return _dispatch(args)
     except AlignbenchError as e:
-        print(f"alignbench: error: {e}", file=sys.stderr)
+        print(redact(f"alignbench: error: {e}"), file=sys.stderr)
         return 2
     except OSError as e:  # disk full, read-only or vanished output: the finished work is already on disk
         where = f"{e.filename}: " if e.filename else ""
-        print(f"alignbench: error: {where}{(e.strerror or str(e)).lower()}; finished work is kept, "
-              "fix the cause and re-run the same command to resume", file=sys.stderr)
+        print(redact(f"alignbench: error: {where}{(e.strerror or str(e)).lower()}; finished work is kept, "
+                     "fix the cause and re-run the same command to resume"), file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001 - a library's own words for a full disk (torch, safetensors): one line too
+        if not _DISK_FULL.search(str(e)):
+            raise
+        print(f"alignbench: error: cannot write ({' '.join(str(e).split())[:200]}); is the disk full? finished work is kept, "
+              "free space and re-run the same command to resume", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("alignbench: interrupted; finished stages are kept, re-run the same command to resume", file=sys.stderr)
@@ -203,13 +217,32 @@ def main(argv: list[str] | None = None) -> int:
 
 
 _TERMINATED = False
+_DISK_FULL = re.compile(r"No space left on device|StorageFull|PytorchStreamWriter failed writing|file write failed|Disk quota exceeded")
 
 
-def _sigterm_as_sigint(signum, frame):
-    """SIGTERM takes Ctrl-C's path (asyncio cancels its tasks cleanly, the same message), exit 143."""
+def _on_sigterm(signum, frame):
+    """SIGTERM ends the command as Ctrl-C does (the same cleanup and message), exit 143. Raised here rather
+    than by way of SIGINT, which a process started with ``cmd &`` in a script inherits as ignored."""
     global _TERMINATED
     _TERMINATED = True
-    signal.raise_signal(signal.SIGINT)
+    raise KeyboardInterrupt
+
+
+PARENT_ENV = "ALIGNBENCH_PARENT_PID"  # set by a parent (grid) whose child processes must not outlive it
+
+
+def _die_with_parent() -> None:
+    """A grid cell stops (SIGTERM, so cleanly) when its grid process dies, even by kill -9."""
+    parent = os.environ.pop(PARENT_ENV, None)  # not passed on: the cell's own children watch nobody
+    if not parent or not parent.isdigit():
+        return
+
+    def watch():
+        while os.getppid() == int(parent):
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, daemon=True, name="die-with-parent").start()
 
 
 def _console():
@@ -288,13 +321,14 @@ def _cmd_run(args) -> int:
     from .distributed import is_main
 
     # Under accelerate launch rank 0 checks the judges and holds the run directory; every process trains.
-    with prepared_run(cfg, args.run_dir, args.judge) if is_main() else contextlib.nullcontext():
+    with prepared_run(cfg, args.run_dir, args.judge, args.leaderboard_dir) if is_main() else contextlib.nullcontext():
         rows = pipeline.run_comparison(
             cfg,
             run_dir=args.run_dir,
             leaderboard_dir=args.leaderboard_dir,
             extra_judges=args.judge,
             quiet=args.quiet,
+            allow_missing=args.allow_missing,
         )
     if not is_main():
         return 0  # the table is rank 0's
@@ -317,6 +351,7 @@ def _cmd_judge(args) -> int:
         seed=args.seed,
         n_bootstrap=args.bootstrap,
         quiet=args.quiet,
+        allow_missing=args.allow_missing,
     )
     leaderboard.print_table(rows, _console(), title=f"judged with {args.judge}")
     return 0

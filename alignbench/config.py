@@ -18,6 +18,7 @@ from .evaluation.evaluators import EVALUATORS
 from .evaluation.simulated_judge import SimulatedJudgeSettings
 from .methods.params import MAX_COUNT
 from .methods.registry import get_method
+from .names import name_problem
 from .plugins import check_kind, load_plugin
 from .safe_yaml import load_yaml_file, load_yaml_text
 from .tasks import task_loader
@@ -31,7 +32,8 @@ Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # One typing rule for every setting (as methods.params has): a boolean is not a number, text is not a number.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class LoraConfig(_Strict):
@@ -162,6 +164,9 @@ class Config(_Strict):
         if not v:
             raise ValueError("name at least one method")
         for label, params in v.items():
+            problem = name_problem(str(label))
+            if problem:
+                raise ValueError(f"method label {str(label)[:40]!r} {problem}")
             if params is None:
                 v[label] = {}
             elif not isinstance(params, dict):
@@ -208,7 +213,15 @@ def validate_config(data: dict, origin: str = "config") -> Config:
         except AlignbenchError as e:
             raise AlignbenchError(f"{origin}: {e}") from None
     _check_task_options(cfg.task.name, cfg.task.options, origin)
+    problem = name_problem(str(task_name(cfg)))
+    if problem:
+        raise AlignbenchError(f"{origin}: setting 'task.options.name': the task's name {str(task_name(cfg))[:40]!r} {problem}")
     return cfg
+
+
+def task_name(cfg: Config) -> str:
+    """The task's name as published: the leaderboard files are ``<name>.csv`` and so on."""
+    return cfg.task.options.get("name", "custom") if cfg.task.name == "jsonl" else cfg.task.name
 
 
 def _task_option_types(task: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import itertools
+import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
 import subprocess
@@ -91,11 +92,13 @@ def expand_grid(grid_source: str | Path, out_dir: Path) -> list[Cell]:
 
 STDERR_TAIL_LINES = 40  # kept of a cell's stderr without a traceback
 TRACEBACK_LINES = 300  # kept of one with a traceback: from its last "Traceback" line on
+_LIVE: set[subprocess.Popen] = set()  # the local cells running now: stopped with the grid
 
 
 def _die_with_parent() -> None:
-    """In the cell's process: die when the process that started it dies (a killed Ray worker), so a retried cell
-    never runs beside an orphan of its first attempt. Linux only; elsewhere a no-op."""
+    """In the cell's process: die when the process that started it dies (a killed Ray worker, a grid killed with
+    -9), so a retried cell never runs beside an orphan of its first attempt. Linux only; elsewhere a no-op
+    (``cli._die_with_parent`` also watches the parent's PID from inside the cell)."""
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except OSError:
@@ -104,10 +107,19 @@ def _die_with_parent() -> None:
 
 def run_cell(config_path: str, run_dir: str) -> tuple[int, str]:
     """Run one cell in a fresh Python process (so a crash cannot take the others down): its return code and the
-    last lines of its stderr."""
+    end of its stderr. The cell stops when this process dies, however it dies."""
+    from .cli import PARENT_ENV  # cycle: the CLI imports this module lazily
+
     cmd = [sys.executable, "-m", "alignbench", "run", config_path, "--run-dir", run_dir, "--quiet"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
-    return proc.returncode, stderr_tail(proc.stderr or proc.stdout or "")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, PARENT_ENV: str(os.getpid())},
+                            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+    _LIVE.add(proc)
+    try:
+        out, err = proc.communicate()
+    finally:
+        _LIVE.discard(proc)
+    return proc.returncode, stderr_tail(err or out or "")
 
 
 def stderr_tail(text: str) -> str:
@@ -119,9 +131,17 @@ def stderr_tail(text: str) -> str:
 
 
 def _run_local(cells: list[Cell], workers: int, address: str | None = None) -> dict[str, tuple[int, str]]:
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    try:
         futures = {c.name: pool.submit(run_cell, str(c.config_path), str(c.run_dir)) for c in cells}
         return {name: f.result() for name, f in futures.items()}
+    except BaseException:  # Ctrl-C or SIGTERM: the running cells stop too, the queued ones never start
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in list(_LIVE):
+            proc.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True)
 
 
 def _run_ray(cells: list[Cell], workers: int, address: str | None = None) -> dict[str, tuple[int, str]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -61,6 +62,18 @@ def _fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def atomic_write_torch(path: str | os.PathLike, obj: Any) -> None:
+    """``torch.save`` through :func:`atomic_write_bytes`: a full disk is an OSError naming the file, never
+    torch's RuntimeError, and never a torn file."""
+    import io as _io
+
+    import torch  # lazy: only the writers of models need it
+
+    buf = _io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -161,7 +174,7 @@ def iter_jsonl(path: str | os.PathLike, allow_empty: bool = False) -> Iterator[t
             if not text.strip():
                 continue
             try:
-                record = json.loads(text, parse_constant=reject_constant, object_pairs_hook=unique_keys)
+                record = strict_json_loads(text)
             except RecursionError:
                 raise AlignbenchError(f"{where(path, lineno)}: malformed JSON (nested too deeply)") from None
             except ValueError as e:
@@ -189,6 +202,21 @@ def _guard_gzip(f, path):
         if isinstance(e, OSError) and e.errno is not None:  # an I/O error; gzip's format errors carry no errno
             raise AlignbenchError(f"{path}: cannot read ({e.strerror or e})") from None
         raise AlignbenchError(f"{path}: not a valid gzip file ({e})") from None
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def strict_json_loads(text: str):
+    """``json.loads`` refusing duplicate keys, NaN/Infinity and text that is not Unicode (a lone surrogate
+    escape such as "\\ud800", which no file can be written with): ValueError naming the fault."""
+    obj = json.loads(text, parse_constant=reject_constant, object_pairs_hook=unique_keys)
+    if _SURROGATE_ESCAPE.search(text):  # escaped pairs (emoji) are fine; a lone half is not text
+        try:
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise ValueError(f"a lone surrogate \\u{ord(e.object[e.start]):04x} is not text") from None
+    return obj
 
 
 def unique_keys(pairs):

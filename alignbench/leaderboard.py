@@ -13,9 +13,11 @@ from rich.text import Text
 
 from .errors import AlignbenchError
 from .evaluation.alpaca_eval import rows_from_annotation_files
-from .evaluation.schema import ALL_COLUMNS, COLUMNS, EXTRA  # noqa: F401  (COLUMNS, EXTRA: re-exported)
+from .evaluation.schema import ALL_COLUMNS, COLUMNS, EXTRA, make_row  # noqa: F401  (COLUMNS, EXTRA: re-exported)
 from .frontier import method_curves
 from .io import atomic_write_bytes, atomic_write_text
+from .names import csv_cell, from_csv_cell, md_cell, plot_text
+from .owned import PNG_SOFTWARE, check_replaceable, leaderboard_files
 from .report_html import write_html
 from .safe_yaml import load_json_file
 
@@ -93,11 +95,11 @@ def write_leaderboard(rows: list[dict], out_csv: str | Path, title: str | None =
     if not rows:
         raise AlignbenchError(f"{out_csv}: no rows to write")
     if not force:
-        guard_overwrite(out_csv)
+        guard_overwrite(out_csv, frontier_path)
     rows = sort_rows(with_run(rows))
     title = title or title_for(rows)
     df = _frame(rows)
-    atomic_write_text(out_csv, df.to_csv(index=False))
+    atomic_write_text(out_csv, df.map(csv_cell).to_csv(index=False))
     md = out_csv.with_suffix(".md")
     atomic_write_text(md, to_markdown(df, title))
     png = out_csv.with_suffix(".png")
@@ -113,28 +115,12 @@ def write_leaderboard(rows: list[dict], out_csv: str | Path, title: str | None =
     return paths
 
 
-def guard_overwrite(out_csv: Path) -> None:
-    """Refuse to replace a file this tool did not write: an existing ``out_csv`` must be a leaderboard
-    CSV (its header), and where there is none, no file may sit at the names written beside it."""
+def guard_overwrite(out_csv: Path, frontier_path: Path | None = None,
+                    remedy: str = "choose another --out or pass --force to overwrite it") -> None:
+    """Refuse to replace a file this tool did not write, at the CSV and at every name written beside it."""
     if out_csv.is_dir():
         raise AlignbenchError(f"{out_csv}: is a directory; --out names the leaderboard CSV file")
-    blocker = next((p for p in out_csv.parents if p.exists() and not p.is_dir()), None)
-    if blocker is not None:
-        raise AlignbenchError(f"{out_csv}: {blocker} is a file, not a directory")
-    if out_csv.exists():
-        try:
-            with open(out_csv, "rb") as f:
-                head = f.read(len(",".join(COLUMNS[:4])))
-        except OSError as e:
-            raise AlignbenchError(f"{out_csv}: cannot read ({e.strerror or e})") from None
-        if head != ",".join(COLUMNS[:4]).encode():
-            raise AlignbenchError(f"{out_csv}: exists and is not a leaderboard alignbench wrote; "
-                                  "choose another --out or pass --force to overwrite it")
-        return
-    for sibling in (out_csv.with_suffix(s) for s in (".md", ".png", ".html")):
-        if sibling.exists():
-            raise AlignbenchError(f"{sibling}: exists and {out_csv.name} does not, so it is not a leaderboard alignbench "
-                                  "wrote; choose another --out or pass --force to overwrite it")
+    check_replaceable(leaderboard_files(out_csv, frontier_path), remedy)
 
 
 def _fmt(v, digits=1):
@@ -212,9 +198,8 @@ def _panel_label(r: dict) -> str:
 
 
 def _md_table(header: list[str], body: list[list[str]]) -> list[str]:
-    esc = lambda x: str(x).replace("|", "\\|")  # noqa: E731
-    return ["| " + " | ".join(map(esc, header)) + " |", "|" + "---|" * len(header)] + [
-        "| " + " | ".join(map(esc, row)) + " |" for row in body]
+    return ["| " + " | ".join(map(md_cell, header)) + " |", "|" + "---|" * len(header)] + [
+        "| " + " | ".join(map(md_cell, row)) + " |" for row in body]
 
 
 LC_METHOD_WORDS = {
@@ -261,7 +246,7 @@ def to_markdown(df, title: str | None = None) -> str:
 
 def _fig_bytes(fig: Figure) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight", metadata={"Software": PNG_SOFTWARE})
     return buf.getvalue()
 
 
@@ -308,9 +293,9 @@ def win_rate_png(rows: list[dict]) -> bytes:
         hi = [max(0.0, _num(r.get("ci_high")) - r["win_rate"]) if not is_missing(r.get("ci_high")) else 0.0 for r in rs]
         ax.errorbar(wr, y, xerr=[lo, hi], fmt="o", capsize=3)
         ax.axvline(50, color="grey", lw=0.8, ls="--")
-        ax.set_yticks(y, [f"{r['method']} ({r['run']})" if split_run else str(r["method"]) for r in rs])
+        ax.set_yticks(y, [plot_text(f"{r['method']} ({r['run']})" if split_run else r["method"]) for r in rs])
         ax.set_xlabel("win rate (%)")
-        ax.set_title(title, fontsize=9)
+        ax.set_title(plot_text(title), fontsize=9)
     for ax in flat[len(panels):]:
         ax.set_visible(False)
     return _fig_bytes(fig)
@@ -347,15 +332,15 @@ def frontier_png(rows: list[dict], reward_key: str = "exact_reward", optimal=Non
             xs, ys = [c[1] for c in curve], [c[2] for c in curve]
             swept = len(curve) > 1 or curve[0][0] is not None
             ax.plot(xs, ys, marker=markers[i % len(markers)], ms=6, ls="-" if swept else "none", alpha=0.85,
-                    label=name + (" (swept: " + ", ".join(f"{c[0]:g}" for c in curve) + ")" if swept else ""))
+                    label=plot_text(name) + (" (swept: " + ", ".join(f"{c[0]:g}" for c in curve) + ")" if swept else ""))
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
         ax.set_xlabel("KL(π ‖ π_sft) (nats)")
         if scale.startswith("mean reward"):
             ax.set_ylabel("mean reward (sampled)")
-            ax.set_title(f"KL–reward frontier: {task}\n{scale}", fontsize=10)
+            ax.set_title(plot_text(f"KL–reward frontier: {task}\n{scale}"), fontsize=10)
         else:
-            ax.set_ylabel(scale)
-            ax.set_title(f"KL–reward frontier: {task}", fontsize=10)
+            ax.set_ylabel(plot_text(scale))
+            ax.set_title(plot_text(f"KL–reward frontier: {task}"), fontsize=10)
     return _fig_bytes(fig)
 
 
@@ -397,9 +382,17 @@ def read_rows(directory: Path) -> list[dict]:
     path = Path(directory) / "rows.json"
     if not path.exists():
         raise AlignbenchError(f"{directory}: no rows.json (not a judged run or judge directory)")
-    rows = load_json_file(path, "rows.json")
+    return checked_rows(load_json_file(path, "rows.json"), path)
+
+
+def checked_rows(rows, path) -> list[dict]:
+    """A rows file's rows, each a mapping with the schema's columns and types (one-line error naming the row)."""
     if not isinstance(rows, list):
         raise AlignbenchError(f"{path}: expected a list of rows")
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise AlignbenchError(f"{path}: row {i + 1}: expected a mapping of columns, got {type(row).__name__}")
+        make_row(f"{path}: row {i + 1}", **{str(k): v for k, v in row.items()})
     return rows
 
 
@@ -446,10 +439,7 @@ def load_leaderboard(path: str | Path):
     if not path.exists():
         raise AlignbenchError(f"{path}: file not found")
     if path.suffix == ".json":
-        rows = load_json_file(path, "rows file")
-        if not isinstance(rows, list):
-            raise AlignbenchError(f"{path}: expected a list of rows")
-        return _frame(rows)
+        return _frame(checked_rows(load_json_file(path, "rows file"), path))
     try:
         df = pd.read_csv(path)
     except (ValueError, UnicodeDecodeError) as e:
@@ -457,7 +447,7 @@ def load_leaderboard(path: str | Path):
     missing = [c for c in ("task", "method", "evaluator", "baseline", "win_rate") if c not in df.columns]
     if missing:
         raise AlignbenchError(f"{path}: not a leaderboard CSV (missing column(s) {', '.join(missing)})")
-    return df
+    return df.map(from_csv_cell)
 
 
 def rows_from_frame(df) -> list[dict]:

@@ -28,7 +28,7 @@ from .stages.prepare import prepare_shared
 
 
 def run_comparison(cfg: Config, run_dir: Path | None = None, leaderboard_dir: Path | None = None,
-                   extra_judges: list[str] | tuple = (), quiet: bool = False) -> list[dict]:
+                   extra_judges: list[str] | tuple = (), quiet: bool = False, allow_missing: int = 0) -> list[dict]:
     _set_threads()
     rd = RunDir(Path(run_dir) if run_dir else Path(cfg.runs_dir) / cfg.name, cfg.model_dump(mode="json"))
     out_dir = Path(leaderboard_dir) if leaderboard_dir else Path(cfg.leaderboard_dir)
@@ -46,18 +46,23 @@ def run_comparison(cfg: Config, run_dir: Path | None = None, leaderboard_dir: Pa
         rd.manifest["stages"]["evaluation"] = {"seconds": round(time.time() - t1, 3)}
     # Imported here, not at the top: tables and plots bring pandas and matplotlib (about 100 MB resident),
     # which the training stages' peak memory need not carry.
-    from .leaderboard import guard_overwrite
+    from .owned import check_replaceable, run_files
+    from .preflight import LEADERBOARD_REMEDY
     from .stages.publish import publish
 
-    guard_overwrite(out_dir / f"{shared.task.name}.csv")
+    check_replaceable(run_files(out_dir, shared.task.name), LEADERBOARD_REMEDY)  # again: files may have appeared since
     rows = [r.as_dict() for r in rows]
-    paths = publish(cfg, rd, shared, rows, comparisons, out_dir)
-    save_comparisons(rd.path / "comparisons.jsonl", comparisons)
+    save_comparisons(rd.path / "comparisons.jsonl", comparisons)  # before the tables and plots: a failure there keeps them
     atomic_write_json(rd.path / "rows.json", rows)
+    paths = publish(cfg, rd, shared, rows, comparisons, out_dir)
+    atomic_write_json(rd.path / "rows.json", rows)  # with the reward_regret publish adds
     rd.manifest["stages"]["total_this_invocation"] = {"seconds": round(time.time() - t0, 3)}
     rd.manifest["rm_heldout_accuracy"] = shared.rm_accuracy
     rd.manifest["leaderboard"] = {k: str(v) for k, v in paths.items()}
     rd._save_manifest()
+    from .evaluation.judge_only import check_missing
+
+    check_missing(sum(c.n_request_failures or 0 for c in comparisons), allow_missing, rd.path / "judgments" / "*.failures.jsonl")
     if not quiet:
         print(f"leaderboard: {paths['csv']} (+ .md, .png, {shared.task.name}-frontier.png); run directory: {rd.path}",
               file=sys.stderr)

@@ -22,6 +22,7 @@ import pandas as pd
 
 from .errors import AlignbenchError
 from .io import atomic_write_text
+from .names import csv_cell, md_cell
 from .stats import paired_difference
 
 ELO_SCALE = 400.0 / math.log(10.0)  # Elo points per nat of strength
@@ -177,13 +178,13 @@ def _csv(rows: list[dict], columns: list[str]) -> str:
     for c in columns:
         if c not in df.columns:
             df[c] = None
-    return df[columns + [c for c in df.columns if c not in columns]].to_csv(index=False, float_format="%.6g")
+    return df[columns + [c for c in df.columns if c not in columns]].map(csv_cell).to_csv(index=False, float_format="%.6g")
 
 
 def ranking_markdown(rows: list[dict]) -> str:
     lines = ["| rank | method | evaluator | Bradley–Terry (Elo) | 95% CI |", "|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['rank']} | {r['method']} | {r['evaluator']} | {r['bt_score']:.0f} | {r['ci_low']:.0f}–{r['ci_high']:.0f} |")
+        lines.append(f"| {r['rank']} | {md_cell(r['method'])} | {md_cell(r['evaluator'])} | {r['bt_score']:.0f} | {r['ci_low']:.0f}–{r['ci_high']:.0f} |")
     base = rows[0]["baseline"] if rows else ""
     return (f"# Ranking\n\nBradley–Terry scores on the Elo scale ({base} = 1000), 95% bootstrap intervals over prompts. "
             "Rank = 1 + the number of methods whose interval lies entirely above.\n\n" + "\n".join(lines) + "\n")

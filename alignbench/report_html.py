@@ -13,6 +13,8 @@ from pathlib import Path
 
 from .errors import AlignbenchError
 from .io import atomic_write_text
+from .names import name_problem
+from .owned import check_replaceable
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }
@@ -141,7 +143,11 @@ def html_from_leaderboard(source: str | Path, out: str | Path | None = None) -> 
     if out is None:
         if source.is_dir() or source.name == "rows.json":
             task = str(rows[0].get("task")) if rows else "leaderboard"
+            if name_problem(task):
+                raise AlignbenchError(f"{source}: the rows' task {task[:40]!r} {name_problem(task)}, so it cannot name "
+                                      "leaderboards/<task>.html; give --out")
             out = Path("leaderboards") / f"{task}.html"
         else:
             out = source.with_suffix(".html")
+    check_replaceable([out], "choose another --out")
     return write_html(rows, out, title_for(rows))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import yaml
@@ -13,7 +14,7 @@ from yaml.composer import Composer
 from yaml.nodes import MappingNode, SequenceNode
 
 from .errors import AlignbenchError
-from .io import reject_constant, unique_keys
+from .io import strict_json_loads
 
 MAX_YAML_BYTES = 1 * 1024 * 1024
 MAX_DEPTH = 64
@@ -33,6 +34,32 @@ class _BoundedLoader(yaml.SafeLoader):
             return Composer.compose_node(self, parent, index)
         finally:
             self._depth -= 1
+
+
+# YAML 1.1 (PyYAML) reads 5e-4 and 1e6 as text (its floats need a dot and a signed exponent); YAML 1.2,
+# JSON and every user read them as numbers, and so does alignbench, everywhere.
+_BoundedLoader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_BoundedLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+
+
+def _unique_mapping(loader, node, deep=False):
+    """A mapping whose keys repeat is refused, as in JSON files (YAML's own rule; PyYAML keeps the last)."""
+    seen: dict = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # '<<: *base' then overriding a key is how YAML extends a mapping
+        key, line = loader.construct_object(key_node, deep=True), key_node.start_mark.line + 1
+        try:
+            if key in seen:
+                raise _Bound(f"key {key!r} appears twice in one mapping (first on line {seen[key]})", line)
+            seen[key] = line
+        except TypeError:
+            continue  # an unhashable key: construct_mapping reports it
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_BoundedLoader.construct_mapping = _unique_mapping
 
 
 class _Bound(Exception):
@@ -118,7 +145,7 @@ def load_json_file(path: str | os.PathLike, what: str = "JSON file", max_bytes: 
     path = Path(path)
     text = read_text(path, what, max_bytes)
     try:
-        return json.loads(text, object_pairs_hook=unique_keys, parse_constant=reject_constant)
+        return strict_json_loads(text)
     except RecursionError:
         raise AlignbenchError(f"{path}: malformed JSON (nested too deeply)") from None
     except ValueError as e:

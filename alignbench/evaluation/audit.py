@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..dirlock import exclusive_dir
 from ..errors import AlignbenchError
 from ..io import atomic_write_json, iter_jsonl
 from ..stats import combine_orders, percentile_interval
@@ -122,6 +123,11 @@ def _audit(cfg, pairs, out_dir, n_boot, seed, progress) -> dict:
     aligned = [(OutputRecord(p.prompt_id, p.prompt, p.chosen, CHOSEN), OutputRecord(p.prompt_id, p.prompt, p.rejected, REJECTED))
                for p in pairs]
     out_dir = Path(out_dir) if out_dir else Path("runs") / f"audit-{cfg.name}"
+    with exclusive_dir(out_dir, "--out directory"):  # two audits on one directory would both pay
+        return _audit_in(cfg, pairs, aligned, out_dir, n_boot, seed, progress)
+
+
+def _audit_in(cfg, pairs, aligned, out_dir: Path, n_boot, seed, progress) -> dict:
     store = JudgmentStore(out_dir / "judgments.jsonl")
     t0 = time.time()
     first, second, info, requests = judge_pairs(aligned, cfg, store, CHOSEN, REJECTED, progress)

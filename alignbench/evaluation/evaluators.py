@@ -24,6 +24,7 @@ from ..stats import combine_orders
 from ..tasks.base import call_reward
 from ..tasks.chat import prompt_from_record
 from .judge_config import JudgeConfig, check_reachable, load_judge
+from ..secrets import redact
 from .llm_judge import judge_pairs, judge_requests
 from .mtbench import GradingItem, grading_requests, ratings
 from .store import JudgmentStore
@@ -171,7 +172,7 @@ class EvaluatorSources:
     judgments_dir: Path = Path(".")
     judgments_file: Callable[[JudgeConfig], Path] | None = None  # default: <judgments_dir>/<judge name>.jsonl
     base_url: str | None = None  # overrides every LLM judge's base_url (judge-only --base-url)
-    notify: Callable[[str], None] = field(default=lambda msg: print(f"alignbench: {msg}", file=sys.stderr))
+    notify: Callable[[str], None] = field(default=lambda msg: print(redact(f"alignbench: {msg}"), file=sys.stderr))
 
 
 EVALUATORS: dict[str, Callable[[EvaluatorSources, str], Evaluator]] = {}

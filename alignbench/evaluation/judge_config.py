@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..errors import AlignbenchError
 from ..safe_yaml import load_yaml_file, read_text
+from ..secrets import redact, remember
 
 PLACEHOLDER = re.compile(r"\{\{(prompt|response_a|response_b)\}\}")
 # Single-answer grading (mode: single): one turn, or the two-turn variant (template_multi_turn).
@@ -51,14 +52,16 @@ def url_secrets(url: str) -> list[str]:
 
 
 def looks_like_a_key(value: str) -> bool:
-    """True for what a pasted API key looks like, rather than the name of an environment variable."""
+    """True for what a pasted API key looks like, rather than the name of an environment variable: a
+    variable's name has words (underscores) or is short; a token of 16+ letters and digits has neither."""
     if not ENV_NAME.fullmatch(value) or value.startswith(KEY_PREFIXES):
         return True
-    return len(value) >= 32 and any(c.isdigit() for c in value) and any(c.islower() for c in value)
+    mixed = any(c.isdigit() for c in value) and any(c.islower() for c in value)
+    return mixed and (len(value) >= 32 or len(value) >= 16 and "_" not in value)
 
 
 class JudgeConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)  # the typing rule of config._Strict
 
     model: str
     base_url: str
@@ -124,6 +127,7 @@ class JudgeConfig(BaseModel):
         if not self.api_key_env:
             return "EMPTY"
         key = os.environ.get(self.api_key_env)
+        remember(key)
         if not key:
             raise AlignbenchError(f"{self.source}: api_key_env: environment variable {self.api_key_env} is not set")
         return key
@@ -197,6 +201,7 @@ def load_judge(name: str, base_url: str | None = None) -> JudgeConfig:
         raise AlignbenchError(f"{path}: setting 'parser': 'arena-hard' goes with 'arena_hard_config'")
     text = _read_template(path, "template", cfg.template, cfg.mode)
     multi = _read_template(path, "template_multi_turn", cfg.template_multi_turn, "single-multi-turn") if cfg.template_multi_turn else ""
+    remember(*url_secrets(cfg.base_url))
     return cfg.model_copy(update={"template_text": text, "multi_turn_text": multi, "name": path.stem, "source": str(path)})
 
 
@@ -255,6 +260,6 @@ def check_reachable(cfg: JudgeConfig, wait_s: float = CONNECT_WAIT_S) -> None:
         except OSError as e:
             if time.monotonic() >= deadline:
                 hint = " (start one with `alignbench serve-judge`)" if url.hostname in ("127.0.0.1", "localhost") else ""
-                raise AlignbenchError(f"judge {cfg.name}: cannot reach {cfg.base_url} after {wait_s:g} s "
+                raise AlignbenchError(f"judge {cfg.name}: cannot reach {redact(cfg.base_url)} after {wait_s:g} s "
                                       f"({e.strerror or type(e).__name__}){hint}; base_url is set in {cfg.source}") from None
             time.sleep(0.2)

@@ -23,8 +23,10 @@ def _generator_name(records, path) -> str:
 
 
 def judge_outputs(outputs: list[Path], reference: Path, judge: str, out_dir: Path, task: str = "custom", seed: int = 0,
-                  n_bootstrap: int = 2000, quiet: bool = False, base_url: str | None = None) -> list[dict]:
+                  n_bootstrap: int = 2000, quiet: bool = False, base_url: str | None = None, allow_missing: int = 0) -> list[dict]:
     check_seed_and_bootstrap(seed, n_bootstrap)
+    if allow_missing < 0:
+        raise AlignbenchError(f"--allow-missing must be 0 or more, got {allow_missing}")
     # Method files first, in the order given, so the first bad file named is the first one the user passed.
     method_records = [(path, load_outputs(path)) for path in outputs]
     ref = load_outputs(reference)
@@ -36,6 +38,9 @@ def judge_outputs(outputs: list[Path], reference: Path, judge: str, out_dir: Pat
     outputs, named = {}, {}
     for path, recs in method_records:
         name = _generator_name(recs, path)
+        if name == baseline:
+            raise AlignbenchError(f"{path}: generator {name!r} is also the generator of the reference {reference}; "
+                                  "a generator is not judged against itself (give the reference its own generator name)")
         if name in named:
             raise AlignbenchError(f"{path}: generator {name!r} is also the generator of {named[name]}; "
                                   "each outputs file needs its own generator name")
@@ -55,7 +60,16 @@ def judge_outputs(outputs: list[Path], reference: Path, judge: str, out_dir: Pat
         rows = [r.as_dict() for r in rows]
         save_comparisons(out_dir / "comparisons.jsonl", comparisons)
         atomic_write_json(out_dir / "rows.json", rows)
+        check_missing(sum(c.n_request_failures or 0 for c in comparisons), allow_missing, out_dir / "judgments.failures.jsonl")
         return rows
+
+
+def check_missing(missing: int, allowed: int, failures_path: Path) -> None:
+    """A run that ends with judgments missing says so and fails, unless the user allowed that many."""
+    if missing > allowed:
+        raise AlignbenchError(
+            f"{missing} judgment(s) missing after retries (more than --allow-missing {allowed}); the prompts are listed in "
+            f"{failures_path}; re-run the same command to judge only those, or pass --allow-missing {missing}")
 
 
 def check_seed_and_bootstrap(seed: int, n_bootstrap: int) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import heapq
+import itertools
 import random
 import time
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ import numpy as np
 from ..errors import AlignbenchError
 from ..io import append_jsonl
 from ..progress import NullProgress
+from ..secrets import redact
 from .judge_config import BACKOFF_MAX, JudgeConfig, url_secrets
 from .store import JudgmentStore, judgment_key
 from .verdicts import parse_fastchat_rating, parse_rating, parse_verdict
@@ -104,26 +107,58 @@ def _usage(resp) -> dict:
 
 
 def _redact(text: str, secrets) -> str:
-    for secret in secrets:
-        if secret and secret != "EMPTY":
-            text = text.replace(secret, "***")
-    return text
+    return redact(text, *secrets)
 
 
 class _AttemptTimeout(Exception):
     pass
 
 
-async def _judge_one(client, judge: JudgeConfig, req: JudgeRequest, sem, info: JudgeRunInfo, secrets):
+class _FairSlots:
+    """``max_concurrency`` request slots. A retry takes the next free slot ahead of every request that has
+    not started yet, so a transient error early in a big batch is retried at once rather than behind the
+    whole queue (where its time budget used to run out)."""
+
+    def __init__(self, n: int):
+        self._free = n
+        self._waiting: list = []  # heap of (0 for a retry / 1 for a first attempt, arrival, future)
+        self._arrival = itertools.count()
+
+    async def acquire(self, retry: bool) -> None:
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
+            return
+        fut = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (0 if retry else 1, next(self._arrival), fut))
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self.release()  # handed a slot as it was cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        while self._waiting:
+            fut = heapq.heappop(self._waiting)[2]
+            if not fut.done():
+                fut.set_result(None)
+                return
+        self._free += 1
+
+
+async def _judge_one(client, judge: JudgeConfig, req: JudgeRequest, slots: _FairSlots, info: JudgeRunInfo, secrets):
     """One judgment: attempts, each bounded as a whole by ``timeout`` (not per read), and all of them,
-    waits included, by the judgment's budget (``total_timeout``)."""
+    waits between attempts included, by the judgment's budget (``total_timeout``). Time spent queued for a
+    free slot is not the judgment's: it does not count against the budget."""
     last_err = None
     deadline = None
     budget = judge.judgment_budget
     for attempt in range(judge.max_retries + 1):
-        async with sem:
+        queued = time.monotonic()
+        await slots.acquire(retry=attempt > 0)
+        try:
             now = time.monotonic()
-            deadline = deadline or now + budget
+            deadline = now + budget if deadline is None else deadline + (now - queued)
             limit = min(judge.timeout, deadline - now)
             if limit <= 0:
                 return None, f"{last_err} (gave up after {attempt} attempt(s): {_spent(budget)})"
@@ -155,6 +190,8 @@ async def _judge_one(client, judge: JudgeConfig, req: JudgeRequest, sem, info: J
                 if kind == "fatal":
                     return None, last_err
                 wait = _retry_after(exc)
+        finally:
+            slots.release()
         info.retries += 1
         if attempt < judge.max_retries:
             backoff = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** attempt) * (0.5 + random.random())
@@ -182,12 +219,12 @@ async def _run(requests: list[JudgeRequest], judge: JudgeConfig, store: Judgment
     secret = judge.api_key()
     secrets = [secret, *url_secrets(judge.base_url)]
     client = openai.AsyncOpenAI(base_url=judge.base_url, api_key=secret, timeout=judge.timeout, max_retries=0)
-    sem = asyncio.Semaphore(judge.max_concurrency)
+    slots = _FairSlots(judge.max_concurrency)
     task = progress.add_task(f"judge {judge.name or judge.model}", total=len(requests))
     progress.update(task, completed=info.cached)
 
     async def one(req: JudgeRequest):
-        result, error = await _judge_one(client, judge, req, sem, info, secrets)
+        result, error = await _judge_one(client, judge, req, slots, info, secrets)
         if result is None:
             fail = {"key": req.key, "prompt_id": req.prompt_id, "order": req.order, "method": req.method,
                     "baseline": req.baseline, "error": error, "judge_model": judge.model, "time": time.time()}
@@ -217,11 +254,20 @@ async def _run(requests: list[JudgeRequest], judge: JudgeConfig, store: Judgment
             info.completion_tokens += result["completion_tokens"]
         progress.advance(task)
 
+    tasks = [asyncio.ensure_future(one(r)) for r in requests]
     try:
-        await asyncio.gather(*(one(r) for r in requests))
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
     finally:
+        # A write that fails (a full disk) stops the run: the other requests are cancelled, their outcomes
+        # collected here (no "exception was never retrieved" tracebacks), and the first error is raised.
+        for t in tasks:
+            t.cancel()
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
         await client.close()
         progress.remove_task(task)
+    error = next((o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, asyncio.CancelledError)), None)
+    if error is not None:
+        raise error
 
 
 def judge_requests(requests: list[JudgeRequest], judge: JudgeConfig, store: JudgmentStore, progress=None,

@@ -15,6 +15,7 @@ import json
 import random
 import re
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -100,13 +101,57 @@ class FaultPlan:
                                                 "malformed", "no_verdict", "truncated"))
 
 
+MAX_BODY_BYTES = 16 * 1024 * 1024  # a judge prompt is text: far below this
+IDLE_TIMEOUT_S = 30.0
+MAX_CONNECTIONS = 256  # connections served at once (a thread each); more are answered 503 and closed
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """At most ``max_connections`` handler threads; connection faults (a client gone, an idle time-out)
+    end that connection quietly instead of printing a traceback."""
+
+    daemon_threads = True
+
+    def __init__(self, address, handler, max_connections: int):
+        self._slots = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, handler)
+
+    def process_request(self, request, client_address):
+        if not self._slots.acquire(blocking=False):
+            try:
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n"
+                                b"Connection: close\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request, client_address):
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError, socket.timeout)):
+            return
+        print(f"alignbench judge server: {type(exc).__name__}: {exc} (request from {client_address[0]})", file=sys.stderr)
+
+
 class JudgeServer:
     """``with JudgeServer(script) as srv: srv.base_url`` — a bounded local judge."""
 
     def __init__(self, script: Callable[[str], str], latency_s: float = 0.0, latency_jitter_s: float = 0.0,
                  faults: FaultPlan | None = None, max_requests: int = 100_000, deadline_s: float = 600.0,
-                 require_key: str | None = None, port: int = 0):
+                 require_key: str | None = None, port: int = 0, fault_for: Callable[[int, str], str | None] | None = None,
+                 max_body_bytes: int = MAX_BODY_BYTES, idle_timeout_s: float = IDLE_TIMEOUT_S, max_connections: int = MAX_CONNECTIONS):
         self.script = script
+        self.max_body_bytes = max_body_bytes
+        self.idle_timeout_s = idle_timeout_s
+        self.max_connections = max_connections
+        self.fault_for = fault_for  # (request number, prompt) -> a FaultPlan fault name, decided before the plan
         self.port = port
         self.latency_s = latency_s
         self.latency_jitter_s = latency_jitter_s
@@ -143,6 +188,7 @@ class JudgeServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            timeout = self.idle_timeout_s  # a connection silent this long (half-open, or a slow sender) is closed
 
             def log_message(self, *a):  # quiet
                 pass
@@ -157,7 +203,7 @@ class JudgeServer:
                 owner._handle(self)
 
         try:
-            self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+            self._server = _BoundedServer(("127.0.0.1", self.port), Handler, self.max_connections)
         except OSError as e:
             raise AlignbenchError(f"cannot listen on 127.0.0.1:{self.port} ({e.strerror}); pick another --port") from None
         self._server.daemon_threads = True
@@ -193,8 +239,9 @@ class JudgeServer:
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             self.seen_paths.append(h.path)
         try:
-            length = int(h.headers.get("Content-Length", "0"))
-            payload = json.loads(h.rfile.read(length) or b"{}")
+            payload = self._read_json(h)
+            if payload is None:
+                return
             if n > self.max_requests:
                 self._send(h, 503, b'{"error": {"message": "request budget of the test server spent"}}')
                 threading.Thread(target=self.stop, daemon=True).start()
@@ -208,13 +255,20 @@ class JudgeServer:
             delay = self.latency_s + (random.random() * self.latency_jitter_s if self.latency_jitter_s else 0.0)
             if delay:
                 time.sleep(delay)
-            fault = self.faults.draw() if self.faults.total else None
+            try:
+                prompt = payload["messages"][-1]["content"]
+                if not isinstance(prompt, str):
+                    raise TypeError
+            except (KeyError, IndexError, TypeError):
+                self._send(h, 400, b'{"error": {"message": "expected {\\"messages\\": [{\\"content\\": \\"...\\"}]}"}}')
+                return
+            with self._lock:
+                self.system_messages += [m.get("content") for m in payload["messages"][:-1] if isinstance(m, dict) and m.get("role") == "system"]
+            fault = self.fault_for(n, prompt) if self.fault_for else None
+            fault = fault or (self.faults.draw() if self.faults.total else None)
             if fault:
                 with self._lock:
                     self.fault_counts[fault] = self.fault_counts.get(fault, 0) + 1
-            prompt = payload["messages"][-1]["content"]
-            with self._lock:
-                self.system_messages += [m["content"] for m in payload["messages"][:-1] if m.get("role") == "system"]
             if fault == "rate_limit":
                 self._send(h, 429, b'{"error": {"message": "rate limited"}}', {"Retry-After": f"{self.faults.retry_after_s:g}"})
                 return
@@ -259,6 +313,30 @@ class JudgeServer:
         finally:
             with self._lock:
                 self.in_flight -= 1
+
+    def _read_json(self, h):
+        """The request's JSON body, or None once a 400/413 has been answered (the connection then closes)."""
+        raw_length = h.headers.get("Content-Length")
+        try:
+            length = int(raw_length)
+            if length < 0:
+                raise ValueError
+        except (TypeError, ValueError):
+            h.close_connection = True
+            self._send(h, 400, b'{"error": {"message": "a request body needs a valid Content-Length"}}')
+            return None
+        if length > self.max_body_bytes:
+            h.close_connection = True  # the body is not read: the connection cannot be reused
+            self._send(h, 413, json.dumps({"error": {"message": f"body over {self.max_body_bytes} bytes"}}).encode())
+            return None
+        try:
+            payload = json.loads(h.rfile.read(length) or b"{}")
+            if not isinstance(payload, dict):
+                raise ValueError
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            self._send(h, 400, b'{"error": {"message": "the body is not a JSON object"}}')
+            return None
+        return payload
 
 
 def serve(port: int = 8765, time_limit_s: float = 3600.0, max_requests: int = 100_000, position_bias: float = 0.0,

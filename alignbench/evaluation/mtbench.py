@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..dirlock import exclusive_dir
 from ..errors import AlignbenchError, where
 from ..io import atomic_write_json, iter_jsonl
 from .audit import ratio_with_interval
@@ -124,9 +125,15 @@ def ratings(requests: list[JudgeRequest], store: JudgmentStore) -> dict[tuple[st
 def score_row(scores: dict[tuple[str, str], float], n_boot: int = 2000, seed: int = 0, ci: float = 0.95) -> dict:
     """Mean rating over every graded turn, with an interval from resampling questions (their turns together),
     the distribution of ratings, per-turn means, and the count of unparsed ratings."""
-    items = sorted({i for i, _ in scores})
-    per_item_sum = np.array([sum(v for (i, _), v in scores.items() if i == it and v == v) for it in items])
-    per_item_n = np.array([sum(1 for (i, _), v in scores.items() if i == it and v == v) for it in items])
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for (i, _), v in scores.items():  # one pass: linear in the number of graded turns
+        usable = v == v
+        sums[i] = sums.get(i, 0.0) + (v if usable else 0.0)
+        counts[i] = counts.get(i, 0) + usable
+    items = sorted(sums)
+    per_item_sum = np.array([sums[it] for it in items])
+    per_item_n = np.array([counts[it] for it in items])
     if per_item_n.sum() == 0:
         raise AlignbenchError("no graded turn has a usable rating: nothing to summarise")
     mean, lo, hi, n = ratio_with_interval(per_item_sum, per_item_n, n_boot, seed, ci, scale=1.0)
@@ -136,8 +143,13 @@ def score_row(scores: dict[tuple[str, str], float], n_boot: int = 2000, seed: in
            "score_std_error": float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan"),
            "score_distribution": " ".join(f"{k}:{v}" for k, v in distribution.items()),
            "n_parse_failures": int(sum(1 for v in scores.values() if v != v))}
-    for turn in sorted({t for _, t in scores}):
-        vals = [v for (_, t), v in scores.items() if t == turn and v == v]
+    by_turn: dict[str, list[float]] = {}
+    for (_, t), v in scores.items():
+        by_turn.setdefault(t, [])
+        if v == v:
+            by_turn[t].append(v)
+    for turn in sorted(by_turn):
+        vals = by_turn[turn]
         row[f"mean_score_{turn.replace('-', '_')}"] = float(np.mean(vals)) if vals else float("nan")
     return row
 
@@ -170,15 +182,16 @@ def grade_mtbench(question_file: str | Path | None, answer_files: list[str | Pat
     questions = read_questions(question_file)
     loaded = [read_answers(path, questions) for path in answer_files]
     out_dir = Path(out_dir)
-    store = JudgmentStore(out_dir / "judgments.jsonl")
-    rows = []
-    for items in loaded:
-        row, info = grade_items(items, cfg, store, n_boot, seed, progress, protocol(items) if protocol else None)
-        rows.append(make_row(f"grading of {items[0].model}", task=task, method=items[0].model, evaluator=f"llm-single:{cfg.name}",
-                             **row, judge=cfg.identity(), template_sha=cfg.template_sha, seed=str(seed), run_id=str(out_dir),
-                             n_request_failures=len(info.failures)).as_dict())
-    atomic_write_json(out_dir / "rows.json", rows)
-    return rows
+    with exclusive_dir(out_dir, "--out directory"):  # two graders on one directory would both pay
+        store = JudgmentStore(out_dir / "judgments.jsonl")
+        rows = []
+        for items in loaded:
+            row, info = grade_items(items, cfg, store, n_boot, seed, progress, protocol(items) if protocol else None)
+            rows.append(make_row(f"grading of {items[0].model}", task=task, method=items[0].model, evaluator=f"llm-single:{cfg.name}",
+                                 **row, judge=cfg.identity(), template_sha=cfg.template_sha, seed=str(seed), run_id=str(out_dir),
+                                 n_request_failures=len(info.failures)).as_dict())
+        atomic_write_json(out_dir / "rows.json", rows)
+        return rows
 
 
 def grade_table_lines(rows: list[dict]) -> list[str]:

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import AlignbenchError, where
-from ..io import MAX_LINE_BYTES, atomic_write_json, atomic_write_jsonl, iter_jsonl, reject_constant, require_str, unique_keys
+from ..io import MAX_LINE_BYTES, atomic_write_json, atomic_write_jsonl, iter_jsonl, require_str, strict_json_loads
 
 ACCEPTED_FORMATS = (
     "alignbench JSONL {prompt_id, prompt, output, generator}; "
@@ -139,7 +139,7 @@ def _read_json(path: Path):
     try:
         if path.stat().st_size > MAX_JSON_BYTES:
             raise AlignbenchError(f"{path}: over {MAX_JSON_BYTES >> 20} MiB, too large for a JSON outputs list")
-        return json.loads(path.read_text(encoding="utf-8-sig"), parse_constant=reject_constant, object_pairs_hook=unique_keys)
+        return strict_json_loads(path.read_text(encoding="utf-8-sig"))
     except OSError as e:
         raise AlignbenchError(f"{path}: cannot read ({e.strerror or e})") from None
     except UnicodeDecodeError:

@@ -154,7 +154,7 @@ def simulated_judge_for_task(task, noise_scale: float = 1.0, first_position_bias
 class SimulatedJudgeSettings(BaseModel):
     """The run config's ``evaluation.simulated_judge`` block (absent or null: no simulated judge)."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)  # the typing rule of config._Strict
 
     noise_scale: float = Field(1.0, gt=0, le=1e6)
     first_position_bias: float = Field(0.7, gt=0, lt=1)

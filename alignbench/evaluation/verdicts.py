@@ -1,7 +1,8 @@
-"""Verdict parsers: read the judge's FINAL verdict only.
+"""Verdict parsers: a reply's verdict counts only when it is the reply's one verdict.
 
-The judge writes its verdict after everything else, so the last marker in its reply is its own;
-a response that contains "[[A]]" (quoted back by the judge or not) cannot vote for itself.
+A reply whose markers disagree ("My verdict: [[B]]. The answers said: [[A]]") is unparseable: which
+marker is the judge's own and which is quoted from a response cannot be told apart, so a response
+that contains "[[A]]" can never vote for itself. The same verdict repeated is that verdict.
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ def parse_verdict(text: str | None, parser: str) -> str | None:
         labels = {m for m in _ARENA_HARD.findall(text) if m}
         return ARENA_HARD_VERDICTS.get(labels.pop()) if len(labels) == 1 else None
     pattern = {"brackets": _BRACKETS, "preferred": _PREFERRED, "more-helpful": _MORE_HELPFUL}[parser]
-    found = pattern.findall(text)
-    if not found:
-        return None
-    last = found[-1].upper()
-    return "tie" if last == "C" else last
+    found = {v.upper() for v in pattern.findall(text)}
+    if len(found) != 1:
+        return None  # none, or two different verdicts: counted in n_parse_failures, never one of them
+    only = found.pop()
+    return "tie" if only == "C" else only
 
 
 _RATING = re.compile(r"\[\[\s*(\d+(?:\.\d+)?)\s*\]\]")

@@ -17,7 +17,7 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer
 
 from ..errors import AlignbenchError
-from ..io import atomic_write_json
+from ..io import atomic_write_json, atomic_write_torch
 from .reward import RewardModelBase, register_reward_kind
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -126,7 +126,7 @@ class EncoderRewardModel(RewardModelBase):
     def save(self, directory):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        torch.save(self.head.state_dict(), directory / "head.pt")
+        atomic_write_torch(directory / "head.pt", self.head.state_dict())
         if self.finetune == "full":
             self.encoder.save_pretrained(directory / "encoder", safe_serialization=True)
         atomic_write_json(directory / "reward_model.json", {

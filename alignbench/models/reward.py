@@ -16,7 +16,7 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer
 
 from ..errors import AlignbenchError
-from ..io import atomic_write_json
+from ..io import atomic_write_json, atomic_write_torch
 from .logprobs import build_batch
 
 REWARD_KINDS: dict[str, type] = {}
@@ -150,7 +150,7 @@ class CausalLMRewardModel(RewardModelBase):
         directory.mkdir(parents=True, exist_ok=True)
         self.backbone.save_pretrained(directory / "backbone", safe_serialization=True)
         self.tokenizer.save_pretrained(directory / "tokenizer")
-        torch.save(self.head.state_dict(), directory / "head.pt")
+        atomic_write_torch(directory / "head.pt", self.head.state_dict())
         atomic_write_json(
             directory / "reward_model.json",
             {"kind": self.kind, "max_prompt_tokens": self.max_prompt_tokens, "max_response_tokens": self.max_response_tokens,

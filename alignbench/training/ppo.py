@@ -18,6 +18,7 @@ from ..models.logprobs import allowed_bias, build_batch, token_logprobs
 from ..progress import NullProgress
 from ..tasks.base import call_reward
 from . import losses
+from .trainer import check_finite
 
 
 @dataclass
@@ -118,7 +119,8 @@ def train_ppo(policy, ref_policy, reward_fn, prompts: list[str], cfg: PPOConfig,
                 loss = pg + cfg.vf_coef * vf
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm))
+                check_finite(label, it + 1, float(loss.detach()), grad_norm, opt.param_groups[0]["lr"])
                 opt.step()
                 policy.weights_changed()
         kl = float(((old_logps - ref_logps) * mask).sum(-1).mean())

@@ -9,6 +9,7 @@ import torch
 from ..progress import NullProgress
 from ..tasks.base import Pair
 from . import losses
+from .trainer import check_finite
 
 
 @dataclass
@@ -57,6 +58,7 @@ def train_reward_model(rm, pairs: list[Pair], cfg: RewardTrainConfig, progress=N
             loss = losses.pointwise_bce_loss(r, torch.tensor([b[2] for b in batch], device=r.device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        check_finite(label, step + 1, float(loss.detach()), None, opt.param_groups[0]["lr"])
         opt.step()
         history.append(float(loss.detach()))
         progress.update(task, completed=step + 1, info=f"loss {history[-1]:.4f}")

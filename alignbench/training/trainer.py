@@ -137,6 +137,24 @@ def _accelerator(config: TrainConfig):
     return accelerator
 
 
+def lr_setting(label: str) -> str:
+    """The config setting behind a trainer's learning rate, from its label ('sft', 'reward model (…)', a method's)."""
+    if label == "sft":
+        return "sft.lr"
+    if label.startswith("reward model"):
+        return "reward_model.lr"
+    return f"methods.{label.split('@')[0]}.lr"
+
+
+def check_finite(label: str, step: int, loss: float, grad_norm: float | None, lr: float) -> None:
+    """Training stops at the first loss (or gradient) that is not a finite number, naming where and what to change."""
+    if math.isfinite(loss) and (grad_norm is None or math.isfinite(grad_norm)):
+        return
+    what = f"the loss is {loss}" if not math.isfinite(loss) else f"the gradient norm is {grad_norm}"
+    raise AlignbenchError(f"{label}: training diverged at step {step}: {what}; lower setting '{lr_setting(label)}' "
+                          f"(the learning rate was {lr:g}); the steps before it are kept in the run directory")
+
+
 class GroupTrainer:
     def __init__(self, policy, config: TrainConfig, progress=None, checkpoint_dir: str | Path | None = None, label: str = "train",
                  log_path: str | Path | None = None):
@@ -252,11 +270,12 @@ class GroupTrainer:
             if self.cfg.max_grad_norm:
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), self.cfg.max_grad_norm))
             lr = self.scheduler.get_last_lr()[0]
+            total_loss = self._mean_over_processes(total_loss)  # one value on every rank: one verdict below for all
+            check_finite(self.label, self.step + 1, total_loss, grad_norm, lr)  # before the step: the weights stay finite
             self.optimizer.step()
             self.scheduler.step()
             self.policy.weights_changed()
             self.step += 1
-            total_loss = self._mean_over_processes(total_loss)
             metrics = {name: self._mean_over_processes(value) for name, value in metrics.items()}
             self.history.append(total_loss)
             self._log_step({"step": self.step, "loss": total_loss, "grad_norm": grad_norm, "lr": lr, **metrics})
@@ -278,8 +297,10 @@ class GroupTrainer:
         if self.log_path is None or not self.is_main:
             return
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        # A metric that is not finite is written as null: the log stays JSON (json.dumps would write NaN).
+        record = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
         with open(self.log_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(json.dumps(record, allow_nan=False) + "\n")
 
     def _trim_log(self) -> None:
         """After a resume, drop log lines of steps the checkpoint does not contain (they will be redone)."""
