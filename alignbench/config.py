@@ -19,7 +19,7 @@ from .evaluation.simulated_judge import SimulatedJudgeSettings
 from .methods.params import MAX_COUNT
 from .methods.registry import get_method
 from .names import name_problem
-from .plugins import check_kind, load_plugin
+from .plugins import find_plugin
 from .safe_yaml import load_yaml_file, load_yaml_text
 from .tasks import task_loader
 from .tasks.oracle import OracleSpec
@@ -115,13 +115,8 @@ class EvaluationConfig(_Strict):
     def _registered(cls, names):
         known = sorted(n for n in EVALUATORS if n != "llm")
         for name in names:
-            if name.partition(":")[0] in known:
-                continue
-            plugin = load_plugin(name, "evaluator", "evaluation.evaluators")
-            if plugin is None:
-                raise ValueError(f"unknown evaluator {name!r} (registered: {', '.join(known)}; the user's own as package.module:builder "
-                                 "or an alignbench.evaluators entry point; LLM judges go under evaluation.judges)")
-            check_kind(plugin, name, "evaluation.evaluators")
+            if name.partition(":")[0] not in known:  # LLM judges go under evaluation.judges
+                find_plugin(name, "evaluator", "evaluation.evaluators", known)
         return names
 
 
@@ -205,11 +200,13 @@ def validate_config(data: dict, origin: str = "config") -> Config:
         err = e.errors()[0]
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
         raise AlignbenchError(f"{origin}: setting '{key}': {err['msg'].removeprefix('Value error, ')}") from None
+    except AlignbenchError as e:  # a validator that names its own setting (plugins)
+        raise AlignbenchError(f"{origin}: {e}") from None
     for label, params in cfg.methods.items():
         params = dict(params)
         name = params.pop("method", label)
         try:
-            get_method(name, setting=f"methods.{label}.method")(params, label=label)
+            get_method(name, setting=f"methods.{label}" + (".method" if name != label else ""))(params, label=label)
         except AlignbenchError as e:
             raise AlignbenchError(f"{origin}: {e}") from None
     _check_task_options(cfg.task.name, cfg.task.options, origin)

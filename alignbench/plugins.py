@@ -49,6 +49,17 @@ def load_plugin(spec: str, kind: str, setting: str):
         raise AlignbenchError(f"setting '{setting}': entry point {spec!r} of {GROUPS[kind]} does not load ({e})") from None
 
 
+def find_plugin(spec: str, kind: str, setting: str, known: list[str], subclass_of: type | None = None):
+    """The user's object that ``spec`` names, of the right kind; a one-line error listing ``known`` (the built-in
+    names) when nothing has that name."""
+    obj = load_plugin(spec, kind, setting)
+    if obj is None:
+        raise AlignbenchError(f"setting '{setting}': unknown {kind} {spec!r} (known: {', '.join(known)}; or the user's own as "
+                              f"package.module:Name, or an installed {GROUPS[kind]} entry point)")
+    check_kind(obj, spec, setting, subclass_of=subclass_of)
+    return obj
+
+
 def check_kind(obj, spec: str, setting: str, *, subclass_of: type | None = None) -> None:
     """A plugin is of the kind its setting needs: a subclass of ``subclass_of``, or else a callable."""
     if subclass_of is not None:

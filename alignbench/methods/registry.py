@@ -3,8 +3,7 @@ come in as plugins (:mod:`alignbench.plugins`: a dotted path or an ``alignbench.
 
 from __future__ import annotations
 
-from ..errors import AlignbenchError
-from ..plugins import check_kind, entry_point_names, load_plugin
+from ..plugins import entry_point_names, find_plugin
 from .base import Method
 
 _REGISTRY: dict[str, type[Method]] = {}
@@ -31,12 +30,7 @@ def get_method(name: str, setting: str = "method") -> type[Method]:
     _load_builtin()
     if name in _REGISTRY:
         return _REGISTRY[name]
-    cls = load_plugin(name, "method", setting)
-    if cls is None:
-        raise AlignbenchError(f"unknown method {name!r} (known: {', '.join(_REGISTRY)}; or the user's own as "
-                              "package.module:Class, or an installed alignbench.methods entry point)")
-    check_kind(cls, name, setting, subclass_of=Method)
-    return cls
+    return find_plugin(name, "method", setting, list(_REGISTRY), subclass_of=Method)
 
 
 def _load_builtin() -> None:

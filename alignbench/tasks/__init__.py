@@ -7,7 +7,7 @@ import inspect
 from dataclasses import fields
 
 from ..errors import AlignbenchError
-from ..plugins import check_kind, load_plugin
+from ..plugins import find_plugin
 from .base import TaskData
 from .hh import load_hh_harmless
 from .jsonl import load_jsonl_task
@@ -23,12 +23,7 @@ def task_loader(name: str):
         return OracleSpec
     if name in BUILTIN:
         return BUILTIN[name]
-    loader = load_plugin(name, "task", "task.name")
-    if loader is None:
-        raise AlignbenchError(f"setting 'task.name': unknown task {name!r} (oracle, hh-harmless, jsonl; or the user's own as "
-                              "package.module:loader, or an installed alignbench.tasks entry point)")
-    check_kind(loader, name, "task.name")
-    return loader
+    return find_plugin(name, "task", "task.name", ["oracle", *BUILTIN])
 
 
 def load_task(name: str, options: dict, seed: int = 0) -> TaskData:
