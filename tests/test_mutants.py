@@ -80,7 +80,6 @@ def temperatures_reaching_the_losses(name: str, field: str, tmp_path, monkeypatc
             if getattr(module, "__name__", "").startswith("alignbench") and getattr(module, fname, None) is fn:
                 monkeypatch.setattr(module, fname, spied)
     params = {**small_params(name), **{f: v for f, v in TEMPERATURES.items() if get_method(name).Params.has(f)}}
-    params.pop("beta", None) if field != "beta" and "beta" not in get_method(name).Params.names() else None
     method = get_method(name)(params)
     method.params = dataclasses.replace(method.params, **{field: TEMPERATURES[field] * factor})
     ctx = MethodContext(task=task, sft_policy=sft, reward_fn=task.gold_reward, run_dir=tmp_path, seed=0)
