@@ -9,7 +9,6 @@ import re
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 
 from rich.console import Console
@@ -17,6 +16,7 @@ from rich.table import Table
 
 from . import __version__
 from .errors import AlignbenchError
+from .lifetime import watch_parent
 from .secrets import redact
 
 # Each _cmd_* imports what its command needs: all of it at the top (torch, transformers, pandas,
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)
-        _die_with_parent()
+        watch_parent()
     try:
         return _dispatch(args)
     except AlignbenchError as e:
@@ -226,23 +226,6 @@ def _on_sigterm(signum, frame):
     global _TERMINATED
     _TERMINATED = True
     raise KeyboardInterrupt
-
-
-PARENT_ENV = "ALIGNBENCH_PARENT_PID"  # set by a parent (grid) whose child processes must not outlive it
-
-
-def _die_with_parent() -> None:
-    """A grid cell stops (SIGTERM, so cleanly) when its grid process dies, even by kill -9."""
-    parent = os.environ.pop(PARENT_ENV, None)  # not passed on: the cell's own children watch nobody
-    if not parent or not parent.isdigit():
-        return
-
-    def watch():
-        while os.getppid() == int(parent):
-            time.sleep(0.5)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    threading.Thread(target=watch, daemon=True, name="die-with-parent").start()
 
 
 def _console():

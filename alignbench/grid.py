@@ -9,10 +9,7 @@ is retried by Ray once, then by the grid once more, then reported: never silentl
 
 from __future__ import annotations
 
-import ctypes
 import itertools
-import os
-import signal
 from concurrent.futures import ThreadPoolExecutor
 import subprocess
 import sys
@@ -25,6 +22,7 @@ import yaml
 from .config import load_config
 from .evaluation.evaluate import RowContext, StatisticsSettings, load_comparisons, rows_from_comparisons
 from .frontier import SWEEP_MARK
+from .lifetime import child_env, die_with_parent_preexec
 from .leaderboard import read_rows, write_leaderboard
 from .stages.fit_and_generate import policy_columns
 from .errors import AlignbenchError
@@ -95,25 +93,12 @@ TRACEBACK_LINES = 300  # kept of one with a traceback: from its last "Traceback"
 _LIVE: set[subprocess.Popen] = set()  # the local cells running now: stopped with the grid
 
 
-def _die_with_parent() -> None:
-    """In the cell's process: die when the process that started it dies (a killed Ray worker, a grid killed with
-    -9), so a retried cell never runs beside an orphan of its first attempt. Linux only; elsewhere a no-op
-    (``cli._die_with_parent`` also watches the parent's PID from inside the cell)."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 def run_cell(config_path: str, run_dir: str) -> tuple[int, str]:
     """Run one cell in a fresh Python process (so a crash cannot take the others down): its return code and the
     end of its stderr. The cell stops when this process dies, however it dies."""
-    from .cli import PARENT_ENV  # cycle: the CLI imports this module lazily
-
     cmd = [sys.executable, "-m", "alignbench", "run", config_path, "--run-dir", run_dir, "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, PARENT_ENV: str(os.getpid())},
-                            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+                            env=child_env(), preexec_fn=die_with_parent_preexec())
     _LIVE.add(proc)
     try:
         out, err = proc.communicate()
