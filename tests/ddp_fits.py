@@ -57,7 +57,7 @@ def run_fits(out: Path) -> dict:
 if __name__ == "__main__":
     out = Path(sys.argv[1])
     counts = {"sample_calls": 0, "checkpoint_writes": 0, "trained_groups": 0}
-    real_sample, real_write = generation.TransformersBackend._sample, trainer_module.atomic_write_bytes
+    real_sample, real_write = generation.TransformersBackend._sample, trainer_module.atomic_write_torch
     real_logprobs = trainer_module.group_logprobs
 
     def counted_logprobs(policy, data, *args, grad=True, **kwargs):
@@ -73,7 +73,7 @@ if __name__ == "__main__":
         return real_write(*args, **kwargs)
 
     generation.TransformersBackend._sample = counted_sample
-    trainer_module.atomic_write_bytes = counted_write
+    trainer_module.atomic_write_torch = counted_write
     trainer_module.group_logprobs = counted_logprobs
     curves = run_fits(out)
     (out / f"rank{distributed.rank()}.json").write_text(json.dumps({"world_size": distributed.world_size(), **counts, **curves}))

@@ -11,7 +11,6 @@ gradient accumulation, checkpoints, seeding and progress.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -22,7 +21,7 @@ from typing import Callable
 import torch
 
 from ..errors import AlignbenchError
-from ..io import atomic_write_bytes, atomic_write_text
+from ..io import atomic_write_text, atomic_write_torch
 from ..models.logprobs import build_batch, materialises_logits, sequence_logprobs
 from ..progress import NullProgress
 
@@ -321,21 +320,16 @@ class GroupTrainer:
         if not self.is_main:
             self.accelerator.wait_for_everyone()
             return
-        buf = io.BytesIO()
-        torch.save(
-            {
-                "step": self.step,
-                "model": self._unwrapped().state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "generator": self.generator.get_state(),
-                "order": self._order,
-                "order_size": self._order_size,
-                "history": self.history,
-            },
-            buf,
-        )
-        atomic_write_bytes(self.checkpoint_dir / "trainer_state.pt", buf.getvalue())
+        atomic_write_torch(self.checkpoint_dir / "trainer_state.pt", {
+            "step": self.step,
+            "model": self._unwrapped().state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "order": self._order,
+            "order_size": self._order_size,
+            "history": self.history,
+        })
         if self.accelerator is not None:
             self.accelerator.wait_for_everyone()
 
