@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 import types
 import typing
-from dataclasses import fields as dataclass_fields
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -14,15 +12,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from .errors import AlignbenchError
-from .evaluation.evaluators import EVALUATORS
 from .evaluation.simulated_judge import SimulatedJudgeSettings
 from .methods.params import MAX_COUNT
 from .methods.registry import get_method
 from .names import name_problem
 from .plugins import find_plugin
+from .registry import EVALUATORS, TASKS
 from .safe_yaml import load_yaml_file, load_yaml_text
-from .tasks import task_loader
-from .tasks.oracle import OracleSpec
+from .tasks import task_loader, task_option_types
 
 BUILTIN = ("quickstart", "hh-harmless", "oracle-sweep")
 
@@ -44,7 +41,8 @@ class LoraConfig(_Strict):
 
 
 class TaskConfig(_Strict):
-    # oracle, hh-harmless, jsonl, or the user's: package.module:loader or an alignbench.tasks entry point
+    # a registered task (alignbench.registry.TASKS: oracle, jsonl, the data sets in alignbench/tasks/*.yaml),
+    # a task YAML's path, or the user's: package.module:loader or an alignbench.tasks entry point
     name: str = "oracle"
     options: dict[str, Any] = Field(default_factory=dict)
 
@@ -113,7 +111,7 @@ class EvaluationConfig(_Strict):
     @field_validator("evaluators")
     @classmethod
     def _registered(cls, names):
-        known = sorted(n for n in EVALUATORS if n != "llm")
+        known = [n for n in EVALUATORS.names() if n != "llm"]
         for name in names:
             if name.partition(":")[0] not in known:  # LLM judges go under evaluation.judges
                 find_plugin(name, "evaluator", "evaluation.evaluators", known)
@@ -218,27 +216,18 @@ def validate_config(data: dict, origin: str = "config") -> Config:
 
 def task_name(cfg: Config) -> str:
     """The task's name as published: the leaderboard files are ``<name>.csv`` and so on."""
-    return cfg.task.options.get("name", "custom") if cfg.task.name == "jsonl" else cfg.task.name
-
-
-def _task_option_types(task: str) -> dict[str, Any]:
-    if task == "oracle":
-        hints = typing.get_type_hints(OracleSpec)
-        return {f.name: hints[f.name] for f in dataclass_fields(OracleSpec)}
-    loader = task_loader(task)
-    try:
-        hints = typing.get_type_hints(loader)
-    except Exception:  # a plugin's annotations that do not resolve: its options go untyped
-        hints = {}
-    return {name: hints.get(name, Any) for name in inspect.signature(loader).parameters}
+    if cfg.task.name == "jsonl":
+        return cfg.task.options.get("name", "custom")
+    return getattr(TASKS.get(cfg.task.name), "task_name", cfg.task.name)  # a declared task's own name, not its YAML path
 
 
 def _check_task_options(task: str, options: dict, origin: str) -> None:
     """Each task option has the type its task declares: counts are integers in range, numbers finite."""
-    types = _task_option_types(task)
+    types = task_option_types(task)
     unknown = sorted(set(options) - set(types))
-    if unknown:  # the task loader names these with the known options; leave the message to it
-        return
+    if unknown:
+        raise AlignbenchError(f"{origin}: setting 'task.options': unknown option(s) {', '.join(unknown)} for task {task} "
+                              f"(known: {', '.join(sorted(types))})")
     model = create_model(
         f"{task}_options", __config__=ConfigDict(extra="forbid", allow_inf_nan=False, strict=True),
         **{k: (_bounded(t), ...) for k, t in types.items() if k in options},

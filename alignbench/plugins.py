@@ -6,7 +6,9 @@ in one of alignbench's groups, declared by an installed package (as lm-evaluatio
 
 A method is a :class:`~alignbench.methods.base.Method` subclass; an evaluator a callable ``(sources, argument)``
 returning an :class:`~alignbench.evaluation.evaluators.Evaluator`; a task a callable returning a
-:class:`~alignbench.tasks.base.TaskData` (its keyword arguments are the task's options).
+:class:`~alignbench.tasks.base.TaskData` (its keyword arguments are the task's options); a reward-model kind a
+:class:`~alignbench.models.reward.RewardModelBase` subclass whose ``load(directory, meta)`` reads what it saved.
+The built-in names are in :mod:`alignbench.registry`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import re
 
 from .errors import AlignbenchError
 
-GROUPS = {"method": "alignbench.methods", "evaluator": "alignbench.evaluators", "task": "alignbench.tasks"}
+GROUPS = {"method": "alignbench.methods", "evaluator": "alignbench.evaluators", "task": "alignbench.tasks",
+          "reward kind": "alignbench.reward_kinds"}
 DOTTED = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*")
 
 

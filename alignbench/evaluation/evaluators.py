@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import AlignbenchError
 from ..plugins import check_kind, load_plugin
+from ..registry import EVALUATORS, check_entry_name
 from ..stats import combine_orders
 from ..tasks.base import call_reward
 from ..tasks.chat import prompt_from_record
@@ -175,21 +176,22 @@ class EvaluatorSources:
     notify: Callable[[str], None] = field(default=lambda msg: print(redact(f"alignbench: {msg}"), file=sys.stderr))
 
 
-EVALUATORS: dict[str, Callable[[EvaluatorSources, str], Evaluator]] = {}
-
-
 def register_evaluator(prefix: str):
-    """Register a builder for evaluator specs ``prefix`` or ``prefix:<argument>``."""
+    """A builder for evaluator specs ``prefix`` or ``prefix:<argument>``: a built-in one is checked against
+    ``alignbench.registry.EVALUATORS``'s table; any other name is added at run time."""
 
     def deco(builder: Callable[[EvaluatorSources, str], Evaluator]):
-        EVALUATORS[prefix] = builder
+        if prefix in EVALUATORS.builtins:
+            check_entry_name(EVALUATORS, prefix, builder)
+        else:
+            EVALUATORS.add(prefix, builder)
         return builder
 
     return deco
 
 
 @register_evaluator("reward-model")
-def _run_reward_model(sources: EvaluatorSources, argument: str) -> Evaluator:
+def run_reward_model(sources: EvaluatorSources, argument: str) -> Evaluator:
     rm = sources.reward_model
     if rm is None:
         raise AlignbenchError("evaluator reward-model is a run's own reward model; outside a run name a saved one: rm:<directory>")
@@ -197,14 +199,14 @@ def _run_reward_model(sources: EvaluatorSources, argument: str) -> Evaluator:
 
 
 @register_evaluator("gold-reward")
-def _gold_reward(sources: EvaluatorSources, argument: str) -> Evaluator:
+def gold_reward(sources: EvaluatorSources, argument: str) -> Evaluator:
     if sources.gold_reward is None:
         raise AlignbenchError("evaluator gold-reward needs a task with a true reward")
     return RewardEvaluator("gold-reward", sources.gold_reward, "true reward r*")
 
 
 @register_evaluator("rm")
-def _saved_reward_model(sources: EvaluatorSources, argument: str) -> Evaluator:
+def saved_reward_model(sources: EvaluatorSources, argument: str) -> Evaluator:
     from ..models.reward import load_reward_model  # lazy: judge-only LLM runs never load torch models
 
     rm = load_reward_model(argument)
@@ -212,7 +214,7 @@ def _saved_reward_model(sources: EvaluatorSources, argument: str) -> Evaluator:
 
 
 @register_evaluator("llm")
-def _llm_judge(sources: EvaluatorSources, argument: str) -> Evaluator:
+def llm_judge(sources: EvaluatorSources, argument: str) -> Evaluator:
     judge = load_judge(argument, sources.base_url)
     judge.api_key()  # a missing key is reported before anything is judged
     check_reachable(judge)
@@ -227,8 +229,8 @@ def build_evaluator(spec: str, sources: EvaluatorSources) -> Evaluator:
     (``package.module:builder`` or an ``alignbench.evaluators`` entry point, called as ``builder(sources, "")``);
     any other spec is an LLM judge's YAML."""
     prefix, _, argument = spec.partition(":")
-    if prefix in EVALUATORS and prefix != "llm" or prefix == "llm" and argument:
-        return EVALUATORS[prefix](sources, argument)
+    if prefix in EVALUATORS.names() and prefix != "llm" or prefix == "llm" and argument:
+        return EVALUATORS.get(prefix)(sources, argument)
     plugin = load_plugin(spec, "evaluator", "evaluation.evaluators") if not spec.endswith((".yaml", ".yml")) else None
     if plugin is not None:
         check_kind(plugin, spec, "evaluation.evaluators")
@@ -236,4 +238,4 @@ def build_evaluator(spec: str, sources: EvaluatorSources) -> Evaluator:
         if not isinstance(evaluator, Evaluator):
             raise AlignbenchError(f"setting 'evaluation.evaluators': {spec!r} built a {type(evaluator).__name__}, not an Evaluator")
         return evaluator
-    return EVALUATORS["llm"](sources, spec)
+    return EVALUATORS.get("llm")(sources, spec)

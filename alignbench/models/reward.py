@@ -17,14 +17,15 @@ from transformers import AutoModel, AutoTokenizer
 
 from ..errors import AlignbenchError
 from ..io import atomic_write_json, atomic_write_torch
+from ..registry import REWARD_KINDS, check_entry_name
 from .logprobs import build_batch
 
-REWARD_KINDS: dict[str, type] = {}
 POOLINGS = ("last", "sum", "next-token")
 
 
 def register_reward_kind(cls):
-    REWARD_KINDS[cls.kind] = cls
+    """Marks a built-in kind; its ``kind`` must be the one ``alignbench.registry.REWARD_KINDS`` maps to it."""
+    check_entry_name(REWARD_KINDS, cls.kind, cls)
     return cls
 
 
@@ -177,23 +178,18 @@ def load_reward_model(path) -> RewardModelBase:
                               "…ForSequenceClassification directory)")
     meta = json.loads(meta_path.read_text())
     kind = meta.get("kind")
-    if kind not in REWARD_KINDS:
-        _import_optional_kinds()
-    if kind not in REWARD_KINDS:
-        raise AlignbenchError(f"{meta_path}: unknown reward model kind {kind!r} (known: {', '.join(sorted(REWARD_KINDS))})")
-    return REWARD_KINDS[kind].load(path, meta)
+    if not isinstance(kind, str):
+        raise AlignbenchError(f"{meta_path}: setting 'kind' must be a reward model kind ({', '.join(REWARD_KINDS.names())}), got {kind!r}")
+    try:
+        cls = REWARD_KINDS.get(kind)  # a built-in kind, or the user's (package.module:Class or an alignbench.reward_kinds entry point)
+    except AlignbenchError as e:
+        raise AlignbenchError(f"{meta_path}: {e}") from None
+    return cls.load(path, meta)
 
 
 def load_reward_fn(path):
     """A trlx-style ``reward_fn`` from a reward model saved in ``path``."""
     return load_reward_model(path).as_reward_fn()
-
-
-def _import_optional_kinds() -> None:
-    try:
-        from . import encoder_reward  # noqa: F401  cycle: encoder_reward subclasses RewardModelBase; importing it registers its kind
-    except ImportError:
-        pass
 
 
 @register_reward_kind

@@ -38,6 +38,9 @@ class Shared:
 def prepare_shared(cfg: Config, rd: RunDir, progress) -> Shared:
     task = load_task(cfg.task.name, cfg.task.options, seed=cfg.seed)
     check_config_against_task(cfg, task)
+    if "task_version" in task.meta:  # a task declared as data: which declaration of its files and split this run read
+        rd.manifest["task"] = {"name": task.name, "version": task.meta["task_version"], "file": task.meta.get("task_file")}
+        rd._save_manifest()
     for note in task.meta.get("notes", []):
         progress.log(f"task {task.name}: {note}")
     sft = train_sft(cfg, rd, task, progress)

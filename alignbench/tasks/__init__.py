@@ -1,42 +1,41 @@
-"""Tasks: the oracle (exact), hh-harmless (real data), user JSONL files, and the user's own loaders (plugins:
-``package.module:loader`` or an ``alignbench.tasks`` entry point) → plain records."""
+"""Tasks by name (the table is :data:`alignbench.registry.TASKS`): the oracle (exact), data sets declared as YAML
+(``alignbench/tasks/<name>.yaml``, e.g. hh-harmless, or a YAML path), user JSONL files, and the user's own
+loaders (plugins: ``package.module:loader`` or an ``alignbench.tasks`` entry point) → plain records."""
 
 from __future__ import annotations
 
 import inspect
-from dataclasses import fields
+import typing
+from typing import Any
 
 from ..errors import AlignbenchError
-from ..plugins import find_plugin
+from ..registry import TASKS
 from .base import TaskData
-from .hh import load_hh_harmless
-from .jsonl import load_jsonl_task
-from .oracle import OracleSpec, load_oracle
-
-
-BUILTIN = {"hh-harmless": load_hh_harmless, "jsonl": load_jsonl_task}
 
 
 def task_loader(name: str):
-    """The loader of a task name: built in (the oracle's is its spec), or the user's own (a plugin)."""
-    if name == "oracle":
-        return OracleSpec
-    if name in BUILTIN:
-        return BUILTIN[name]
-    return find_plugin(name, "task", "task.name", ["oracle", *BUILTIN])
+    """The loader of a task name: a callable whose keyword arguments are the task's options."""
+    return TASKS.get(name)
+
+
+def task_option_types(name: str) -> dict[str, Any]:
+    """Each option of the task ``name`` and its type (``Any`` where a plugin's annotation does not resolve)."""
+    loader = task_loader(name)
+    if hasattr(loader, "option_types"):
+        return loader.option_types()
+    try:
+        hints = typing.get_type_hints(loader)
+    except Exception:  # a plugin's annotations that do not resolve: its options go untyped
+        hints = {}
+    return {p: hints.get(p, Any) for p in inspect.signature(loader).parameters}
 
 
 def load_task(name: str, options: dict, seed: int = 0) -> TaskData:
-    if name == "oracle":
-        known = {f.name for f in fields(OracleSpec)}
-        _check_options(name, options, known)
-        opts = {"seed": seed, **options}
-        return load_oracle(OracleSpec(**opts))
     loader = task_loader(name)
-    params = inspect.signature(loader).parameters
-    _check_options(name, options, set(params))
+    known = task_option_types(name)
+    _check_options(name, options, set(known))
     opts = dict(options)
-    if "seed" in params:
+    if "seed" in known:
         opts.setdefault("seed", seed)
     task = loader(**opts)
     if not isinstance(task, TaskData):

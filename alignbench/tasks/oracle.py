@@ -11,8 +11,10 @@ probability ``demo_skill`` per position, so the SFT policy is mediocre and there
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
+import typing
 from dataclasses import dataclass
 
 import numpy as np
@@ -159,3 +161,17 @@ def load_oracle(spec: OracleSpec) -> TaskData:
         max_response_length=spec.response_length if spec.variable_length else None,
         meta={"vocabulary": vocabulary(spec), "spec": spec.__dict__},
     )
+
+
+class OracleTask:
+    """The oracle as a registered task: its options are :class:`OracleSpec`'s fields."""
+
+    def option_types(self) -> dict:
+        hints = typing.get_type_hints(OracleSpec)
+        return {f.name: hints[f.name] for f in dataclasses.fields(OracleSpec)}
+
+    def __call__(self, **options) -> TaskData:
+        return load_oracle(OracleSpec(**options))
+
+
+load_oracle_task = OracleTask()
