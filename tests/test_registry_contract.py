@@ -10,6 +10,7 @@ import ast
 import importlib
 import inspect
 import json
+import pkgutil
 import re
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from alignbench.config import builtin_config_path
 from alignbench.evaluation.evaluators import Comparison, Evaluator, EvaluatorSources
 from alignbench.evaluation.outputs import OutputRecord
 from alignbench.evaluation.simulated_judge import simulated_judge_for_task
+from alignbench.methods.base import Method
 from alignbench.models.reward import RewardModelBase
 from alignbench.registry import ALL, EVALUATORS, METHODS, REWARD_KINDS, TASKS, resolve
 from alignbench.safe_yaml import load_yaml_file
@@ -52,6 +54,17 @@ def test_every_table_line_imports_and_is_of_its_kind(kind, name):
         assert obj.name == name
     if registry is REWARD_KINDS:
         assert obj.kind == name and callable(getattr(obj, "load", None))
+
+
+def test_every_built_in_adapter_module_is_in_the_table():
+    """Broken variant: a new methods/<name>.py decorated @register without its line in registry.METHODS — it would
+    never be imported; importing it fails, and this test imports every module of alignbench.methods."""
+    package = importlib.import_module("alignbench.methods")
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"alignbench.methods.{info.name}")
+        for obj in vars(module).values():
+            if isinstance(obj, type) and issubclass(obj, Method) and obj.__module__ == module.__name__ and obj.__dict__.get("name"):
+                assert METHODS.builtins.get(obj.name) == f"{obj.__module__}:{obj.__qualname__}", obj
 
 
 def test_an_unknown_name_is_one_line_naming_the_setting_and_the_known_names():

@@ -177,11 +177,12 @@ class EvaluatorSources:
 
 
 def register_evaluator(prefix: str):
-    """A builder for evaluator specs ``prefix`` or ``prefix:<argument>``: a built-in one is checked against
-    ``alignbench.registry.EVALUATORS``'s table; any other name is added at run time."""
+    """A builder for evaluator specs ``prefix`` or ``prefix:<argument>``: a built-in one must be what
+    ``alignbench.registry.EVALUATORS``'s table names (a missing line fails at import); one from outside alignbench
+    is added at run time."""
 
     def deco(builder: Callable[[EvaluatorSources, str], Evaluator]):
-        if prefix in EVALUATORS.builtins:
+        if builder.__module__.startswith("alignbench."):
             check_entry_name(EVALUATORS, prefix, builder)
         else:
             EVALUATORS.add(prefix, builder)

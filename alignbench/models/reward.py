@@ -24,8 +24,12 @@ POOLINGS = ("last", "sum", "next-token")
 
 
 def register_reward_kind(cls):
-    """Marks a built-in kind; its ``kind`` must be the one ``alignbench.registry.REWARD_KINDS`` maps to it."""
-    check_entry_name(REWARD_KINDS, cls.kind, cls)
+    """A built-in kind must be the class ``alignbench.registry.REWARD_KINDS`` maps its ``kind`` to; a class from
+    outside alignbench is added under its kind (or name it by dotted path in reward_model.json, no decorator)."""
+    if cls.__module__.startswith("alignbench."):
+        check_entry_name(REWARD_KINDS, cls.kind, cls)
+    else:
+        REWARD_KINDS.add(cls.kind, cls)
     return cls
 
 
