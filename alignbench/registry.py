@@ -73,12 +73,14 @@ class Registry:
         setting = setting or self.setting
         if name in self._added:
             return self._added[name]
-        if name not in self._loaded:
-            obj = self._builtin(name, setting)
-            if obj is None:
-                return find_plugin(name, self.kind, setting, self.names(), subclass_of=self._base())
+        if name in self._loaded:
+            return self._loaded[name]
+        obj = self._builtin(name, setting)
+        if obj is None:
+            return find_plugin(name, self.kind, setting, self.names(), subclass_of=self._base())
+        if name in self.builtins or name in self.data_files():  # a user's YAML path is read again each time: it may change
             self._loaded[name] = obj
-        return self._loaded[name]
+        return obj
 
     def items(self, plugins: bool = False) -> dict[str, Any]:
         """Every built-in (and added) entry, imported; with ``plugins``, also every installed entry point."""

@@ -165,11 +165,14 @@ class SingleAnswerEvaluator(_JudgeEvaluator):
 
 @dataclass
 class EvaluatorSources:
-    """What evaluators are built from: the run's reward model, the task's true reward, where judgments go."""
+    """What evaluators are built from: the run's reward model, the task's true reward, the task and π_sft (in a
+    run), where judgments go."""
 
     reward_model: Any = None  # a trained reward model (``as_reward_fn()``, ``truncated()``)
     reward_model_identity: str = ""
     gold_reward: Callable | None = None
+    task: Any = None  # the run's TaskData (None outside a run: judge-only re-evaluation)
+    sft_policy: Any = None  # π_sft, eval mode (None outside a run)
     judgments_dir: Path = Path(".")
     judgments_file: Callable[[JudgeConfig], Path] | None = None  # default: <judgments_dir>/<judge name>.jsonl
     base_url: str | None = None  # overrides every LLM judge's base_url (judge-only --base-url)

@@ -20,7 +20,8 @@ def evaluate_run(cfg: Config, rd: RunDir, shared: Shared, fitted: list[Fitted], 
     rc = cfg.reward_model
     sources = EvaluatorSources(reward_model=shared.reward_model,
                                reward_model_identity=f"rm:{rc.path}" if rc.path else f"train RM ({rc.backbone}, {rc.loss})",
-                               gold_reward=task.gold_reward, judgments_dir=rd.path / "judgments", notify=progress.log)
+                               gold_reward=task.gold_reward, judgments_dir=rd.path / "judgments", notify=progress.log,
+                               task=task, sft_policy=shared.sft)
     evaluators = [build_evaluator(name, sources) for name in cfg.evaluation.evaluators]
     evaluators += [build_evaluator(f"llm:{judge}", sources) for judge in judges]
     outputs: dict[str, dict[int, list[OutputRecord]]] = {}
