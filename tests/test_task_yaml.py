@@ -102,3 +102,11 @@ def test_a_data_set_is_one_yaml_file_in_the_package():
     """The registered tasks include every YAML in alignbench/tasks/ under its file's name, and each names itself so."""
     for name, path in TASKS.data_files().items():
         assert name in TASKS.names() and TASKS.get(name).spec.name == name, path
+
+
+def test_a_users_yaml_is_read_again_after_it_changes(tmp_path):
+    """Broken variant: the registry caching a YAML path like a built-in name (a notebook's edit would be ignored)."""
+    path = _user_task(tmp_path, version=1)
+    assert load_task(str(path), {}, seed=0).meta["task_version"] == "1"
+    _user_task(tmp_path, version=2)
+    assert load_task(str(path), {}, seed=0).meta["task_version"] == "2"
