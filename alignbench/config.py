@@ -21,13 +21,13 @@ from .methods.registry import get_method
 from .names import name_problem
 from .plugins import find_plugin
 from .safe_yaml import load_yaml_file, load_yaml_text
+from .stats import MAX_SEED
 from .tasks import task_loader
 from .tasks.oracle import OracleSpec
 
 BUILTIN = ("quickstart", "hh-harmless", "oracle-sweep")
 
 
-MAX_SEED = 2**32 - 1  # numpy's limit; torch's is larger
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 
