@@ -14,10 +14,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from . import __version__
 from .errors import AlignbenchError
 from .lifetime import watch_parent
 from .secrets import redact
+from .version import __version__
 
 # Each _cmd_* imports what its command needs: all of it at the top (torch, transformers, pandas,
 # matplotlib, pydantic) would take `alignbench --help` and input errors from ~0.05 s to ~2.3 s.

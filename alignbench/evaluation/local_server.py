@@ -356,11 +356,3 @@ def serve(port: int = 8765, time_limit_s: float = 3600.0, max_requests: int = 10
     finally:
         server.stop()
     return server
-
-
-if __name__ == "__main__":
-    import sys
-
-    from ..cli import main  # cycle: the CLI imports this module
-
-    sys.exit(main(["serve-judge", *sys.argv[1:]]))
