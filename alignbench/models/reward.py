@@ -17,7 +17,10 @@ from transformers import AutoModel, AutoTokenizer
 
 from ..errors import AlignbenchError
 from ..io import atomic_write_json, atomic_write_torch
+from ..tasks.chat import as_messages
+from .encoder_reward import EncoderRewardModel
 from .logprobs import build_batch
+from .reward_base import RewardModelBase
 
 REWARD_KINDS: dict[str, type] = {}
 POOLINGS = ("last", "sum", "next-token")
@@ -28,40 +31,7 @@ def register_reward_kind(cls):
     return cls
 
 
-class RewardModelBase(nn.Module):
-    kind = "base"
-
-    def scores(self, prompts: list[str], outputs: list[str]) -> torch.Tensor:
-        raise NotImplementedError
-
-    score_batch_size = 256
-
-    @torch.no_grad()
-    def score(self, prompts: list[str], outputs: list[str], batch_size: int | None = None) -> list[float]:
-        """One reward per (prompt, output), in eval mode. Each distinct pair is scored once, so identical
-        responses to a prompt always tie: two copies of a row in one padded batch can differ in their last bits."""
-        batch_size = batch_size or self.score_batch_size
-        distinct = list(dict.fromkeys(zip(prompts, outputs)))
-        was = self.training
-        self.eval()
-        values: list[float] = []
-        for i in range(0, len(distinct), batch_size):
-            chunk = distinct[i : i + batch_size]
-            values.extend(self.scores([p for p, _ in chunk], [o for _, o in chunk]).tolist())
-        self.train(was)
-        by_pair = dict(zip(distinct, values))
-        return [by_pair[pair] for pair in zip(prompts, outputs)]
-
-    def truncated(self, prompts: list[str], outputs: list[str]) -> list[bool]:
-        """Which responses the model had to cut to fit its context (scored on what was left)."""
-        return [False] * len(outputs)
-
-    def as_reward_fn(self):
-        def reward_fn(samples, prompts, outputs):
-            return self.score(list(prompts), list(outputs))
-
-        reward_fn.reward_model = self
-        return reward_fn
+register_reward_kind(EncoderRewardModel)  # in its own module, which subclasses RewardModelBase from the leaf
 
 
 @register_reward_kind
@@ -178,8 +148,6 @@ def load_reward_model(path) -> RewardModelBase:
     meta = json.loads(meta_path.read_text())
     kind = meta.get("kind")
     if kind not in REWARD_KINDS:
-        _import_optional_kinds()
-    if kind not in REWARD_KINDS:
         raise AlignbenchError(f"{meta_path}: unknown reward model kind {kind!r} (known: {', '.join(sorted(REWARD_KINDS))})")
     return REWARD_KINDS[kind].load(path, meta)
 
@@ -187,13 +155,6 @@ def load_reward_model(path) -> RewardModelBase:
 def load_reward_fn(path):
     """A trlx-style ``reward_fn`` from a reward model saved in ``path``."""
     return load_reward_model(path).as_reward_fn()
-
-
-def _import_optional_kinds() -> None:
-    try:
-        from . import encoder_reward  # noqa: F401  cycle: encoder_reward subclasses RewardModelBase; importing it registers its kind
-    except ImportError:
-        pass
 
 
 @register_reward_kind
@@ -222,8 +183,6 @@ class HFSequenceRewardModel(RewardModelBase):
         return int(getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None) or 2048)
 
     def token_ids(self, prompts, outputs) -> list[list[int]]:
-        from ..tasks.chat import as_messages
-
         tok = self.tokenizer
         if getattr(tok, "chat_template", None):
             return [list(tok.apply_chat_template(as_messages(p) + [{"role": "assistant", "content": o}], tokenize=True,
