@@ -24,6 +24,7 @@ from ..errors import AlignbenchError
 from ..io import atomic_write_text, atomic_write_torch
 from ..models.groups import GroupData, cache_logprobs, group_logprobs, response_lengths  # noqa: F401  (re-exported: methods and tests import them from here)
 from ..progress import NullProgress
+from .optim import optimizer_step
 
 
 @dataclass
@@ -57,24 +58,6 @@ def _accelerator(config: TrainConfig):
         raise AlignbenchError(f"batch_size {config.batch_size} / grad_accum {config.grad_accum} = {micro} groups per micro-batch "
                               f"cannot be split evenly across {accelerator.num_processes} processes")
     return accelerator
-
-
-def lr_setting(label: str) -> str:
-    """The config setting behind a trainer's learning rate, from its label ('sft', 'reward model (…)', a method's)."""
-    if label == "sft":
-        return "sft.lr"
-    if label.startswith("reward model"):
-        return "reward_model.lr"
-    return f"methods.{label.split('@')[0]}.lr"
-
-
-def check_finite(label: str, step: int, loss: float, grad_norm: float | None, lr: float) -> None:
-    """Training stops at the first loss (or gradient) that is not a finite number, naming where and what to change."""
-    if math.isfinite(loss) and (grad_norm is None or math.isfinite(grad_norm)):
-        return
-    what = f"the loss is {loss}" if not math.isfinite(loss) else f"the gradient norm is {grad_norm}"
-    raise AlignbenchError(f"{label}: training diverged at step {step}: {what}; lower setting '{lr_setting(label)}' "
-                          f"(the learning rate was {lr:g}); the steps before it are kept in the run directory")
 
 
 class GroupTrainer:
@@ -167,8 +150,8 @@ class GroupTrainer:
         model.train()
         task = self.progress.add_task(self.label, total=target, completed=self.step)
         micro = max(1, self.cfg.batch_size // self.cfg.grad_accum)
+        self.optimizer.zero_grad(set_to_none=True)
         while self.step < target:
-            self.optimizer.zero_grad(set_to_none=True)
             total_loss = 0.0
             metrics: dict[str, float] = {}
             for _ in range(self.cfg.grad_accum):
@@ -188,14 +171,9 @@ class GroupTrainer:
                 else:
                     loss.backward()
                 total_loss += float(loss.detach())
-            grad_norm = None
-            if self.cfg.max_grad_norm:
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), self.cfg.max_grad_norm))
-            lr = self.scheduler.get_last_lr()[0]
-            total_loss = self._mean_over_processes(total_loss)  # one value on every rank: one verdict below for all
-            check_finite(self.label, self.step + 1, total_loss, grad_norm, lr)  # before the step: the weights stay finite
-            self.optimizer.step()
-            self.scheduler.step()
+            total_loss = self._mean_over_processes(total_loss)  # one value on every rank: one verdict for all
+            grad_norm, lr = optimizer_step(self.optimizer, model.parameters(), total_loss, self.label, self.step + 1,
+                                           self.cfg.max_grad_norm, self.scheduler)
             self.policy.weights_changed()
             self.step += 1
             metrics = {name: self._mean_over_processes(value) for name, value in metrics.items()}
