@@ -22,7 +22,7 @@ import torch
 
 from ..errors import AlignbenchError
 from ..io import atomic_write_text, atomic_write_torch
-from ..models.groups import GroupData, cache_logprobs, group_logprobs, response_lengths  # noqa: F401  (re-exported: methods and tests import them from here)
+from ..models.groups import GroupData, cache_logprobs, group_logprobs, response_lengths  # noqa: F401  (also re-exported)
 from ..progress import NullProgress
 from .optim import optimizer_step
 
