@@ -15,7 +15,9 @@ import pytest
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-ROOT = Path(__file__).resolve().parents[1]
+import alignbench
+
+ROOT = Path(alignbench.__file__).resolve().parents[1]  # the directory holding the package
 
 # Lowest first. A module belongs to the first layer naming its top-level name under alignbench (``""``: the
 # package's own __init__, the Python API). Imports go down or sideways (within a layer, without cycles).

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
+import alignbench.training
 from alignbench.errors import AlignbenchError
 from alignbench.training.optim import optimizer_step
 
-TRAINING = Path(__file__).resolve().parents[1] / "alignbench" / "training"
+TRAINING = Path(alignbench.training.__file__).resolve().parent
 
 
 def _model_with_grad(scale: float = 1.0):
