@@ -98,7 +98,7 @@ def _targets(node: ast.Import | ast.ImportFrom, importer: str, is_package: bool,
         while name not in known:
             name = name.rsplit(".", 1)[0]
         out.append(name)
-    return out
+    return list(dict.fromkeys(out))  # `from m import a, b` is one import of m
 
 
 def import_graph(root: Path = ROOT, package: str = "alignbench") -> tuple[dict[str, Path], list[Import]]:
