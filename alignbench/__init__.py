@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__version__ = "0.1.0"
+from .version import __version__
 __all__ = ["run", "judge", "load_leaderboard", "__version__"]
 
 # The functions below import their modules when called: every `alignbench.X` import and every CLI

@@ -14,10 +14,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from . import __version__
 from .errors import AlignbenchError
+from .evaluation.local_server import SERVE_DESCRIPTION, add_serve_arguments, serve_command  # stdlib only: ~30 ms
 from .lifetime import watch_parent
 from .secrets import redact
+from .version import __version__
 
 # Each _cmd_* imports what its command needs: all of it at the top (torch, transformers, pandas,
 # matplotlib, pydantic) would take `alignbench --help` and input errors from ~0.05 s to ~2.3 s.
@@ -112,12 +113,8 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = _sub(sub, "serve-judge", "serve a scripted OpenAI-compatible judge on 127.0.0.1 for dry runs (no key needed)",
                  "alignbench serve-judge --port 8765 --time-limit 600   # judges/local-scripted.yaml points here",
-                 description="Serve a scripted judge (it prefers the longer answer) on 127.0.0.1 only. Prints its URL "
-                             "and stops on Ctrl-C, after --time-limit seconds or after --max-requests requests.")
-    serve.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765, as in judges/local-scripted.yaml)")
-    serve.add_argument("--time-limit", type=float, default=3600.0, help="stop after this many seconds (default 3600)")
-    serve.add_argument("--max-requests", type=int, default=100_000, help="stop after this many requests (default 100000)")
-    serve.add_argument("--position-bias", type=float, default=0.0, help="probability of answering [[A]] whatever the content (default 0)")
+                 description=SERVE_DESCRIPTION)
+    add_serve_arguments(serve)  # the module's own entry point (python -m alignbench.evaluation.local_server) shares them
 
     status = _sub(sub, "status", "say which stages of a run are done, their times, and what remains",
                   "alignbench status runs/quickstart")
@@ -253,7 +250,7 @@ def _dispatch(args) -> int:
     if args.command == "report":
         return _cmd_report(args)
     if args.command == "serve-judge":
-        return _cmd_serve_judge(args)
+        return serve_command(args)
     if args.command == "status":
         return _cmd_status(args)
     if args.command == "audit-judge":
@@ -371,28 +368,6 @@ def _cmd_report(args) -> int:
         raise AlignbenchError("report: --out takes one source; give one CSV or drop --out")
     for source in args.sources:
         print(html_from_leaderboard(source, args.out))
-    return 0
-
-
-def _cmd_serve_judge(args) -> int:
-    from .evaluation.local_server import serve
-
-    if not 0 <= args.port <= 65535:
-        raise AlignbenchError(f"serve-judge: --port {args.port} is not a port number (0-65535)")
-    if args.time_limit <= 0 or args.max_requests <= 0:
-        raise AlignbenchError("serve-judge: --time-limit and --max-requests must be positive")
-
-    def announce(url: str) -> None:
-        print(url, flush=True)
-        print(f"alignbench: scripted judge at {url} (127.0.0.1 only); stops on Ctrl-C, after {args.time_limit:g} s "
-              f"or {args.max_requests} requests", file=sys.stderr, flush=True)
-
-    try:
-        server = serve(args.port, args.time_limit, args.max_requests, args.position_bias, announce=announce)
-    except KeyboardInterrupt:
-        print("alignbench: judge server stopped", file=sys.stderr)
-        return 0
-    print(f"alignbench: judge server stopped after {server.requests} request(s)", file=sys.stderr)
     return 0
 
 

@@ -19,12 +19,12 @@ from .names import name_problem
 from .plugins import find_plugin
 from .registry import EVALUATORS, TASKS
 from .safe_yaml import load_yaml_file, load_yaml_text
+from .stats import MAX_SEED
 from .tasks import task_loader, task_option_types
 
 BUILTIN = ("quickstart", "hh-harmless", "oracle-sweep")
 
 
-MAX_SEED = 2**32 - 1  # numpy's limit; torch's is larger
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 

@@ -22,6 +22,8 @@ Intervals: percentile bootstrap over prompts, refitting the GLM on each resample
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit
@@ -140,11 +142,22 @@ def length_controlled_win_rate(scores: np.ndarray, model_lengths: np.ndarray, ba
                                        n_boot=n_boot, seed=seed, ci=ci)["method"]
 
 
+def preference_scores(annotations: list[dict]) -> np.ndarray:
+    """preference − 1 in [0, 1] (draws 0 → ½); NaN where alpaca_eval would drop the annotation."""
+    out = []
+    for a in annotations:
+        p = a.get("preference")
+        if p is None or (isinstance(p, float) and math.isnan(p)):
+            out.append(np.nan)
+            continue
+        p = 1.5 if p == 0 else float(p)
+        out.append(p - 1 if 1 <= p <= 2 else np.nan)
+    return np.array(out, dtype=float)
+
+
 def lc_from_annotations(annotations: list[dict], n_boot: int = 200, seed: int = 0) -> dict[str, dict]:
     """LC win rate per ``generator_2`` of alpaca_eval ``annotations.json`` records (``output_1`` = baseline,
     ``output_2`` = model, lengths in characters), one GLM per model as alpaca_eval does."""
-    from .evaluation.alpaca_eval import preference_scores  # cycle: alpaca_eval imports this module
-
     by_model: dict[str, list[dict]] = {}
     for i, a in enumerate(annotations):
         for k in ("output_1", "output_2"):

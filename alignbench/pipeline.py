@@ -18,8 +18,11 @@ import torch
 from .config import Config
 from .distributed import is_main
 from .evaluation.evaluate import save_comparisons
+from .evaluation.judge_only import check_missing
 from .evaluation.simulated_judge import simulated_judge_if_configured
 from .io import atomic_write_json
+from .owned import check_replaceable, run_files
+from .preflight import LEADERBOARD_REMEDY
 from .progress import progress_bar
 from .rundir import RunDir
 from .stages.evaluate import evaluate_run
@@ -46,8 +49,6 @@ def run_comparison(cfg: Config, run_dir: Path | None = None, leaderboard_dir: Pa
         rd.manifest["stages"]["evaluation"] = {"seconds": round(time.time() - t1, 3)}
     # Imported here, not at the top: tables and plots bring pandas and matplotlib (about 100 MB resident),
     # which the training stages' peak memory need not carry.
-    from .owned import check_replaceable, run_files
-    from .preflight import LEADERBOARD_REMEDY
     from .stages.publish import publish
 
     check_replaceable(run_files(out_dir, shared.task.name), LEADERBOARD_REMEDY)  # again: files may have appeared since
@@ -60,8 +61,6 @@ def run_comparison(cfg: Config, run_dir: Path | None = None, leaderboard_dir: Pa
     rd.manifest["rm_heldout_accuracy"] = shared.rm_accuracy
     rd.manifest["leaderboard"] = {k: str(v) for k, v in paths.items()}
     rd._save_manifest()
-    from .evaluation.judge_only import check_missing
-
     check_missing(sum(c.n_request_failures or 0 for c in comparisons), allow_missing, rd.path / "judgments" / "*.failures.jsonl")
     if not quiet:
         print(f"leaderboard: {paths['csv']} (+ .md, .png, {shared.task.name}-frontier.png); run directory: {rd.path}",

@@ -12,6 +12,7 @@ from .config import Config, task_name
 from .dirlock import exclusive_dir
 from .errors import AlignbenchError
 from .evaluation.judge_config import load_judge, url_secrets
+from .owned import check_replaceable, run_files
 from .secrets import redact
 
 PING_PROMPT = "Reply with the single word OK."
@@ -21,8 +22,6 @@ LEADERBOARD_REMEDY = "move it, or choose another --leaderboard-dir"
 @contextlib.contextmanager
 def prepared_run(cfg: Config, run_dir: Path | None, extra_judges=(), leaderboard_dir: Path | None = None):
     """Validate every judge of the run and the files it will publish, then hold the run directory for the run's duration."""
-    from .owned import check_replaceable, run_files
-
     check_replaceable(run_files(Path(leaderboard_dir or cfg.leaderboard_dir), task_name(cfg)), LEADERBOARD_REMEDY)
     for spec in cfg.evaluation.evaluators:
         prefix, _, argument = spec.partition(":")

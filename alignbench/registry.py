@@ -153,7 +153,7 @@ REWARD_KINDS = Registry("reward kind", "kind", {
     "causal-lm-head": "alignbench.models.reward:CausalLMRewardModel",
     "hf-sequence-classification": "alignbench.models.reward:HFSequenceRewardModel",
     "minilm-encoder": "alignbench.models.encoder_reward:EncoderRewardModel",
-}, base="alignbench.models.reward:RewardModelBase")
+}, base="alignbench.models.reward_base:RewardModelBase")
 
 ALL: dict[str, Registry] = {r.kind: r for r in (METHODS, EVALUATORS, TASKS, REWARD_KINDS)}
 

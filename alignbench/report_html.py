@@ -15,6 +15,10 @@ from .errors import AlignbenchError
 from .io import atomic_write_text
 from .names import name_problem
 from .owned import check_replaceable
+from .tables import (
+    fmt_cell, frontier_png, is_missing, load_leaderboard, long_columns, notes, rows_from_frame, sort_rows, summary_table, title_for,
+    win_rate_png, with_run,
+)
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }
@@ -85,9 +89,6 @@ def _table(table_id: str, header: list[str], cells: list[list[str]], sort_values
 
 
 def render_html(rows: list[dict], title: str, win_rate_png_bytes: bytes | None = None, frontier_png_bytes: bytes | None = None) -> str:
-    # cycle: leaderboard imports write_html from here
-    from .leaderboard import fmt_cell, frontier_png, is_missing, long_columns, notes, sort_rows, summary_table, win_rate_png, with_run
-
     if not rows:
         raise AlignbenchError(f"leaderboard {title}: no rows to publish")
     rows = sort_rows(with_run(rows))
@@ -136,8 +137,6 @@ def write_html(rows: list[dict], path: str | Path, title: str, win_rate_png_byte
 
 def html_from_leaderboard(source: str | Path, out: str | Path | None = None) -> Path:
     """Publish a leaderboard CSV (or a run's rows.json / run directory) as ``<name>.html`` beside it (or at ``out``)."""
-    from .leaderboard import load_leaderboard, rows_from_frame, title_for  # cycle: as in render_html
-
     source = Path(source)
     rows = rows_from_frame(load_leaderboard(source))
     if out is None:

@@ -10,6 +10,8 @@ import numpy as np
 
 from .errors import AlignbenchError
 
+MAX_SEED = 2**32 - 1  # numpy's limit on a seed; torch's is larger
+
 
 def combine_orders(first: np.ndarray, second: np.ndarray | None = None) -> np.ndarray:
     """Per-prompt score from both presentation orders.

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-import alignbench.training.trainer as trainer_mod
+import alignbench.models.groups as groups_mod
 from alignbench.models.generation import TransformersBackend
 from alignbench.models.logprobs import build_batch
 from alignbench.models.policy import ResponseFormat, load_policy
@@ -87,7 +87,7 @@ def test_pad_is_never_trained_or_attended_and_the_ending_eos_always_is(world, mo
     eos_logp, batch_shift = _pad_checks(policy)
     assert eos_logp < -1e-3  # the EOS that ends the response is scored
     assert batch_shift < 1e-4  # the padding after the short row changes nothing
-    monkeypatch.setattr(trainer_mod, "build_batch", _mask_by_pad_id)
+    monkeypatch.setattr(groups_mod, "build_batch", _mask_by_pad_id)
     broken_eos, _ = _pad_checks(policy)
     assert abs(broken_eos) < 1e-6, "the broken variant (mask by pad id) should drop the EOS"
 

@@ -12,17 +12,16 @@ from one of three places, named in the ``lc_method`` column: alpaca_eval's own `
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import AlignbenchError
 from ..safe_yaml import load_json_file
-from ..length_control import estimate_prompt_difficulty
+from ..length_control import estimate_prompt_difficulty, preference_scores
 from .alpaca_eval_lc import alpaca_eval_lc, glm_features, load_gamed, soft_preference
 from .evaluate import LC_MAX_BOOTSTRAP, RowContext, StatisticsSettings, rows_from_comparisons
-from .evaluators import Comparison
+from .comparison import Comparison
 
 
 def load_annotations(path: str | Path) -> list[dict]:
@@ -40,19 +39,6 @@ def load_annotations(path: str | Path) -> list[dict]:
         if pref is not None and (isinstance(pref, bool) or not isinstance(pref, (int, float))):
             raise AlignbenchError(f"{path}: annotation {i}: 'preference' must be a number or null, got {type(pref).__name__}")
     return data
-
-
-def preference_scores(annotations: list[dict]) -> np.ndarray:
-    """preference − 1 in [0, 1] (draws 0 → ½); NaN where alpaca_eval would drop the annotation."""
-    out = []
-    for a in annotations:
-        p = a.get("preference")
-        if p is None or (isinstance(p, float) and math.isnan(p)):
-            out.append(np.nan)
-            continue
-        p = 1.5 if p == 0 else float(p)
-        out.append(p - 1 if 1 <= p <= 2 else np.nan)
-    return np.array(out, dtype=float)
 
 
 def comparisons_from_annotations(annotations: list[dict], path: str | Path) -> list[Comparison]:

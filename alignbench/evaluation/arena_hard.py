@@ -29,7 +29,8 @@ import numpy as np
 from ..errors import AlignbenchError, where
 from ..io import iter_jsonl
 from ..stats import combine_orders
-from .evaluators import Comparison
+from .comparison import Comparison
+from .evaluate import RowContext, StatisticsSettings, rows_from_comparisons
 
 LABELS = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
 DEFAULT_BASELINE = "gpt-4-0314"  # arena-hard v0.1's
@@ -200,8 +201,6 @@ def rows_from_arena_hard(paths: list[str | Path], seed: int = 0, n_bootstrap: in
                          num_rounds: int = 100, comparisons: list | None = None) -> list[dict]:
     """Leaderboard rows of Arena-Hard judgment files read together (one row per model): arena-hard's score and
     interval beside alignbench's per-question win rate, its interval and the two games' consistency."""
-    from .evaluate import RowContext, StatisticsSettings, rows_from_comparisons
-
     files = [read_judgments(p, baseline) for p in paths]
     models = [j.model for j in files]
     twice = next((m for m in models if models.count(m) > 1), None)

@@ -18,7 +18,8 @@ from ..errors import AlignbenchError
 from ..io import atomic_write_jsonl, iter_jsonl
 from ..length_control import length_controlled_win_rate
 from ..stats import across_seeds, combine_orders, consistency_rate, first_position_rate
-from .evaluators import Comparison, Evaluator
+from .comparison import Comparison
+from .evaluators import Evaluator
 from .outputs import OutputRecord, align_outputs
 from .schema import LeaderboardRow, make_row
 

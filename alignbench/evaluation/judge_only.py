@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..config import MAX_SEED
 from ..dirlock import exclusive_dir
 from ..errors import AlignbenchError
 from ..io import atomic_write_json
 from ..progress import progress_bar
+from ..stats import MAX_SEED
 from .evaluate import RowContext, StatisticsSettings, evaluate, save_comparisons
 from .evaluators import EvaluatorSources, build_evaluator
 from .outputs import align_outputs, load_outputs

@@ -10,10 +10,12 @@ concurrency. The server is bounded: it stops by itself after ``max_requests`` re
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import random
 import re
+import signal
 import socket
 import sys
 import threading
@@ -23,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
 from ..errors import AlignbenchError
+from ..lifetime import watch_parent
 
 _A = re.compile(r"\[The Start of Assistant A's Answer\]\n(.*?)\n\[The End of Assistant A's Answer\]", re.S)
 _B = re.compile(r"\[The Start of Assistant B's Answer\]\n(.*?)\n\[The End of Assistant B's Answer\]", re.S)
@@ -358,9 +361,57 @@ def serve(port: int = 8765, time_limit_s: float = 3600.0, max_requests: int = 10
     return server
 
 
+# --- the command: `alignbench serve-judge` and `python -m alignbench.evaluation.local_server` -----------------
+
+SERVE_DESCRIPTION = ("Serve a scripted judge (it prefers the longer answer) on 127.0.0.1 only. Prints its URL "
+                     "and stops on Ctrl-C, after --time-limit seconds or after --max-requests requests.")
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765, as in judges/local-scripted.yaml)")
+    parser.add_argument("--time-limit", type=float, default=3600.0, help="stop after this many seconds (default 3600)")
+    parser.add_argument("--max-requests", type=int, default=100_000, help="stop after this many requests (default 100000)")
+    parser.add_argument("--position-bias", type=float, default=0.0, help="probability of answering [[A]] whatever the content (default 0)")
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """Check the arguments, serve until a limit or Ctrl-C, and say so on stderr (the URL goes to stdout)."""
+    if not 0 <= args.port <= 65535:
+        raise AlignbenchError(f"serve-judge: --port {args.port} is not a port number (0-65535)")
+    if args.time_limit <= 0 or args.max_requests <= 0:
+        raise AlignbenchError("serve-judge: --time-limit and --max-requests must be positive")
+
+    def announce(url: str) -> None:
+        print(url, flush=True)
+        print(f"alignbench: scripted judge at {url} (127.0.0.1 only); stops on Ctrl-C, after {args.time_limit:g} s "
+              f"or {args.max_requests} requests", file=sys.stderr, flush=True)
+
+    try:
+        server = serve(args.port, args.time_limit, args.max_requests, args.position_bias, announce=announce)
+    except KeyboardInterrupt:
+        print("alignbench: judge server stopped", file=sys.stderr)
+        return 0
+    print(f"alignbench: judge server stopped after {server.requests} request(s)", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m alignbench.evaluation.local_server``: ``alignbench serve-judge`` without the rest of the CLI."""
+    parser = argparse.ArgumentParser(prog="python -m alignbench.evaluation.local_server", description=SERVE_DESCRIPTION)
+    add_serve_arguments(parser)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop)  # as under the CLI: SIGTERM stops the server as Ctrl-C does
+    watch_parent()
+    try:
+        return serve_command(args)
+    except AlignbenchError as e:
+        print(f"alignbench: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _stop(signum, frame):
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
-    import sys
-
-    from ..cli import main  # cycle: the CLI imports this module
-
-    sys.exit(main(["serve-judge", *sys.argv[1:]]))
+    sys.exit(main())

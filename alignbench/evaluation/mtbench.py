@@ -11,7 +11,6 @@ the same client, retries and judgment store as pairwise judging. A reply without
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,23 +19,14 @@ from ..dirlock import exclusive_dir
 from ..errors import AlignbenchError, where
 from ..io import atomic_write_json, iter_jsonl
 from .audit import ratio_with_interval
+from .grading_item import GradingItem
 from .judge_config import JudgeConfig, load_judge
+from . import mtbench_protocol as mp
 from .llm_judge import JudgeRequest, judge_requests
 from .schema import make_row
 from .store import JudgmentStore, judgment_key
 
 SCORES = range(1, 11)
-
-
-@dataclass
-class GradingItem:
-    """One conversation to grade: its questions and the model's answers, turn by turn."""
-
-    item_id: str
-    questions: list[str]
-    answers: list[str]
-    model: str
-    category: str = ""
 
 
 def _turns(rec: dict, key: str, path, lineno) -> list[str]:
@@ -170,8 +160,6 @@ def grade_mtbench(question_file: str | Path | None, answer_files: list[str | Pat
     cfg = load_judge(judge, base_url)
     protocol = None
     if mt_bench_data is not None:
-        from . import mtbench_protocol as mp
-
         data = mp.data_dir(mt_bench_data)
         prompts, references = mp.load_judge_prompts(data), mp.load_references(data)
         question_file = question_file or mp.question_file(data)

@@ -22,7 +22,7 @@ from ..errors import AlignbenchError, where
 from ..io import iter_jsonl
 from .judge_config import JudgeConfig
 from .llm_judge import JudgeRequest
-from .mtbench import GradingItem
+from .grading_item import GradingItem
 from .store import judgment_key
 
 NEED_REFERENCE = ("math", "reasoning", "coding")  # FastChat's NEED_REF_CATS (arena-hard-200 is not MT-Bench)

@@ -22,7 +22,9 @@ import numpy as np
 
 from ..errors import AlignbenchError, where
 from ..io import iter_jsonl
-from .evaluators import Comparison
+from .comparison import Comparison
+from .evaluate import RowContext, StatisticsSettings, rows_from_comparisons
+from .mtbench import score_row
 from .schema import make_row
 
 WINNERS = ("model_1", "model_2", "tie", "error")
@@ -100,8 +102,6 @@ def _judge_name(path: Path) -> str:
 
 
 def _single_rows(path: Path, lines, seed: int, n_bootstrap: int) -> list[dict]:
-    from .mtbench import score_row
-
     rows = []
     for model, scores in read_single(path, lines).items():
         row = score_row(scores, n_bootstrap, seed)
@@ -149,8 +149,6 @@ def rows_from_mt_bench(paths: list[str | Path], seed: int = 0, n_bootstrap: int 
                        comparisons: list | None = None) -> list[dict]:
     """Rows of FastChat MT-Bench judgment files, single or pairwise (told apart by their records); the pairwise
     files' per-question comparisons are appended to ``comparisons`` when given."""
-    from .evaluate import RowContext, StatisticsSettings, rows_from_comparisons
-
     rows = []
     for path in map(Path, paths):
         lines = list(iter_jsonl(path))

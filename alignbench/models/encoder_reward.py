@@ -18,7 +18,7 @@ from transformers import AutoModel, AutoTokenizer
 
 from ..errors import AlignbenchError
 from ..io import atomic_write_json, atomic_write_torch
-from .reward import RewardModelBase, register_reward_kind
+from .reward_base import RewardModelBase
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -34,7 +34,6 @@ def minilm_path() -> Path:
     return path
 
 
-@register_reward_kind
 class EncoderRewardModel(RewardModelBase):
     kind = "minilm-encoder"
 

@@ -13,8 +13,7 @@ import itertools
 
 import torch
 
-from .generation import cache_kwarg, returned_cache
-from .logprobs import allowed_bias, build_batch, sequence_logprobs
+from .logprobs import allowed_bias, build_batch, cache_kwarg, returned_cache, sequence_logprobs
 
 
 def response_grid(n_symbols: int, length: int) -> torch.Tensor:

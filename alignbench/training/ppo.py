@@ -18,7 +18,7 @@ from ..models.logprobs import allowed_bias, build_batch, token_logprobs
 from ..progress import NullProgress
 from ..tasks.base import call_reward
 from . import losses
-from .trainer import check_finite
+from .optim import optimizer_step
 
 
 @dataclass
@@ -83,6 +83,7 @@ def train_ppo(policy, ref_policy, reward_fn, prompts: list[str], cfg: PPOConfig,
     bias = None
     history = []
     task = progress.add_task(label, total=cfg.iterations)
+    opt.zero_grad(set_to_none=True)
     for it in range(cfg.iterations):
         pick = torch.randint(len(prompts), (cfg.rollout_batch,), generator=gen).tolist()
         batch_prompts = [prompts[i] for i in pick]
@@ -117,11 +118,8 @@ def train_ppo(policy, ref_policy, reward_fn, prompts: list[str], cfg: PPOConfig,
                 pg = losses.ppo_policy_loss(logps, old_logps[mb], adv[mb], m, cfg.clip)
                 vf = losses.ppo_value_loss(values, old_values[mb], returns[mb], m, cfg.clip_value)
                 loss = pg + cfg.vf_coef * vf
-                opt.zero_grad(set_to_none=True)
                 loss.backward()
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm))
-                check_finite(label, it + 1, float(loss.detach()), grad_norm, opt.param_groups[0]["lr"])
-                opt.step()
+                optimizer_step(opt, params, float(loss.detach()), label, it + 1, cfg.max_grad_norm)
                 policy.weights_changed()
         kl = float(((old_logps - ref_logps) * mask).sum(-1).mean())
         history.append({"iteration": it, "score": float(scores.mean()), "kl": kl, "first_ratio_max_dev": first_ratio_dev})

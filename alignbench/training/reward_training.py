@@ -9,7 +9,7 @@ import torch
 from ..progress import NullProgress
 from ..tasks.base import Pair
 from . import losses
-from .trainer import check_finite
+from .optim import optimizer_step
 
 
 @dataclass
@@ -40,6 +40,7 @@ def train_reward_model(rm, pairs: list[Pair], cfg: RewardTrainConfig, progress=N
     history = []
     task = progress.add_task(label, total=cfg.steps)
     rm.train()
+    opt.zero_grad(set_to_none=True)
     order: list[int] = []
     for step in range(cfg.steps):
         idx = []
@@ -56,10 +57,8 @@ def train_reward_model(rm, pairs: list[Pair], cfg: RewardTrainConfig, progress=N
             batch = [points[i] for i in idx]
             r = rm.scores([b[0] for b in batch], [b[1] for b in batch])
             loss = losses.pointwise_bce_loss(r, torch.tensor([b[2] for b in batch], device=r.device))
-        opt.zero_grad(set_to_none=True)
         loss.backward()
-        check_finite(label, step + 1, float(loss.detach()), None, opt.param_groups[0]["lr"])
-        opt.step()
+        optimizer_step(opt, params, float(loss.detach()), label, step + 1)
         history.append(float(loss.detach()))
         progress.update(task, completed=step + 1, info=f"loss {history[-1]:.4f}")
     rm.eval()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -22,8 +22,9 @@ import torch
 
 from ..errors import AlignbenchError
 from ..io import atomic_write_text, atomic_write_torch
-from ..models.logprobs import build_batch, materialises_logits, sequence_logprobs
+from ..models.groups import GroupData, cache_logprobs, group_logprobs, response_lengths  # noqa: F401  (also re-exported)
 from ..progress import NullProgress
+from .optim import optimizer_step
 
 
 @dataclass
@@ -41,84 +42,7 @@ class TrainConfig:
     accelerate: bool | None = None  # None: on when launched by `accelerate launch` (WORLD_SIZE > 1)
 
 
-@dataclass
-class GroupData:
-    """G groups of K responses (token ids) with per-group tensors of leading dim G."""
-
-    prompt_ids: list[list[int]]
-    response_ids: list[list[list[int]]]
-    tensors: dict[str, torch.Tensor] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.prompt_ids)
-
-    @property
-    def group_size(self) -> int:
-        return len(self.response_ids[0])
-
-    def select(self, index: list[int]) -> "GroupData":
-        idx = torch.tensor(index, dtype=torch.long)
-        return GroupData(
-            [self.prompt_ids[i] for i in index],
-            [self.response_ids[i] for i in index],
-            {k: v[idx] for k, v in self.tensors.items()},
-        )
-
-
 LossFn = Callable[[torch.Tensor, dict], torch.Tensor]
-
-
-LOGIT_BUDGET = 1 << 22  # logits held at once (16 MB of float32): peak memory of reference caching, not speed
-
-
-def group_logprobs(policy, data: GroupData, length_average: bool = False, grad: bool = True, chunk: int = 512) -> torch.Tensor:
-    """Sequence log-probs of every response in ``data`` under ``policy``: ``[G, K]``.
-
-    Rows go through the model in chunks of at most ``chunk`` sequences and, for models whose
-    logits are materialised, ``LOGIT_BUDGET`` logits, so caching reference log-probs over a whole
-    data set never holds a data-set-sized logit tensor."""
-    K = data.group_size
-    flat_p = [p for p in data.prompt_ids for _ in range(K)]
-    flat_r = [r for group in data.response_ids for r in group]
-    model = getattr(policy.model, "module", policy.model)  # DDP / accelerate wrappers keep the model in .module
-    vocab = getattr(getattr(model, "config", None), "vocab_size", None)
-    # Floats per token held at once: the logits when materialised; with the fused head and no
-    # gradient, the MLP's 4 × width activations (with a gradient every chunk's graph lives anyway).
-    hidden = getattr(getattr(model, "config", None), "hidden_size", None)
-    per_token = vocab if materialises_logits(model) else (4 * hidden if hidden and not grad else None)
-    if flat_p and vocab and per_token:
-        longest = max(len(p) + len(r) for p, r in zip(flat_p, flat_r))
-        chunk = max(1, min(chunk, LOGIT_BUDGET // (longest * per_token)))
-    outs = []
-    # Scoring passes (grad=False: reference, proposal, KL) run in eval mode — no dropout — whatever
-    # mode the model was left in; training passes keep the caller's (train) mode.
-    was_training = policy.model.training
-    if not grad:
-        policy.model.eval()
-    try:
-        with torch.enable_grad() if grad else torch.no_grad():
-            for s in range(0, len(flat_p), chunk):
-                ids, attn, rmask = build_batch(flat_p[s : s + chunk], flat_r[s : s + chunk], policy.pad_id)
-                dev = policy.device
-                total, mean = sequence_logprobs(policy.model, ids.to(dev), attn.to(dev), rmask.to(dev), policy.format.allowed_token_ids)
-                outs.append(mean if length_average else total)
-    finally:
-        policy.model.train(was_training)
-    return torch.cat(outs).view(len(data), K)
-
-
-def response_lengths(data: GroupData) -> torch.Tensor:
-    """Token count of every response: ``[G, K]`` (for token-level normalisation of losses)."""
-    return torch.tensor([[len(r) for r in group] for group in data.response_ids], dtype=torch.float32)
-
-
-def cache_logprobs(policy, data: GroupData, key: str, length_average: bool = False) -> None:
-    """Compute log-probs once without gradients and store them in ``data.tensors[key]``.
-
-    Used for the reference (π_sft) and proposal log-probs, so only the trained model needs to be
-    resident while training.
-    """
-    data.tensors[key] = group_logprobs(policy, data, length_average=length_average, grad=False).detach().cpu()
 
 
 def _accelerator(config: TrainConfig):
@@ -134,24 +58,6 @@ def _accelerator(config: TrainConfig):
         raise AlignbenchError(f"batch_size {config.batch_size} / grad_accum {config.grad_accum} = {micro} groups per micro-batch "
                               f"cannot be split evenly across {accelerator.num_processes} processes")
     return accelerator
-
-
-def lr_setting(label: str) -> str:
-    """The config setting behind a trainer's learning rate, from its label ('sft', 'reward model (…)', a method's)."""
-    if label == "sft":
-        return "sft.lr"
-    if label.startswith("reward model"):
-        return "reward_model.lr"
-    return f"methods.{label.split('@')[0]}.lr"
-
-
-def check_finite(label: str, step: int, loss: float, grad_norm: float | None, lr: float) -> None:
-    """Training stops at the first loss (or gradient) that is not a finite number, naming where and what to change."""
-    if math.isfinite(loss) and (grad_norm is None or math.isfinite(grad_norm)):
-        return
-    what = f"the loss is {loss}" if not math.isfinite(loss) else f"the gradient norm is {grad_norm}"
-    raise AlignbenchError(f"{label}: training diverged at step {step}: {what}; lower setting '{lr_setting(label)}' "
-                          f"(the learning rate was {lr:g}); the steps before it are kept in the run directory")
 
 
 class GroupTrainer:
@@ -244,8 +150,8 @@ class GroupTrainer:
         model.train()
         task = self.progress.add_task(self.label, total=target, completed=self.step)
         micro = max(1, self.cfg.batch_size // self.cfg.grad_accum)
+        self.optimizer.zero_grad(set_to_none=True)
         while self.step < target:
-            self.optimizer.zero_grad(set_to_none=True)
             total_loss = 0.0
             metrics: dict[str, float] = {}
             for _ in range(self.cfg.grad_accum):
@@ -265,14 +171,9 @@ class GroupTrainer:
                 else:
                     loss.backward()
                 total_loss += float(loss.detach())
-            grad_norm = None
-            if self.cfg.max_grad_norm:
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), self.cfg.max_grad_norm))
-            lr = self.scheduler.get_last_lr()[0]
-            total_loss = self._mean_over_processes(total_loss)  # one value on every rank: one verdict below for all
-            check_finite(self.label, self.step + 1, total_loss, grad_norm, lr)  # before the step: the weights stay finite
-            self.optimizer.step()
-            self.scheduler.step()
+            total_loss = self._mean_over_processes(total_loss)  # one value on every rank: one verdict for all
+            grad_norm, lr = optimizer_step(self.optimizer, model.parameters(), total_loss, self.label, self.step + 1,
+                                           self.cfg.max_grad_norm, self.scheduler)
             self.policy.weights_changed()
             self.step += 1
             metrics = {name: self._mean_over_processes(value) for name, value in metrics.items()}
