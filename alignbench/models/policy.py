@@ -72,7 +72,7 @@ class Policy:
         self.model = model
         self.tokenizer = tokenizer
         self.format = response_format
-        self._encoded: dict[tuple[str, str], tuple[int, ...]] = {}
+        self._encoded: dict[tuple, tuple[int, ...] | str] = {}  # see _cached
         self.source_dir: Path | None = None  # set when loaded from disk and not modified since
         self.lora: dict | None = None  # when set, clones for training get LoRA adapters (peft)
         self.weights_version = next(_weights_versions)
@@ -201,8 +201,18 @@ class Policy:
         return ids
 
     def decode_response(self, ids: list[int]) -> str:
+        key = ("decoded", tuple(ids))
+        text = self._encoded.get(key)
+        if text is None:
+            if len(self._encoded) >= ENCODE_CACHE_ENTRIES:
+                self._encoded.clear()
+            text = self._encoded[key] = self._decode_response(ids)
+        return text
+
+    def _decode_response(self, ids: list[int]) -> str:
         if self.format.fixed_length is not None:
-            ids = [i for i in ids if i not in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id)]
+            drop = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}  # read once: a tokenizer attribute costs µs
+            ids = [i for i in ids if i not in drop]
             return " ".join(self.tokenizer.convert_ids_to_tokens(ids))
         stops = set(self.stop_ids)
         cut = next((k for k, i in enumerate(ids) if i in stops), len(ids))

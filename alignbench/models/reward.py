@@ -105,7 +105,8 @@ class CausalLMRewardModel(RewardModelBase):
         """The *whole* response + EOS — not cut at the policy's ``max_new_tokens``: a judge must see what
         was written. Only the backbone's context cuts it (:meth:`_ids_and_cuts`)."""
         tok = self.tokenizer
-        return [ids + [tok.eos_token_id] for ids in encode_texts(tok, outputs)]
+        eos = [tok.eos_token_id]
+        return [ids + eos for ids in encode_texts(tok, outputs)]
 
     def _ids_and_cuts(self, prompts, outputs):
         p_ids, r_ids, cuts = self.prompt_token_ids(prompts), [], []
