@@ -13,7 +13,13 @@ Each returns leaderboard rows (a list of dicts with the columns documented in
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# Idle OpenMP workers sleep instead of spinning. libgomp reads this once, when torch loads, so it is set here,
+# before any alignbench module imports torch; a value the user set is kept. Beside another busy process the
+# spinning workers took the cores the run's own threads needed (benchmarks/README.md, "a busy machine").
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .version import __version__
 __all__ = ["run", "judge", "load_leaderboard", "__version__"]

@@ -71,7 +71,7 @@ def _fit_batch(wins: np.ndarray, totals: np.ndarray, pairs: list[tuple[int, int]
         p = 1.0 / (1.0 + np.exp(-delta))
         grad = (wins - totals * p) @ design - prior * theta[:, 1:]  # gradient of the log-posterior
         w = totals * p * (1 - p)
-        hess = np.einsum("bp,pi,pj->bij", w, design, design) + prior * np.eye(k)
+        hess = (design.T * w[:, None, :]) @ design + prior * np.eye(k)  # Σ_p w_bp x_p x_pᵀ as one batched matmul
         step = np.linalg.solve(hess, grad[..., None])[..., 0]
         # Damping: far from the optimum (near-separated data) a full Newton step can overshoot.
         step = np.clip(step, -2.0, 2.0)

@@ -1,11 +1,18 @@
-"""The quickstart's wall time and peak RSS by stage, and how they grow with prompts and methods.
+"""The quickstart's wall time against a baseline commit's, run alternately on the same machine; peak RSS and
+the per-stage seconds of both; optionally the same beside a busy process.
 
-Runs ``alignbench run`` in a child process per setting (peak RSS is that child's own, from
-``wait4``) and reads the stage timings from the run directory's manifest. The baseline is the ×1
-setting measured in the same invocation.
+Each side is ``python -m alignbench run <config> --quiet`` in a child process with ``PYTHONPATH`` at its own
+source tree (the baseline in a temporary ``git worktree``), a fresh run directory each time, peak RSS from
+``wait4``, stage seconds from the run's manifest. Pairs run in the order AB, BA, AB, … so drift over the
+session cancels; the figure is the median of the per-pair ratios (min and max beside it). It refuses to print
+a ratio when the load average at start exceeds the core count (the sides would not see the same machine).
 
-Last line: ``quickstart ratio=R`` with R = time at ×1 prompts ÷ time at ×2 prompts (1 = constant,
-0.5 = linear growth).
+``--busy``: after the idle pairs, the current code runs again while one CPU-bound process at nice 19 shares
+the cores (``nice -n 19 python -c 'while True: pass'``), and the busy ÷ idle ratio is printed.
+
+    python benchmarks/bench_quickstart.py --baseline fff30d0 --pairs 3 --busy
+
+Last line: ``quickstart ratio=R``, R = this tree's time ÷ the baseline's (median of pairs).
 """
 
 from __future__ import annotations
@@ -13,58 +20,106 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run(config: str, sets: list[str], workdir: Path, name: str) -> tuple[float, float, dict]:
-    """Wall seconds, peak RSS (MB) and stage seconds of one ``alignbench run`` in a child process."""
+def run(tree: Path, config: str, workdir: Path, name: str, sets: list[str], env_extra: dict | None = None) -> dict:
+    """Wall seconds, peak RSS (MB) and stage seconds of one ``alignbench run`` from ``tree``."""
     cmd = [sys.executable, "-m", "alignbench", "run", config, "--run-dir", str(workdir / name), "--leaderboard-dir",
            str(workdir / f"lb-{name}"), "--quiet"]
     for s in sets:
         cmd += ["--set", s]
+    env = {**os.environ, "PYTHONPATH": str(tree), **(env_extra or {})}
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=workdir)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
+        if os.waitstatus_to_exitcode(status) != 0:
             err.seek(0)
-            raise SystemExit(f"{' '.join(cmd)} failed:\n{err.read().decode()[-3000:]}")
+            raise SystemExit(f"{' '.join(cmd)} (PYTHONPATH={tree}) failed:\n{err.read().decode()[-3000:]}")
     stages = json.loads((workdir / name / "manifest.json").read_text())["stages"]
-    return wall, usage.ru_maxrss / 1024.0, {k: v["seconds"] for k, v in stages.items()}
+    return {"wall": wall, "rss": usage.ru_maxrss / 1024.0, "cpu": usage.ru_utime + usage.ru_stime,
+            "stages": {k: v["seconds"] for k, v in stages.items() if k != "total_this_invocation"}}
+
+
+def print_stages(label: str, results: list[dict]) -> None:
+    names = sorted({k for r in results for k in r["stages"]}, key=lambda k: -statistics.median(r["stages"].get(k, 0) for r in results))
+    print(f"{label}: median stage seconds over {len(results)} run(s)")
+    for k in names[:12]:
+        print(f"  {k:34s} {statistics.median(r['stages'].get(k, 0.0) for r in results):7.2f}")
+    rest = sum(statistics.median(r["stages"].get(k, 0.0) for r in results) for k in names[12:])
+    print(f"  {'(the other ' + str(len(names[12:])) + ' stages)':34s} {rest:7.2f}")
+
+
+def describe(label: str, tree: Path, results: list[dict]) -> None:
+    walls = [r["wall"] for r in results]
+    print(f"{label} ({tree}): wall {', '.join(f'{w:.1f}' for w in walls)} s; peak RSS {max(r['rss'] for r in results):,.0f} MB; "
+          f"CPU {statistics.median(r['cpu'] for r in results):.1f} s")
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--tiny", action="store_true")
+    ap.add_argument("--baseline", default="fff30d0", help="the commit to compare with (a git worktree is made of it)")
+    ap.add_argument("--pairs", type=int, default=3)
+    ap.add_argument("--busy", action="store_true", help="also run beside one CPU-bound process at nice 19")
+    ap.add_argument("--config", default="quickstart")
+    ap.add_argument("--set", dest="sets", action="append", default=[])
+    ap.add_argument("--tiny", action="store_true", help="tests/data/tiny.yaml, the current tree against itself, 1 pair")
     a = ap.parse_args()
-    config = str(REPO / "tests" / "data" / "tiny.yaml") if a.tiny else "quickstart"
-    base_prompts = 16 if a.tiny else 64
-    with tempfile.TemporaryDirectory() as tmp:
+    cores = os.cpu_count() or 1
+    load = os.getloadavg()[0]
+    print(f"machine: {cores} cores, load average {load:.2f} at start; python {sys.version.split()[0]}")
+    with tempfile.TemporaryDirectory(prefix="bench-quickstart-") as tmp:
         tmp = Path(tmp)
-        results = {}
-        for mult in ((1, 2) if a.tiny else (1, 2, 4)):
-            results[mult] = run(config, [f"task.options.n_test_prompts={base_prompts * mult}"], tmp, f"p{mult}")
-        wall1, rss1, stages1 = results[1]
-        print(f"{config}: wall {wall1:.1f} s, peak RSS {rss1:,.0f} MB at ×1 ({base_prompts} test prompts); stages:")
-        for k, v in sorted(stages1.items(), key=lambda kv: -kv[1]):
-            print(f"  {k:32s} {v:7.2f} s")
-        for mult, (wall, rss, _) in results.items():
-            print(f"×{mult} test prompts: {wall:.1f} s, peak RSS {rss:,.0f} MB")
-        methods = "{sft: {}, dpo: {steps: 40, lr: 2.0e-3, batch_size: 32}}" if a.tiny else \
-            "{sft: {}, dpo: {steps: 150, lr: 1.0e-3, batch_size: 32}, exo: {steps: 200, lr: 2.0e-3, batch_size: 16, beta_r: 10.0}}"
-        wall_few, rss_few, _ = run(config, [f"methods={methods}"], tmp, "few")
-        print(f"{len(yaml.safe_load(methods))} methods: {wall_few:.1f} s, peak RSS {rss_few:,.0f} MB vs all configured: {wall1:.1f} s")
-        print(f"quickstart ratio={wall1 / results[2][0]:.3f}")
+        if a.tiny:
+            config, baseline_tree, pairs = str(REPO / "tests" / "data" / "tiny.yaml"), REPO, 1
+        else:
+            config, baseline_tree, pairs = a.config, tmp / "baseline", a.pairs
+            subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "--force", str(baseline_tree), a.baseline],
+                           check=True, capture_output=True)
+        try:
+            new, old = [], []
+            for i in range(pairs):
+                order = [("new", REPO, new), ("old", baseline_tree, old)]
+                for name, tree, out in (order if i % 2 == 0 else order[::-1]):
+                    out.append(run(tree, config, tmp, f"{name}{i}", a.sets))
+                    print(f"pair {i + 1} {name}: {out[-1]['wall']:.1f} s", flush=True)
+            busy = []
+            if a.busy:
+                hog = subprocess.Popen(["nice", "-n", "19", sys.executable, "-c", "while True: pass"])
+                try:
+                    busy.append(run(REPO, config, tmp, "busy", a.sets))
+                finally:
+                    hog.kill()
+                    hog.wait()
+        finally:
+            if not a.tiny:
+                subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(baseline_tree)], capture_output=True)
+    print(f"config: {config} {' '.join('--set ' + s for s in a.sets)}; torch threads: each side's own default")
+    describe(f"baseline {a.baseline if not a.tiny else '(this tree)'}", baseline_tree, old)
+    describe("this tree", REPO, new)
+    print_stages("baseline", old)
+    print_stages("this tree", new)
+    ratios = [n["wall"] / o["wall"] for n, o in zip(new, old)]
+    print(f"per-pair ratios (this ÷ baseline): {', '.join(f'{r:.3f}' for r in ratios)}; "
+          f"median {statistics.median(ratios):.3f}, min {min(ratios):.3f}, max {max(ratios):.3f}")
+    if busy:
+        idle = statistics.median(r["wall"] for r in new)
+        print(f"beside one CPU-bound process at nice 19: {busy[0]['wall']:.1f} s = {busy[0]['wall'] / idle:.3f}× the idle median "
+              f"({idle:.1f} s)")
+        print_stages("this tree, busy", busy)
+    if load > cores and not a.tiny:
+        print(f"load average {load:.2f} > {cores} cores at start: not a fair measurement, no ratio printed")
+        sys.exit(1)
+    print(f"quickstart ratio={statistics.median(ratios):.3f}")
 
 
 if __name__ == "__main__":

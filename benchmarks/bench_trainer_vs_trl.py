@@ -12,7 +12,12 @@ and training.
 download; the BPE tokenizer uses the first ids), ≤ 256 tokens; minutes per side.
 Also, at the tiny shape, BRAIn and EXO with K responses per prompt: seconds per group step.
 
-Last line: ``trainer_vs_trl ratio=R`` with R = alignbench tokens/s ÷ TRL's best tokens/s.
+The sides run in rounds (``--pairs``, default 3; each round runs all three, in rotated order) and the figure is the
+median over rounds of alignbench's tokens/s ÷ the faster TRL configuration's in that round (min and max
+beside it); no ratio is printed when the load average at start exceeds the core count. The machine's own
+ceiling is measured too: fp32 matmul FLOP/s at the step's shapes, and each side's model FLOP utilisation.
+
+Last line: ``trainer_vs_trl ratio=R``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import argparse
 import copy
 import json
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -101,7 +107,7 @@ def child_alignbench(shape_name, steps, batch, n_pairs):
     trainer = GroupTrainer(policy, TrainConfig(steps=steps, lr=1e-4, batch_size=batch))
     trainer.fit(data, lambda lp, b: dpo_loss((lp - b["ref_logps"])[:, 0], (lp - b["ref_logps"])[:, 1], 0.1))
     head = "materialised logits" if materialises_logits(policy.model) else "fused response-only LM head (logits in 32 MB chunks)"
-    config = f"fp32, no activation checkpointing, torch AdamW, reference log-probs cached (one model resident), {head}"
+    config = f"fp32, no activation checkpointing, torch AdamW (fused), reference log-probs cached (one model resident), {head}"
     return _result(t0, rows, tok, steps, batch, shape_name, setup_rss, policy, config)
 
 
@@ -145,6 +151,29 @@ def child_group(method, K, steps):
     return {"seconds_per_step": (time.perf_counter() - t0) / steps}
 
 
+def child_ceiling(shape_name, batch):
+    """fp32 matmul FLOP/s on this CPU at the shapes of one training step (same threads as the sides): the GPT-2
+    block's projections over every token of the batch, and the LM head; the ceiling is their total FLOPs over
+    their total time (what a step made only of these matmuls would reach)."""
+    s = SHAPES[shape_name]
+    torch.set_num_threads(int(os.environ.get(THREADS_ENV, "2")))
+    H, M, V = s["n_embd"], 2 * batch * max_len(s), s["vocab"] or s["bpe_vocab"]
+    shapes = {"qkv [M,H]×[H,3H]": (M, H, 3 * H), "attention out [M,H]×[H,H]": (M, H, H), "MLP in [M,H]×[H,4H]": (M, H, 4 * H),
+              "MLP out [M,4H]×[4H,H]": (M, 4 * H, H), "LM head [M/2,H]×[H,V]": (M // 2, H, V)}
+    out, flops, seconds = {}, 0.0, 0.0
+    for name, (m, k, n) in shapes.items():
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        torch.mm(a, b)  # warm-up
+        reps, t0 = 0, time.perf_counter()
+        while reps < 3 or time.perf_counter() - t0 < 0.5:
+            torch.mm(a, b)
+            reps += 1
+        dt = (time.perf_counter() - t0) / reps
+        out[name] = 2 * m * k * n / dt
+        flops, seconds = flops + 2 * m * k * n, seconds + dt
+    return {"per_shape": out, "ceiling": flops / seconds}
+
+
 def memory_estimate(shape_name: str, n_params: int, batch: int) -> list[tuple[str, float, float, float]]:
     """(component, alignbench MB, TRL resident MB, TRL precompute MB), estimated from shapes."""
     s = SHAPES[shape_name]
@@ -172,12 +201,18 @@ def main():
     ap.add_argument("--shape", choices=sorted(SHAPES), default="tiny")
     ap.add_argument("--steps", type=int, help="override the shape's step count")
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads on each side (default 2)")
+    ap.add_argument("--pairs", type=int, default=3, help="rounds of the sides, order rotated (default 3)")
+    ap.add_argument("--batch", type=int, help="override the shape's pairs per step")
+    ap.add_argument("--trl", choices=["both", "resident", "precompute"], default="both",
+                    help="TRL's configurations to run (default both; the figure uses the faster one each round)")
     a = ap.parse_args()
     os.environ.setdefault(THREADS_ENV, str(a.threads))
     if a.child is not None:
         kind, *rest = a.child
         if kind == "alignbench":
             out = child_alignbench(rest[0], *map(int, rest[1:]))
+        elif kind == "ceiling":
+            out = child_ceiling(rest[0], int(rest[1]))
         elif kind == "trl":
             out = child_trl(rest[0], int(rest[1]), int(rest[2]), int(rest[3]), rest[4] == "1")
         else:
@@ -186,24 +221,43 @@ def main():
         return
     shape = SHAPES[a.shape]
     steps, batch = (3, 4) if a.tiny else (shape["steps"], shape["batch"])
-    steps = a.steps or steps
+    steps, batch = a.steps or steps, a.batch or batch
     n_pairs = steps * batch  # one epoch: each side scores every pair under the reference once
     args = [a.shape, str(steps), str(batch), str(n_pairs)]
-    sides = {"alignbench (cached reference log-probs)": run_child(Path(__file__), "alignbench", *args),
-             "TRL DPOTrainer (reference model resident)": run_child(Path(__file__), "trl", *args, "0"),
-             "TRL DPOTrainer (precompute_ref_log_probs)": run_child(Path(__file__), "trl", *args, "1")}
-    me = sides["alignbench (cached reference log-probs)"]
+    cores, load = os.cpu_count() or 1, os.getloadavg()[0]
+    print(f"machine: {cores} cores, load average {load:.2f} at start")
+    names = {"alignbench": "alignbench (cached reference log-probs)", "trl-resident": "TRL DPOTrainer (reference model resident)",
+             "trl-precompute": "TRL DPOTrainer (precompute_ref_log_probs)"}
+    child_args = {"alignbench": ("alignbench", *args), "trl-resident": ("trl", *args, "0"), "trl-precompute": ("trl", *args, "1")}
+    if a.trl != "both":
+        names.pop("trl-precompute" if a.trl == "resident" else "trl-resident")
+    runs: dict[str, list[dict]] = {k: [] for k in names}
+    order = list(names)
+    for i in range(1 if a.tiny else a.pairs):  # A B C, B C A, C A B, …: drift over the session cancels in the ratios
+        for key in order[i % len(order):] + order[: i % len(order)]:
+            runs[key].append(run_child(Path(__file__), *child_args[key]))
+    ceiling = run_child(Path(__file__), "ceiling", a.shape, str(batch))
+    rate = {k: [r["tokens"] / r["seconds"] for r in rs] for k, rs in runs.items()}
+    trl_rate = [max(rate[k][i] for k in rate if k != "alignbench") for i in range(len(rate["alignbench"]))]
+    ratios = [ours / theirs for ours, theirs in zip(rate["alignbench"], trl_rate)]
+    sides = {names[k]: min(rs, key=lambda r: r["seconds"]) | {"median_rate": statistics.median(rate[k]),
+                                                             "peak": max(r["peak_rss_mb"] for r in rs)} for k, rs in runs.items()}
+    me = sides[names["alignbench"]]
     print(f"shape {a.shape}: {shape['n_layer']} layers × {shape['n_embd']}, vocabulary {shape['vocab'] or 'BPE ' + str(shape['bpe_vocab'])}, "
           f"≤ {max_len(shape)} tokens, {me['n_params'] / 1e6:.1f} M parameters; {steps} steps × {batch} pairs, fp32 on both sides, "
-          f"{os.environ[THREADS_ENV]} threads")
+          f"{os.environ[THREADS_ENV]} threads; {len(ratios)} round(s), each side once per round, order rotated")
+    print(f"matmul ceiling (fp32, this CPU, the step's shapes): {ceiling['ceiling'] / 1e9:.1f} GFLOP/s; "
+          + ", ".join(f"{k} {v / 1e9:.1f}" for k, v in ceiling["per_shape"].items()))
     for name, r in sides.items():
-        print(f"{name:45s} {r['tokens'] / r['seconds']:9.0f} tokens/s  {r['seconds']:7.2f} s  peak RSS {r['peak_rss_mb']:7.0f} MB"
-              f"  (after imports and set-up {r['setup_rss_mb']:.0f} MB)")
+        mfu = 6 * r["n_params"] * r["median_rate"] / ceiling["ceiling"]
+        print(f"{name:45s} {r['median_rate']:9.0f} tokens/s (median)  {r['seconds']:7.2f} s (best)  peak RSS {r['peak']:7.0f} MB"
+              f"  (after imports and set-up {r['setup_rss_mb']:.0f} MB)  MFU {100 * mfu:.1f} % of the matmul ceiling")
         print(f"{'':45s} config: {r['config']}")
+    print("MFU = 6 · N · tokens/s ÷ ceiling, N = every parameter (embeddings included, tied head counted once); tokens = "
+          "prompt + response tokens of chosen and rejected; time covers tokenisation, reference log-probs and the steps")
     trl_sides = [r for name, r in sides.items() if name.startswith("TRL")]
-    best = max(trl_sides, key=lambda r: r["tokens"] / r["seconds"])
-    least = min(r["peak_rss_mb"] for r in trl_sides)
-    print(f"memory ratio alignbench/TRL peak RSS: {me['peak_rss_mb'] / least:.2f} (vs TRL's smaller peak)")
+    least = min(r["peak"] for r in trl_sides)
+    print(f"memory ratio alignbench/TRL peak RSS: {me['peak'] / least:.2f} (vs TRL's smaller peak)")
     print("where the memory goes (MB, estimated from shapes; fp32) — alignbench | TRL resident | TRL precompute:")
     for name, ours, trl_res, trl_pre in memory_estimate(a.shape, me["n_params"], batch):
         print(f"  {name:45s} {ours:8.0f} | {trl_res:8.0f} | {trl_pre:8.0f}")
@@ -214,7 +268,12 @@ def main():
             ks = sorted(times)
             print(f"{method}: " + ", ".join(f"K={k}: {times[k] * 1000:.0f} ms/step (4 prompts)" for k in ks)
                   + f"; growth ×{times[ks[1]] / times[ks[0]]:.2f} for K ×{ks[1] / ks[0]:.0f}")
-    print(f"trainer_vs_trl ratio={(me['tokens'] / me['seconds']) / (best['tokens'] / best['seconds']):.3f}")
+    print(f"per-round ratios (alignbench ÷ TRL's faster configuration that round): {', '.join(f'{r:.3f}' for r in ratios)}; "
+          f"median {statistics.median(ratios):.3f}, min {min(ratios):.3f}, max {max(ratios):.3f}")
+    if load > cores and not a.tiny:
+        print(f"load average {load:.2f} > {cores} cores at start: the sides would not see the same machine; no ratio printed")
+        sys.exit(1)
+    print(f"trainer_vs_trl ratio={statistics.median(ratios):.3f}")
 
 
 if __name__ == "__main__":

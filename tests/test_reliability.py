@@ -300,7 +300,9 @@ def test_two_judges_on_one_out_directory_do_not_pay_twice(tmp_path):
     write_outputs(tmp_path / "m.jsonl", m)
     write_outputs(tmp_path / "r.jsonl", r)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with JudgeServer(ScriptedJudge(prefer_longer), latency_s=0.05, deadline_s=120) as srv:
+    # 60 judgments one at a time at 0.2 s each: the first process still judges when the second has started
+    # (at 0.05 s, a loaded machine's second start-up could outlast the first's judging).
+    with JudgeServer(ScriptedJudge(prefer_longer), latency_s=0.2, deadline_s=120) as srv:
         jf = judge_yaml(tmp_path, srv.base_url, max_concurrency=1)
         first = subprocess.Popen(_judge_cmd(tmp_path, jf), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         _wait_for_lines(tmp_path / "out" / "judgments.jsonl", 1)  # the first one is judging

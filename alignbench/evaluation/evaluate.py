@@ -57,7 +57,7 @@ def compare(outputs: dict[str, dict[int, list[OutputRecord]]], baselines: dict[s
     twice = next((n for n in seen if seen.count(n) > 1), None)
     if twice:
         raise AlignbenchError(f"two evaluators are named {twice}: their rows would be mixed (give one judge YAML another name)")
-    comparisons = []
+    jobs = []  # (evaluator, pairs, method, baseline, seed): every output is aligned before anything is judged
     for method, by_seed in outputs.items():
         for baseline, base_by_seed in baselines.items():
             if baseline == method:
@@ -68,8 +68,10 @@ def compare(outputs: dict[str, dict[int, list[OutputRecord]]], baselines: dict[s
                         raise AlignbenchError(f"{baseline} has no outputs for seed {seed} (needed to judge {method})")
                     pairs = align_outputs(records, base_by_seed[seed], names.get(method, f"{method} outputs"),
                                           names.get(baseline, f"{baseline} outputs"))
-                    comparisons.append(evaluator.compare(pairs, method, baseline, seed, progress))
-    return comparisons
+                    jobs.append((evaluator, pairs, method, baseline, seed))
+    for evaluator in evaluators:
+        evaluator.prepare([job[1:] for job in jobs if job[0] is evaluator], progress)
+    return [evaluator.compare(pairs, method, baseline, seed, progress) for evaluator, pairs, method, baseline, seed in jobs]
 
 
 def judged_statistics(first: np.ndarray, second: np.ndarray | None, settings: StatisticsSettings | None = None) -> dict:

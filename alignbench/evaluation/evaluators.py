@@ -27,7 +27,7 @@ from ..tasks.chat import prompt_from_record
 from .comparison import Comparison  # defined in a leaf the benchmark readers share; plugins import it from here
 from .judge_config import JudgeConfig, check_reachable, load_judge
 from ..secrets import redact
-from .llm_judge import judge_pairs, judge_requests
+from .llm_judge import build_requests, judge_pairs, judge_requests
 from .grading_item import GradingItem
 from .mtbench import grading_requests, ratings
 from .store import JudgmentStore
@@ -42,6 +42,11 @@ class Evaluator:
 
     name: str = ""
     identity: str = ""
+
+    def prepare(self, jobs: list[tuple[list, str, str, int]], progress=None) -> None:
+        """Called once, before the first :meth:`compare`, with every ``(pairs, method, baseline, seed)`` this
+        evaluator will be asked to compare: an evaluator that talks to a server sends all its requests here, so
+        they share one connection pool and fill its concurrency. Default: nothing."""
 
     def compare(self, pairs, method: str, baseline: str, seed: int, progress=None) -> Comparison:
         raise NotImplementedError
@@ -86,9 +91,15 @@ class LLMJudgeEvaluator(_JudgeEvaluator):
     """A pairwise LLM judge, both presentation orders by default."""
 
     prefix = "llm"
+    _failed: dict[str, dict] = {}  # key → failure record, from prepare(): not requested a second time by compare()
+
+    def prepare(self, jobs, progress=None) -> None:
+        requests = [r for pairs, method, baseline, _ in jobs for r in build_requests(pairs, self.judge, method, baseline)]
+        info = judge_requests(requests, self.judge, self.store, progress)
+        self._failed = {f["key"]: f for f in info.failures}
 
     def compare(self, pairs, method, baseline, seed, progress=None) -> Comparison:
-        first, second, info, _ = judge_pairs(pairs, self.judge, self.store, method, baseline, progress)
+        first, second, info, _ = judge_pairs(pairs, self.judge, self.store, method, baseline, progress, known_failures=self._failed)
         if info.failures and np.isnan(first).all() and (second is None or np.isnan(second).all()):
             # Name the transport failure (a 401, a time-out) rather than "no prompt has a usable verdict".
             raise AlignbenchError(f"judge {self.judge.name}: every judgment of {method} failed ({len(info.failures)} failures, "

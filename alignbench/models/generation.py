@@ -11,7 +11,7 @@ import torch
 
 from ..distributed import on_main_then_share
 from ..errors import AlignbenchError
-from .logprobs import allowed_bias, cache_kwarg, returned_cache
+from .logprobs import allowed_bias, cache_kwarg, last_logits_only, returned_cache
 from .samples import Samples
 from .vllm_backend import VLLMBackend
 
@@ -23,15 +23,45 @@ class GenerationBackend(Protocol):
     def sample(self, policy: Policy, prompts: list[str], n: int, seed: int, temperature: float = 1.0) -> Samples: ...
 
 
+DEFAULT_MEMORY_BUDGET_MB = 256.0
+MAX_SEQUENCES_PER_BATCH = 16384  # beyond this a bigger batch saves no per-call overhead worth having
+
+
+def bytes_per_sequence(model, prompt_tokens: int, new_tokens: int) -> int:
+    """What one sequence of a sampling batch holds at its peak, estimated from the model's shape: its KV cache
+    over prompt + response, the last position's logits (and their float copy and softmax), and the prefill's
+    activations (MLP width ≈ 4·d and one layer's attention scores at a time)."""
+    cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    layers = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layer")
+    width = getattr(cfg, "hidden_size", None) or getattr(cfg, "n_embd")
+    heads = getattr(cfg, "num_attention_heads", None) or getattr(cfg, "n_head")
+    kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
+    head_dim = getattr(cfg, "head_dim", None) or width // heads
+    dtype_bytes = next(model.parameters()).element_size()
+    kv_cache = 2 * layers * kv_heads * head_dim * (prompt_tokens + new_tokens) * dtype_bytes
+    logits = 3 * cfg.vocab_size * 4
+    prefill = prompt_tokens * (8 * width + heads * prompt_tokens) * 4
+    return kv_cache + logits + prefill
+
+
 class TransformersBackend:
     """Ancestral sampling with a KV cache, left-padded batches, a private seeded generator.
 
     Samples from the model's exact distribution (no top-k/top-p), restricted to the response
-    alphabet when the task has one, so sampling and exact enumeration agree.
+    alphabet when the task has one, so sampling and exact enumeration agree. A batch holds as many
+    sequences as ``memory_budget_mb`` allows (:func:`bytes_per_sequence`): thousands of short oracle
+    responses at once, a handful of 256-token prompts of a 124 M-parameter model.
     """
 
-    def __init__(self, batch_size: int = 256):
-        self.batch_size = batch_size
+    def __init__(self, memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB):
+        if not memory_budget_mb > 0:
+            raise AlignbenchError(f"generation memory budget must be positive, got {memory_budget_mb} MB")
+        self.memory_budget_mb = memory_budget_mb
+
+    def sequences_per_batch(self, policy: Policy, prompt_tokens: int) -> int:
+        fmt = policy.format
+        per_sequence = bytes_per_sequence(policy.model, prompt_tokens, fmt.fixed_length or fmt.max_new_tokens)
+        return int(min(MAX_SEQUENCES_PER_BATCH, max(1, self.memory_budget_mb * 2**20 // per_sequence)))
 
     def sample(self, policy: Policy, prompts: list[str], n: int, seed: int, temperature: float = 1.0) -> Samples:
         # Under `accelerate launch` every process holds the same weights: rank 0 samples, the others receive.
@@ -40,11 +70,12 @@ class TransformersBackend:
     @torch.no_grad()
     def _sample(self, policy: Policy, prompts: list[str], n: int, seed: int, temperature: float) -> Samples:
         gen = torch.Generator(device="cpu").manual_seed(int(seed))
-        flat_prompts = [p for p in prompts for _ in range(n)]
+        encoded = [policy.encode_prompt(p) for p in prompts]
+        flat_prompts = [ids for ids in encoded for _ in range(n)]
         flat_ids: list[list[int]] = []
-        for start in range(0, len(flat_prompts), self.batch_size):
-            chunk = flat_prompts[start : start + self.batch_size]
-            flat_ids.extend(self._sample_batch(policy, [policy.encode_prompt(p) for p in chunk], gen, temperature))
+        batch = self.sequences_per_batch(policy, max((len(ids) for ids in encoded), default=1))
+        for start in range(0, len(flat_prompts), batch):
+            flat_ids.extend(self._sample_batch(policy, flat_prompts[start : start + batch], gen, temperature))
         token_ids = [flat_ids[i * n : (i + 1) * n] for i in range(len(prompts))]
         texts = [[policy.decode_response(ids) for ids in row] for row in token_ids]
         return Samples(texts=texts, token_ids=token_ids)
@@ -71,8 +102,10 @@ class TransformersBackend:
         past = None
         cur_ids, cur_attn = input_ids, attn
         position_ids = (attn.cumsum(-1) - 1).clamp(min=0)
+        last_only = last_logits_only(model)
         for t in range(steps):
-            out = model(input_ids=cur_ids, attention_mask=cur_attn, position_ids=position_ids, use_cache=True, **{cache_kwarg(model): past})
+            out = model(input_ids=cur_ids, attention_mask=cur_attn, position_ids=position_ids, use_cache=True,
+                        **{cache_kwarg(model): past}, **last_only)
             past = returned_cache(out)
             logits = out.logits[:, -1].float()
             if bias is None:

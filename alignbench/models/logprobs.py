@@ -14,18 +14,15 @@ def build_batch(prompt_ids: list[list[int]], response_ids: list[list[int]], pad_
     Returns ``input_ids [B, T]``, ``attention_mask [B, T]`` and ``response_mask [B, T]`` where
     ``response_mask[b, t] = 1`` iff token ``t`` of row ``b`` is a response token.
     """
-    lengths = [len(p) + len(r) for p, r in zip(prompt_ids, response_ids)]
-    T = max(lengths)
-    B = len(lengths)
-    input_ids = torch.full((B, T), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((B, T), dtype=torch.long)
-    response_mask = torch.zeros((B, T), dtype=torch.float32)
-    for b, (p, r) in enumerate(zip(prompt_ids, response_ids)):
-        n = len(p) + len(r)
-        input_ids[b, :n] = torch.tensor(list(p) + list(r), dtype=torch.long)
-        attention_mask[b, :n] = 1
-        response_mask[b, len(p):n] = 1.0
-    return input_ids, attention_mask, response_mask
+    prompt_len = torch.tensor([len(p) for p in prompt_ids], dtype=torch.long)
+    lengths = prompt_len + torch.tensor([len(r) for r in response_ids], dtype=torch.long)
+    positions = torch.arange(int(lengths.max()))
+    filled = positions < lengths[:, None]
+    input_ids = torch.full(filled.shape, pad_id, dtype=torch.long)
+    # one tensor of every row's tokens, scattered row-major into the filled positions
+    input_ids[filled] = torch.tensor([t for p, r in zip(prompt_ids, response_ids) for seq in (p, r) for t in seq], dtype=torch.long)
+    response_mask = (filled & (positions >= prompt_len[:, None])).float()
+    return input_ids, filled.long(), response_mask
 
 
 def allowed_bias(vocab_size: int, allowed_ids, device=None) -> torch.Tensor | None:
@@ -152,3 +149,9 @@ def cache_kwarg(model) -> str:
     """transformers 5.x renames ``past_key_values`` to ``cache``; use whichever forward takes."""
     params = inspect.signature(model.forward).parameters
     return "cache" if "cache" in params else "past_key_values"
+
+
+def last_logits_only(model) -> dict:
+    """The forward's keyword that computes logits for the last position alone (``logits_to_keep=1``), where the
+    model takes it: sampling reads no other position, and a prompt's [P, vocabulary] logits are its largest tensor."""
+    return {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}

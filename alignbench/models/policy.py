@@ -39,6 +39,9 @@ def build_tiny_gpt2(vocab_size: int, spec: TinyGPT2Spec, seed: int = 0):
         n_embd=spec.n_embd,
         n_layer=spec.n_layer,
         n_head=spec.n_head,
+        # GPT-2's tanh-approximated GELU as one fused kernel: "gelu_new" computes the same formula in ~6 tensor
+        # ops (a fifth of a tiny model's step time on CPU)
+        activation_function="gelu_pytorch_tanh",
         resid_pdrop=0.0,
         embd_pdrop=0.0,
         attn_pdrop=0.0,
@@ -60,7 +63,8 @@ class ResponseFormat:
     max_prompt_tokens: int = 256  # longer prompts keep their last tokens
 
 
-_weights_versions = itertools.count(1)  # process-wide: a version names one state of one policy's weights
+_weights_versions = itertools.count(1)
+ENCODE_CACHE_ENTRIES = 1 << 17  # process-wide: a version names one state of one policy's weights
 
 
 class Policy:
@@ -70,6 +74,7 @@ class Policy:
         self.model = model
         self.tokenizer = tokenizer
         self.format = response_format
+        self._encoded: dict[tuple, tuple[int, ...] | str] = {}  # see _cached
         self.source_dir: Path | None = None  # set when loaded from disk and not modified since
         self.lora: dict | None = None  # when set, clones for training get LoRA adapters (peft)
         self.weights_version = next(_weights_versions)
@@ -94,7 +99,33 @@ class Policy:
                                                  return_dict=True)
         return list(out["input_ids"])
 
+    # Methods encode the same prompts and responses over and over (a prompt per sample, a pair per epoch); one
+    # tokenizer call costs ~40 µs of Python, so each text is encoded once per format and tokenizer.
+    @property
+    def format(self) -> ResponseFormat:
+        return self._format
+
+    @format.setter
+    def format(self, value: ResponseFormat) -> None:
+        self._format = value
+        self._encoded = {}
+
+    def _cached(self, kind: str, text: str, encode) -> list[int]:
+        key = (kind, text)
+        ids = self._encoded.get(key)
+        if ids is None:
+            if len(self._encoded) >= ENCODE_CACHE_ENTRIES:
+                self._encoded.clear()
+            ids = self._encoded[key] = tuple(encode(text))
+        return list(ids)
+
     def encode_prompt(self, prompt: str) -> list[int]:
+        return self._cached("prompt", prompt, self._encode_prompt)
+
+    def encode_response(self, response: str) -> list[int]:
+        return self._cached("response", response, self._encode_response)
+
+    def _encode_prompt(self, prompt: str) -> list[int]:
         if self.chat:
             ids = self._template_ids(as_messages(prompt), add_generation_prompt=True)
             keep = self.format.max_prompt_tokens
@@ -105,7 +136,7 @@ class Policy:
         ids = ids[-(self.format.max_prompt_tokens - 1):] if self.format.max_prompt_tokens > 1 else []
         return [self.tokenizer.bos_token_id] + ids
 
-    def encode_response(self, response: str) -> list[int]:
+    def _encode_response(self, response: str) -> list[int]:
         if self.chat:
             ids = self._assistant_turn(response)
             room = self.format.max_new_tokens
@@ -172,8 +203,18 @@ class Policy:
         return ids
 
     def decode_response(self, ids: list[int]) -> str:
+        key = ("decoded", tuple(ids))
+        text = self._encoded.get(key)
+        if text is None:
+            if len(self._encoded) >= ENCODE_CACHE_ENTRIES:
+                self._encoded.clear()
+            text = self._encoded[key] = self._decode_response(ids)
+        return text
+
+    def _decode_response(self, ids: list[int]) -> str:
         if self.format.fixed_length is not None:
-            ids = [i for i in ids if i not in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id)]
+            drop = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}  # read once: a tokenizer attribute costs µs
+            ids = [i for i in ids if i not in drop]
             return " ".join(self.tokenizer.convert_ids_to_tokens(ids))
         stops = set(self.stop_ids)
         cut = next((k for k, i in enumerate(ids) if i in stops), len(ids))

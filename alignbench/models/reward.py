@@ -21,6 +21,7 @@ from ..registry import REWARD_KINDS, check_entry_name
 from ..tasks.chat import as_messages
 from .logprobs import build_batch
 from .reward_base import RewardModelBase
+from .tokenizers import encode_texts
 
 POOLINGS = ("last", "sum", "next-token")
 
@@ -69,13 +70,14 @@ class CausalLMRewardModel(RewardModelBase):
     def prompt_token_ids(self, prompts) -> list[list[int]]:
         tok = self.tokenizer
         start = [tok.bos_token_id] if tok.bos_token_id is not None else []  # a chat tokenizer may have no BOS (Qwen)
-        return [start + tok(p, add_special_tokens=False)["input_ids"][-(self.max_prompt_tokens - 1):] for p in prompts]
+        return [start + ids[-(self.max_prompt_tokens - 1):] for ids in encode_texts(tok, prompts)]
 
     def response_token_ids(self, outputs) -> list[list[int]]:
         """The *whole* response + EOS — not cut at the policy's ``max_new_tokens``: a judge must see what
         was written. Only the backbone's context cuts it (:meth:`_ids_and_cuts`)."""
         tok = self.tokenizer
-        return [tok(o, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for o in outputs]
+        eos = [tok.eos_token_id]
+        return [ids + eos for ids in encode_texts(tok, outputs)]
 
     def _ids_and_cuts(self, prompts, outputs):
         p_ids, r_ids, cuts = self.prompt_token_ids(prompts), [], []

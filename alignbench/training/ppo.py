@@ -78,7 +78,7 @@ def train_ppo(policy, ref_policy, reward_fn, prompts: list[str], cfg: PPOConfig,
     device = policy.device
     value_head = ValueHead(policy.model.config.hidden_size).to(device)
     params = list(policy.model.parameters()) + list(value_head.parameters())
-    opt = torch.optim.AdamW(params, lr=cfg.lr)
+    opt = torch.optim.AdamW(params, lr=cfg.lr, fused=True)
     gen = torch.Generator().manual_seed(cfg.seed)
     bias = None
     history = []

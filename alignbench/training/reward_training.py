@@ -33,7 +33,7 @@ def train_reward_model(rm, pairs: list[Pair], cfg: RewardTrainConfig, progress=N
     progress = progress or NullProgress()
     gen = torch.Generator().manual_seed(cfg.seed)
     params = [p for p in rm.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     if cfg.loss == "pointwise":
         pick = torch.rand(len(pairs), generator=gen) < 0.5
         points = [(p.prompt, p.chosen if c else p.rejected, 1.0 if c else 0.0) for p, c in zip(pairs, pick.tolist())]

@@ -88,7 +88,8 @@ class GroupTrainer:
         self._maybe_resume()
 
     def _new_optimizer(self):
-        optimizer = torch.optim.AdamW(self.policy.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        # fused: one kernel per step over every tensor (the per-tensor loop cost a tiny model 10 % of its step)
+        optimizer = torch.optim.AdamW(self.policy.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay, fused=True)
         return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_lambda)
 
     def restart_from(self, start) -> None:
