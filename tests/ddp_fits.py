@@ -1,4 +1,4 @@
-"""Fits run by tests/test_multiprocess.py, once as one plain process and once under
+"""Fits run by tests/test_distributed.py, once as one plain process and once under
 ``accelerate launch --multi_gpu --num_processes 2`` (gloo on CPU). Each process writes ``rank<r>.json``:
 the loss curves it saw, how many times it sampled and wrote a checkpoint, and how many groups it trained on.
 

@@ -21,7 +21,7 @@ from alignbench.grid import Cell, seed_summary_rows
 from alignbench.leaderboard import write_leaderboard
 from alignbench.stats import across_seeds
 
-TINY = Path(__file__).parent / "data" / "tiny.yaml"
+TINY = Path(__file__).resolve().parents[1] / "data" / "tiny.yaml"
 
 
 class LengthJudge(Evaluator):

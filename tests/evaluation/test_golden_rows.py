@@ -1,6 +1,6 @@
 """The evaluation refactor (issue 14) changed no number: rows of judge-only re-evaluation and of the
 alpaca_eval import equal, in every statistic column, the rows the code before the refactor wrote
-(``tests/data/golden-rows.json``, recorded at commit bb11da7 with ``python tests/test_refactor_golden.py --write``).
+(``tests/data/golden-rows.json``, recorded at commit bb11da7 with ``python tests/test_refactor_golden.py --write``, since moved to tests/evaluation/test_golden_rows.py).
 
 Columns the refactor added (e.g. ``lc_win_rate`` on judge-only LLM rows, ``n_seeds``) are allowed; a
 column the old rows had must hold the same value. The published leaderboards themselves are compared by
@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-GOLDEN = Path(__file__).parent / "data" / "golden-rows.json"
+REPO = Path(__file__).resolve().parents[2]
+
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden-rows.json"
 # Columns that name where a row came from rather than what was measured.
 PROVENANCE = {"run_id", "judge", "run", "seed"}
 
@@ -54,7 +55,7 @@ def golden_rows(d: Path) -> dict[str, list[dict]]:
 
     methods, reference, annotations = _write_inputs(d)
     with JudgeServer(ScriptedJudge(prefer_longer, position_bias=0.3)) as srv:
-        judged = judge_outputs(methods, reference, str(ROOT / "judges" / "local-scripted.yaml"), d / "judged",
+        judged = judge_outputs(methods, reference, str(REPO / "judges" / "local-scripted.yaml"), d / "judged",
                                seed=3, n_bootstrap=500, quiet=True, base_url=srv.base_url)
     imported = rows_from_annotations(annotations, seed=1, n_bootstrap=400)
     return {"judge_only": judged, "alpaca_eval": imported}
@@ -113,9 +114,9 @@ def test_published_oracle_leaderboard_reproduces(config, published, tmp_path):
     every statistic column equal (float rounding of the same work on another CPU could break this).
     hh-harmless takes about 20 minutes and is left out: ``leaderboard_differences`` compares its CSVs by hand."""
     proc = subprocess.run([sys.executable, "-m", "alignbench", "run", config, "--quiet", "--run-dir", str(tmp_path / "run"),
-                           "--leaderboard-dir", str(tmp_path / "lb")], cwd=ROOT, capture_output=True, text=True)
+                           "--leaderboard-dir", str(tmp_path / "lb")], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert leaderboard_differences(ROOT / "leaderboards" / published, tmp_path / "lb" / "oracle.csv") == []
+    assert leaderboard_differences(REPO / "leaderboards" / published, tmp_path / "lb" / "oracle.csv") == []
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:

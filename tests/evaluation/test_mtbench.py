@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -121,3 +122,22 @@ def test_single_mode_config_and_file_errors(tmp_path):
     a.write_text('{"question_id": 2, "model_id": "m", "choices": [{"turns": ["x", "y"]}]}\n')
     with pytest.raises(AlignbenchError, match="not in the question file"):
         read_answers(a, read_questions(q))
+
+
+def test_the_grading_summary_is_linear_in_the_questions():
+    import numpy as np
+
+    from alignbench.evaluation.mtbench import score_row
+
+    def timed(n):
+        rng = np.random.default_rng(0)
+        scores = {(f"q{i}", f"turn-{t}"): float(rng.integers(1, 11)) for i in range(n) for t in (1, 2)}
+        t0 = time.perf_counter()
+        row = score_row(scores, n_boot=100)
+        return time.perf_counter() - t0, row
+
+    small, _ = timed(2_000)
+    big, row = timed(20_000)
+    print(f"score_row: 2k questions {small:.3f} s, 20k questions {big:.3f} s")
+    assert row["n_prompts"] == 20_000 and row["n_ratings"] == 40_000
+    assert big < 2.0  # quadratic: ~100 × the 2k time (several seconds at 8k questions, minutes at 20k)

@@ -7,7 +7,7 @@ log-probabilities of the same batch, computed independently: the adapter must ha
 uses (``NORMALISATION``, with the source). The trained copy of π_sft is perturbed first, so that
 h = log π_θ − log π_sft is not 0 at the first step and reference-based losses show their normalisation too.
 
-``tests/test_mutants.py`` flips every adapter's normalisation and checks that this test then fails.
+``tests/methods/test_mutants.py`` flips every adapter's normalisation and checks that this test then fails.
 """
 
 from __future__ import annotations

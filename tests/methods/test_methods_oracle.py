@@ -148,7 +148,7 @@ def test_method_moves_policy_towards_reward(name, tmp_path):
 
 
 def test_broken_losses_fail_the_same_check(tmp_path, monkeypatch):
-    """The assertions above have teeth: a sign-flipped DPO and a detached EXO fail them (the KL direction: tests/test_oracle_convergence.py)."""
+    """The assertions above have teeth: a sign-flipped DPO and a detached EXO fail them (the KL direction: tests/methods/test_oracle_convergence.py)."""
     from alignbench.training import losses
 
     real_dpo = losses.dpo_loss

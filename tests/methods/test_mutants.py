@@ -16,15 +16,16 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
+from pathlib import Path
 
 import pytest
 import torch
+from test_length_normalisation import NORMALISATION, loss_input_normalisation, small_params, variable_world
 
 from alignbench.methods.base import MethodContext
 from alignbench.methods.registry import all_methods, get_method
 from alignbench.training import losses
 from alignbench.training.trainer import GroupTrainer
-from test_length_normalisation import NORMALISATION, loss_input_normalisation, small_params, variable_world
 
 # Every temperature-like hyper-parameter, with a value no other setting or constant takes.
 TEMPERATURES = {"beta": 0.37, "gamma": 0.53, "tau": 0.29, "beta_pi": 0.41, "beta_r": 1.9}
@@ -109,11 +110,20 @@ def test_every_temperature_field_is_covered():
     assert not suspicious, f"temperature-like fields without a marker in TEMPERATURES: {sorted(suspicious)}"
 
 
+def _load_test_module(relative: str):
+    """A test module of another tests/ folder, loaded by path (the folders are not packages)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"_mutated_{Path(relative).stem}", Path(__file__).resolve().parents[1] / relative)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 # --- KTO's reference point ------------------------------------------------------------------------------
 @pytest.mark.parametrize("slip", ["σ(βh − z₀)", "σ(β(h + z₀))"])
 def test_kto_reference_point_slips_are_caught(slip, monkeypatch):
-    import test_losses
-
+    test_losses = _load_test_module("training/test_losses.py")
     monkeypatch.setattr(losses, "kto_loss", test_losses.KTO_SLIPS[slip])
     with pytest.raises(AssertionError):
         test_losses.test_kto_asymmetric_batch_by_hand_and_its_gradient()

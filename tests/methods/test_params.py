@@ -18,7 +18,7 @@ from alignbench.methods.registry import all_methods, get_method
 from alignbench.models.exact import ExactEnumeration
 from alignbench.models.policy import Policy
 
-DEFAULTS = Path(__file__).parent / "data" / "method_defaults.json"
+DEFAULTS = Path(__file__).resolve().parents[1] / "data" / "method_defaults.json"
 
 
 @pytest.mark.parametrize("name", sorted(all_methods()))
@@ -156,3 +156,13 @@ def test_rounds_methods_refuse_steps_they_would_ignore():
         with pytest.raises(AlignbenchError, match=rf"^methods.{name}: checkpoint_every is not used"):
             get_method(name)({"checkpoint_every": 10})
         assert get_method(name)({"rounds": 3, "steps_per_round": 7}).params.rounds == 3
+
+
+@pytest.mark.parametrize("method,key", [("rso", "loss"), ("slic", "pairs"), ("arm-pl", "sampler"), ("online-dpo", "reference"),
+                                        ("brain", "baseline"), ("expert-iteration", "normalization")])
+def test_method_string_choices_are_checked_when_the_config_loads(method, key):
+    """These were checked only when the method started training (after SFT and the reward model)."""
+    from alignbench.config import validate_config
+
+    with pytest.raises(AlignbenchError, match=f"methods.{method}.{key} must be one of"):
+        validate_config({"methods": {method: {key: "no-such-value"}}})

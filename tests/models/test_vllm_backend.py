@@ -3,16 +3,20 @@ weights_version moved (every optimiser step moves it). Checked against the stand
 
 from __future__ import annotations
 
+import sys
+
 import pytest
+import vllm_standin
+from vllm_standin import FreshnessChecked, StandInLLM, install, policy_fingerprint
 
 from alignbench.errors import AlignbenchError
 from alignbench.methods.base import MethodContext
 from alignbench.methods.registry import get_method
 from alignbench.models.factory import build_policy
 from alignbench.models.generation import get_backend
-from alignbench.models.policy import TinyGPT2Spec
+from alignbench.models.policy import Policy, ResponseFormat, TinyGPT2Spec, build_tiny_gpt2, load_policy
+from alignbench.models.tokenizers import build_symbol_tokenizer
 from alignbench.tasks.oracle import OracleSpec, load_oracle
-from vllm_standin import FreshnessChecked, StandInLLM, install, policy_fingerprint
 
 ROUNDS = {"rounds": 2, "steps_per_round": 2, "prompts_per_round": 4, "batch_size": 4, "lr": 1e-2}
 METHODS = {
@@ -65,3 +69,43 @@ def test_tensor_parallel_is_refused_with_the_reason(monkeypatch):
     install(monkeypatch)
     with pytest.raises(AlignbenchError, match="tensor_parallel_size 2"):
         get_backend("vllm", tensor_parallel_size=2)
+
+
+def tiny_policy(fixed=True):
+    tok = build_symbol_tokenizer(["x", "y", "a", "b", "c"])
+    model = build_tiny_gpt2(len(tok), TinyGPT2Spec(1, 16, 2, 16))
+    fmt = ResponseFormat(allowed_token_ids=tok.convert_tokens_to_ids(["a", "b", "c"]), fixed_length=3, max_new_tokens=3) if fixed \
+        else ResponseFormat(max_new_tokens=5)
+    return Policy(model, tok, fmt)
+
+
+@pytest.fixture
+def fake_vllm(monkeypatch):
+    return vllm_standin.install(monkeypatch)
+
+
+def test_vllm_backend_hands_off_weights_and_enforces_the_response_format(fake_vllm, tmp_path):
+    pol = tiny_policy()
+    backend = get_backend("vllm", gpu_memory_utilization=0.3)
+    s = backend.sample(pol, ["x y", "y"], n=4, seed=7)
+    assert len(s.texts) == 2 and all(len(row) == 4 for row in s.texts)
+    assert all(len(text.split()) == 3 and set(text.split()) <= {"a", "b", "c"} for row in s.texts for text in row)
+    llm = StandInLLM.instances[0]
+    assert llm.kwargs["gpu_memory_utilization"] == 0.3
+    # a saved policy is read from its own directory, not snapshotted again
+    pol.save(tmp_path / "p")
+    loaded = load_policy(tmp_path / "p")
+    get_backend("vllm").sample(loaded, ["x"], n=1, seed=0)
+    assert StandInLLM.instances[-1].model_dir == str(tmp_path / "p")
+    params = backend.sampling_params(pol, 4, 7)
+    assert (params.n, params.seed, params.temperature, params.top_p, params.top_k) == (4, 7, 1.0, 1.0, -1)
+    assert params.min_tokens == params.max_tokens == 3 and params.ignore_eos
+    assert params.allowed_token_ids == pol.format.allowed_token_ids
+
+
+def test_vllm_missing_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "vllm", None)
+    from alignbench.errors import AlignbenchError
+
+    with pytest.raises(AlignbenchError, match=r"alignbench\[vllm\]"):
+        get_backend("vllm")

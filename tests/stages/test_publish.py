@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-TINY = Path(__file__).parent / "data" / "tiny.yaml"
+TINY = Path(__file__).resolve().parents[1] / "data" / "tiny.yaml"
 
 
 @pytest.mark.slow

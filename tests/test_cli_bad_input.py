@@ -1,19 +1,21 @@
-"""A corpus of malformed inputs: each is a one-line error naming the file and line or the setting,
-a non-zero exit, and no change to files already written."""
+"""A corpus of malformed inputs through the CLI: each is a one-line error naming the file and line or the
+setting, a non-zero exit, and no change to files already written; hostile inputs are refused within bounds."""
 
 from __future__ import annotations
-
 import json
 from pathlib import Path
-
 import pytest
 import yaml
-
 from alignbench.cli import main
-from alignbench.errors import AlignbenchError
-from alignbench.tasks.base import call_reward
+import os
+import subprocess
+import sys
+import time
+import numpy as np
+from alignbench.evaluation.outputs import OutputRecord, write_outputs
+from repo_fixtures import REPO, judge_yaml
 
-REPO = Path(__file__).resolve().parents[1]
+
 GOOD = {"prompt_id": "1", "prompt": "p", "output": "o", "generator": "m"}
 
 
@@ -113,30 +115,6 @@ def test_bad_input_is_a_one_line_error(name, tmp_path, capsys):
     assert not (tmp_path / "run" / "rows.json").exists()
 
 
-def test_nan_reward_is_refused():
-    with pytest.raises(AlignbenchError, match="non-finite reward"):
-        call_reward(lambda s, p, o: [0.0, float("nan")], ["p", "q"], ["a", "b"])
-
-
-def test_jsonl_task_rows_are_checked(tmp_path):
-    from alignbench.tasks.jsonl import load_jsonl_task
-
-    good = '{"prompt": "p", "chosen": "a", "rejected": "b"}\n'
-    for content, message in [
-        (good + '{"prompt": "p", "chosen": "a"}\n', "pairs.jsonl:2: missing field 'rejected'"),
-        (good + '{"prompt": "p", "chosen": "a", "rejected": "a"}\n', "pairs.jsonl:2: 'chosen' and 'rejected' are the same text"),
-        (good + '{"prompt": "", "chosen": "a", "rejected": "b"}\n', "pairs.jsonl:2: field 'prompt' is empty"),
-    ]:
-        f = write(tmp_path, "pairs.jsonl", content)
-        with pytest.raises(AlignbenchError, match=message):
-            load_jsonl_task(str(f))
-    f = write(tmp_path, "pairs.jsonl", good * 6)
-    task = load_jsonl_task(str(f), n_test=2)
-    assert len(task.test_prompts) == 2 and len(task.train_pairs) == 4
-
-
-# --- Hardening (issue 19): inputs found by the wider adversarial probe -----------------------------
-
 def alias_bomb(field: str, levels: int = 9) -> str:
     """A 'billion laughs' under ``field`` (e.g. policy.lora): 9 aliases per level, 9**levels strings expanded."""
     section, key = field.split(".", 1)
@@ -234,115 +212,46 @@ def test_hardening_input_is_a_one_line_error(name, tmp_path, capsys):
     assert not (tmp_path / "run" / "config.yaml").exists()
 
 
-LATE_FAILURES = [  # (override, message): each passed loading before issue 19 and failed after SFT + reward model, or never
-    ("methods.dpo.lr=nan", "methods.dpo.lr must be a finite, non-negative number, got str 'nan'"),
-    ("methods.dpo.lr='-1'", "methods.dpo.lr must be a finite, non-negative number, got str '-1'"),
-    ("methods.dpo.steps=1e30", "methods.dpo.steps must be an integer"),
-    ("methods.dpo.steps=1.0e+30", "methods.dpo.steps must be an integer"),
-    ("methods.dpo.steps=2.5", "methods.dpo.steps must be an integer"),  # was silently 2
-    ("methods.dpo.beta=inf", "methods.dpo.beta must be a finite, non-negative number, got str 'inf'"),
-    ("methods.ppo.lam=-0.5", "methods.ppo.lam must be a finite, non-negative number"),
-    ("methods.dpo-sft.max_prompts=abc", "methods.dpo-sft.max_prompts must be null or an integer"),
-    ("methods.dpo.max_prompts=8", "methods.dpo: unknown hyper-parameter(s) max_prompts"),  # DPO trains on every pair: was ignored
-    ("methods.arm.checkpoint_every=.inf", "methods.arm.checkpoint_every must be an integer"),
-    ("beta_sweep=[.nan]", "setting 'beta_sweep.0'"),
-    ("beta=.inf", "setting 'beta': Input should be a finite number"),
-    ("seed=-1", "setting 'seed': Input should be greater than or equal to 0"),
-    ("seed=4294967296", "setting 'seed': Input should be less than or equal to 4294967295"),
-    ("seeds=[0, -1]", "setting 'seeds.1'"),
-    ("evaluation.bootstrap=1.0e+12", "setting 'evaluation.bootstrap'"),
-    ("sft.steps=1.0e+12", "setting 'sft.steps'"),
-    ("sft.lr=.inf", "setting 'sft.lr'"),
-    ("policy.lora={r: 2.5}", "setting 'policy.lora.r'"),
-    ("policy.lora={r: 8, alpha: .inf}", "setting 'policy.lora.alpha'"),
-    ("policy.lora={rank: 8}", "setting 'policy.lora.rank'"),
-    ("task.options.n_test_prompts=2.5", "setting 'task.options.n_test_prompts'"),
-    ("task.options.demo_skill=.nan", "setting 'task.options.demo_skill'"),
-    ("task.options.seed=-1", "setting 'task.options.seed'"),
-    ("task.options.match_weight=[1, 2]", "setting 'task.options.match_weight'"),
-]
+def make_pairs(n, seed=0):
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(5, 40, size=n)
+    m = [OutputRecord(str(i), f"prompt {i}", "m" * int(lengths[i]), "method") for i in range(n)]
+    r = [OutputRecord(str(i), f"prompt {i}", "r" * 20, "reference") for i in range(n)]
+    return m, r
 
 
-@pytest.mark.parametrize("override,message", LATE_FAILURES)
-def test_every_setting_is_validated_at_load(override, message):
-    from alignbench.config import load_config
+def _measure(argv: list[str], cwd: Path) -> tuple[int, str, float, float]:
+    """Run the CLI under `ulimit -v 4000000`; returns (exit code, stderr, seconds, peak RSS in MB).
 
-    with pytest.raises(AlignbenchError) as e:
-        load_config(REPO / "tests" / "data" / "tiny.yaml", [override])
-    assert message in str(e.value)
-
-
-def test_valid_settings_still_load():
-    """The bounds do not refuse what configs legitimately say (ints for floats, LoRA, a β sweep)."""
-    from alignbench.config import load_config
-
-    cfg = load_config(REPO / "tests" / "data" / "tiny.yaml", ["methods.dpo.beta=1", "policy.lora={r: 4, alpha: 8}",
-                                                             "beta_sweep=[0.1, 1]", "seeds=[0, 4294967295]", "methods.dpo-sft.max_prompts=8"])
-    assert cfg.policy.lora == {"r": 4, "alpha": 8} and cfg.seeds == [0, 2**32 - 1]
-    for name in ("quickstart", "hh-harmless"):
-        load_config(name)
+    bash sets the limit and execs Python (no preexec_fn: a forked copy of pytest would count its RSS)."""
+    t0 = time.monotonic()
+    proc = subprocess.Popen(["bash", "-c", 'ulimit -v 4000000 && exec "$0" "$@"', sys.executable, "-m", "alignbench", *argv],
+                            cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        err = proc.stderr.read(1 << 20).decode("utf-8", "replace")
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, err, time.monotonic() - t0, usage.ru_maxrss / 1024
 
 
-def test_api_key_pasted_into_api_key_env_is_never_echoed(tmp_path, capsys):
-    key = "sk-live-0123456789abcdefABCDEF0123456789"
-    code = main(judge_args(tmp_path, write(tmp_path, "m.jsonl", line()), judge=judge_file(tmp_path, api_key_env=key)))
-    err = capsys.readouterr().err
-    assert code == 2 and "setting 'api_key_env'" in err and "looks like a key" in err
-    assert "0123456789abcdef" not in err  # before: "environment variable sk-live-… is not set"
-
-
-def test_base_url_password_is_not_echoed_in_the_error(tmp_path, capsys):
-    code = main(judge_args(tmp_path, write(tmp_path, "m.jsonl", line()), judge=judge_file(tmp_path, base_url="ftp://user:hunter2pw@h/v1")))
-    err = capsys.readouterr().err
-    assert code == 2 and "setting 'base_url'" in err and "hunter2pw" not in err
-
-
-ALPACA = [{"generator_1": "a", "generator_2": "b", "preference": 2}, {"generator_1": "a", "generator_2": "b", "preference": 1}]
-
-
-@pytest.mark.parametrize("victim", ["outputs.jsonl", "rows.json", "README.md", "notes.csv"])
-def test_leaderboard_out_does_not_overwrite_foreign_files(victim, tmp_path, capsys):
-    """Before: `leaderboard --out` replaced whatever it was given (an outputs JSONL, rows.json, README.md)."""
-    ann = write(tmp_path, "a.json", json.dumps(ALPACA))
-    target = write(tmp_path, victim, "precious\n")
-    out = target if victim != "README.md" else tmp_path / "README.csv"  # README.md is the .md written beside README.csv
-    assert main(["leaderboard", "--alpaca-eval", str(ann), "--out", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert "not a leaderboard alignbench wrote" in err and "--force" in err and "\n" not in err.strip()
-    assert target.read_text() == "precious\n"
-    # A leaderboard it wrote itself is replaced without --force; anything else with --force.
-    assert main(["leaderboard", "--alpaca-eval", str(ann), "--out", str(tmp_path / "lb.csv")]) == 0
-    assert main(["leaderboard", "--alpaca-eval", str(ann), "--out", str(tmp_path / "lb.csv")]) == 0
-    assert main(["leaderboard", "--alpaca-eval", str(ann), "--out", str(out), "--force"]) == 0
-    assert target.read_text() != "precious\n"
-
-
-@pytest.mark.parametrize("errno_name", ["ENOSPC", "EROFS", "EACCES"])
-def test_disk_full_or_read_only_output_is_a_one_line_error(errno_name, tmp_path, capsys, monkeypatch):
-    """Disk full / read-only / no permission while writing --out (simulated: the tests run as root)."""
-    import errno
-    import os
-
-    import alignbench.io as io_module
-
-    ann = write(tmp_path, "a.json", json.dumps(ALPACA))
-
-    def fail(fd):
-        raise OSError(getattr(errno, errno_name), os.strerror(getattr(errno, errno_name)))
-
-    monkeypatch.setattr(io_module.os, "fsync", fail)
-    code = main(["leaderboard", "--alpaca-eval", str(ann), "--out", str(tmp_path / "lb" / "t.csv")])
-    err = capsys.readouterr().err.strip()
-    assert code == 2 and err.startswith("alignbench: error:") and "\n" not in err, err
-    assert os.strerror(getattr(errno, errno_name)).lower() in err
-    assert not list((tmp_path / "lb").glob("*.tmp")) and not (tmp_path / "lb" / "t.csv").exists()
-
-
-@pytest.mark.parametrize("method,key", [("rso", "loss"), ("slic", "pairs"), ("arm-pl", "sampler"), ("online-dpo", "reference"),
-                                        ("brain", "baseline"), ("expert-iteration", "normalization")])
-def test_method_string_choices_are_checked_when_the_config_loads(method, key):
-    """These were checked only when the method started training (after SFT and the reward model)."""
-    from alignbench.config import validate_config
-
-    with pytest.raises(AlignbenchError, match=f"methods.{method}.{key} must be one of"):
-        validate_config({"methods": {method: {key: "no-such-value"}}})
+def test_hostile_inputs_are_refused_within_one_gigabyte_and_ten_seconds(tmp_path):
+    """Issue 19's bound: under `ulimit -v 4000000`, the YAML alias bomb, 100k-deep nesting and
+    `--outputs /dev/zero` are refused (exit 2, one line) before 1 GB or 10 s. Before: the bomb took
+    97 s and 2.1 GB, the nesting 3,000 lines of RecursionError, /dev/zero a MemoryError at 2.9 GB."""
+    (tmp_path / "bomb.yaml").write_text(alias_bomb("policy.lora"))
+    (tmp_path / "deep.yaml").write_text(deep_yaml())
+    write_outputs(tmp_path / "r.jsonl", make_pairs(1)[1])
+    cases = {
+        "alias bomb": ["run", str(tmp_path / "bomb.yaml"), "--run-dir", str(tmp_path / "run1")],
+        "deep nesting": ["run", str(tmp_path / "deep.yaml"), "--run-dir", str(tmp_path / "run2")],
+        "/dev/zero": ["judge", "--outputs", "/dev/zero", "--reference", str(tmp_path / "r.jsonl"), "--judge",
+                      str(judge_yaml(tmp_path, "http://127.0.0.1:9/v1")), "--out", str(tmp_path / "out")],
+    }
+    for name, argv in cases.items():
+        code, err, seconds, rss_mb = _measure(argv, tmp_path)
+        print(f"{name}: exit {code} in {seconds:.2f}s, peak RSS {rss_mb:.0f} MB: {err.strip()[:120]}")
+        assert code == 2 and err.startswith("alignbench: error:") and len(err.strip().splitlines()) == 1, (name, err[:500])
+        assert seconds < 10 and rss_mb < 1024, name

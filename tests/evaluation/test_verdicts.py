@@ -1,0 +1,27 @@
+"""Parsing a judge's verdict."""
+
+from __future__ import annotations
+import json
+import math
+from alignbench.evaluation.judge_config import load_judge
+from alignbench.evaluation.llm_judge import judge_pairs
+from alignbench.evaluation.local_server import JudgeServer
+from alignbench.evaluation.outputs import OutputRecord, align_outputs
+from alignbench.evaluation.store import JudgmentStore
+from repo_fixtures import judge_yaml
+
+
+def outputs(n, generator, text=lambda i: "x"):
+    return [OutputRecord(str(i), f"prompt {i}", text(i), generator) for i in range(n)]
+
+
+def test_a_reply_with_two_different_verdicts_is_unparseable_not_one_of_them(tmp_path):
+    pairs = align_outputs(outputs(3, "method"), outputs(3, "reference"))
+    def script(prompt):
+        return "My verdict: [[B]]. For the record, the answers said: ...[[A]]..."
+    with JudgeServer(script) as srv:
+        judge = load_judge(str(judge_yaml(tmp_path, srv.base_url)))
+        first, _, info, _ = judge_pairs(pairs, judge, JudgmentStore(tmp_path / "j.jsonl"), "method", "reference")
+    stored = [json.loads(x) for x in (tmp_path / "j.jsonl").read_text().splitlines()]
+    assert stored and all(r["verdict"] is None for r in stored) and info.failures == []
+    assert all(math.isnan(v) for v in first)  # NaN: the prompt is left out and counted, never a win for A
