@@ -26,7 +26,7 @@ def quickstart_methods_small() -> dict:
     for label, hp in methods.items():
         hp = dict(hp or {})
         for key, value in {"steps": 4, "steps_per_round": 2, "rounds": 2, "iterations": 2, "rollout_batch": 8, "minibatch": 4,
-                           "ppo_epochs": 1, "n": 4, "k": 4, "num_accepted": 2, "prompts_per_round": 8, "batch_size": 8}.items():
+                           "ppo_epochs": 1, "n": 4, "num_accepted": 2, "prompts_per_round": 8, "batch_size": 8}.items():
             if key in hp:
                 hp[key] = value
         if "group_size" in hp:
@@ -110,7 +110,7 @@ def test_prompt_only_training_data_feeds_the_sampling_methods(tmp_path):
 
     Dataset.from_list([{"prompt": r["prompt"]} for r in conversations(16)]).save_to_disk(str(tmp_path / "prompts_disk"))
     policy, rm = write_chat_policy(tmp_path / "policy"), write_hf_reward_model(tmp_path / "rm")
-    methods = {"sft": {}, "best-of-n": {"n": 2}, "raft": {"rounds": 1, "steps_per_round": 2, "batch_size": 4, "k": 2, "prompts_per_round": 4}}
+    methods = {"sft": {}, "best-of-n": {"n": 2}, "raft": {"rounds": 1, "steps_per_round": 2, "batch_size": 4, "n": 2, "prompts_per_round": 4}}
     cfg = chat_config(tmp_path, {"disk": tmp_path / "prompts_disk", "prompts": None}, policy, rm, methods).model_dump()
     cfg["task"]["options"] = {"pairs_path": str(tmp_path / "prompts_disk"), "n_test": 4}
     rows = run_comparison(validate_config(cfg), quiet=True)

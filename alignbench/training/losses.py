@@ -143,11 +143,11 @@ def hinge_loss(h_chosen: torch.Tensor, h_rejected: torch.Tensor, beta: float) ->
 
 
 def slic_loss(logp_chosen: torch.Tensor, logp_rejected: torch.Tensor, logp_target: torch.Tensor,
-              delta: float, lam: float) -> torch.Tensor:
+              delta: float, sft_weight: float) -> torch.Tensor:
     """SLiC-HF (Zhao et al. Eq. 2; guidebook §3.3): max(0, δ − log π_θ(y_w) + log π_θ(y_l)) − λ log π_θ(y_ref).
 
     Unnormalised by any reference model: the cross-entropy on y_ref is what keeps π_θ near π_sft."""
-    return (F.relu(delta - logp_chosen + logp_rejected) - lam * logp_target).mean()
+    return (F.relu(delta - logp_chosen + logp_rejected) - sft_weight * logp_target).mean()
 
 
 def log_odds(mean_logp: torch.Tensor) -> torch.Tensor:
@@ -228,19 +228,19 @@ def rso_acceptance(rewards: torch.Tensor, beta: float, max_reward: float) -> tor
     return torch.exp((rewards.to(torch.float64) - max_reward) / beta).clamp(max=1.0)
 
 
-def rso_rejection_sample(rewards: torch.Tensor, beta: float, num_samples: int, generator: torch.Generator | None = None) -> list[int]:
+def rso_rejection_sample(rewards: torch.Tensor, beta: float, num_accepted: int, generator: torch.Generator | None = None) -> list[int]:
     """RSO's statistical rejection sampling (Liu et al. Alg. 1) over one prompt's proposals from π_sft
     with rewards ``[n]``: pass over the remaining candidates, accepting each with
     :func:`rso_acceptance`, M the largest remaining reward (the paper's estimate of the sup);
-    accepted ones leave the pool. Indices in acceptance order, at most ``num_samples``."""
+    accepted ones leave the pool. Indices in acceptance order, at most ``num_accepted``."""
     remaining = list(range(len(rewards)))
     accepted: list[int] = []
-    while remaining and len(accepted) < num_samples:
+    while remaining and len(accepted) < num_accepted:
         r = rewards[remaining]
         accept = torch.rand(len(remaining), generator=generator, dtype=torch.float64) < rso_acceptance(r, beta, float(r.max()))
         keep = []
         for i, ok in zip(remaining, accept.tolist()):
-            if ok and len(accepted) < num_samples:
+            if ok and len(accepted) < num_accepted:
                 accepted.append(i)
             else:
                 keep.append(i)
@@ -301,7 +301,7 @@ def kl_penalized_rewards(scores, logps, ref_logps, mask, beta: float) -> torch.T
     return rewards + last.to(rewards.dtype) * scores.unsqueeze(-1)
 
 
-def gae_advantages(rewards, values, mask, gamma: float = 1.0, lam: float = 0.95):
+def gae_advantages(rewards, values, mask, discount: float = 1.0, gae_lambda: float = 0.95):
     """Generalised advantage estimation backwards over time; returns (advantages, returns)."""
     T = rewards.shape[-1]
     adv = torch.zeros_like(rewards)
@@ -309,8 +309,8 @@ def gae_advantages(rewards, values, mask, gamma: float = 1.0, lam: float = 0.95)
     values = values * mask
     for t in reversed(range(T)):
         next_v = values[:, t + 1] if t + 1 < T else torch.zeros_like(last)
-        delta = rewards[:, t] + gamma * next_v - values[:, t]
-        last = (delta + gamma * lam * last) * mask[:, t]
+        delta = rewards[:, t] + discount * next_v - values[:, t]
+        last = (delta + discount * gae_lambda * last) * mask[:, t]
         adv[:, t] = last
     return adv, (adv + values) * mask
 

@@ -56,7 +56,7 @@ NOT_TRAINED = {"sft": "π_sft itself", "best-of-n": "trains nothing", "ppo": "pe
 
 # Small settings so that one method reaches its first loss call in a second or two.
 SMALL = {"batch_size": 8, "max_prompts": 8, "n": 4, "num_accepted": 4, "group_size": 3, "pairs_per_prompt": 1,
-         "rounds": 1, "steps_per_round": 1, "prompts_per_round": 8, "k": 4, "samples_per_prompt": 1, "steps": 1,
+         "rounds": 1, "steps_per_round": 1, "prompts_per_round": 8, "samples_per_prompt": 1, "steps": 1,
          "checkpoint_every": 0, "beta": 2.0}
 
 

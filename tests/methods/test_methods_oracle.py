@@ -44,7 +44,7 @@ CASES = {
     # λ = 1 rather than ORPO's 0.1: at 0.1 the SFT term dominates and the gain is within noise of Preferred-FT's.
     "orpo": {"steps": 100, "lr": 5e-4, "batch_size": 64, "lam": 1.0},
     "rrhf": {**FAST, "batch_size": 16, "group_size": 4},
-    "raft": {"rounds": 2, "steps_per_round": 30, "lr": 2e-3, "batch_size": 16, "k": 8, "prompts_per_round": 128},
+    "raft": {"rounds": 2, "steps_per_round": 30, "lr": 2e-3, "batch_size": 16, "n": 8, "prompts_per_round": 128},
     "pro": {**FAST, "batch_size": 16, "group_size": 4},
     "dpo-pl": {**FAST, "batch_size": 16, "group_size": 4, "beta": 0.5},
     "preferred-ft": {"steps": 100, "lr": 5e-4, "batch_size": 64},

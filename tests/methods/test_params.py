@@ -62,7 +62,7 @@ def test_checkpoint_every_has_one_default_that_the_trainer_receives():
         ("dpo", "steps", 0, "methods.dpo.steps must be a positive number, got 0"),
         ("dpo", "lr", -1e-3, "methods.dpo.lr must be a positive number, got -0.001"),
         ("dpo", "lr", "1e-3", "methods.dpo.lr must be a finite, non-negative number, got str '1e-3'"),
-        ("ppo", "lam", float("nan"), "methods.ppo.lam must be a finite, non-negative number, got float 'nan'"),
+        ("ppo", "gae_lambda", float("nan"), "methods.ppo.gae_lambda must be a finite, non-negative number, got float 'nan'"),
         ("orpo", "lam", True, "methods.orpo.lam must be a finite, non-negative number, got bool 'True'"),
         ("ipo", "length_average", 1, "methods.ipo.length_average must be true or false, got int '1'"),
         ("rso", "loss", "logistic", "methods.rso.loss must be one of sigmoid, hinge, got 'logistic'"),
@@ -166,3 +166,29 @@ def test_method_string_choices_are_checked_when_the_config_loads(method, key):
 
     with pytest.raises(AlignbenchError, match=f"methods.{method}.{key} must be one of"):
         validate_config({"methods": {method: {key: "no-such-value"}}})
+
+
+# One word per concept: PPO's γ and λ are `discount` and `gae_lambda` (as TRL and OpenRLHF name them; BRAIn's
+# `gamma` is a temperature); SLiC's λ weighs an SFT term, `sft_weight` as PRO's; RAFT's samples per prompt are
+# `n` as every other method's. A config written with the old name fails at load naming the new one.
+RENAMED = [("ppo", "gamma", 1.0, "discount"), ("ppo", "lam", 0.95, "gae_lambda"), ("slic", "lam", 0.5, "sft_weight"),
+           ("raft", "k", 8, "n")]
+
+
+@pytest.mark.parametrize("method,old,value,new", RENAMED)
+def test_a_renamed_hyper_parameter_is_a_one_line_error_naming_the_new_name(method, old, value, new, tmp_path, capsys):
+    config = tmp_path / "old.yaml"
+    config.write_text(f"methods:\n  {method}: {{{old}: {value}}}\n")
+    assert main(["run", str(config), "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"alignbench: error: {config}: methods.{method}.{old} is now called {new}: write methods.{method}.{new}"
+    assert not (tmp_path / "run").exists()
+    assert getattr(get_method(method)({new: value}).params, new) == value  # the new name takes the same value
+
+
+def test_a_renamed_option_value_is_a_one_line_error_naming_the_new_value():
+    """PRO's sft_term values say what they compute: token-mean (was thesis) and summed (was authors)."""
+    for old, new in [("thesis", "token-mean"), ("authors", "summed")]:
+        with pytest.raises(AlignbenchError, match=rf"quickstart.yaml: methods\.pro\.sft_term: '{old}' is now called '{new}'$"):
+            load_config("quickstart", [f"methods.pro.sft_term={old}"])
+        assert load_config("quickstart", [f"methods.pro.sft_term={new}"]).methods["pro"]["sft_term"] == new

@@ -20,7 +20,7 @@ from alignbench.tasks.oracle import OracleSpec, load_oracle
 
 ROUNDS = {"rounds": 2, "steps_per_round": 2, "prompts_per_round": 4, "batch_size": 4, "lr": 1e-2}
 METHODS = {
-    "raft": {**ROUNDS, "k": 4},
+    "raft": {**ROUNDS, "n": 4},
     "brain": {**ROUNDS, "n": 4},
     "online-dpo": {**ROUNDS, "n": 4},
     "ppo": {"iterations": 2, "rollout_batch": 4, "minibatch": 4, "ppo_epochs": 1, "lr": 1e-2},

@@ -211,11 +211,11 @@ def test_ppo_value_loss_by_hand():
 
 def test_gae_by_hand():
     rewards, values, mask = t(1.0, 0.0, 2.0).view(1, 3), t(0.5, 0.2, 0.1).view(1, 3), torch.ones(1, 3, dtype=torch.float64)
-    adv, ret = L.gae_advantages(rewards, values, mask, gamma=1.0, lam=1.0)
+    adv, ret = L.gae_advantages(rewards, values, mask, discount=1.0, gae_lambda=1.0)
     # λ = γ = 1: advantage = reward-to-go − value
     assert adv.view(-1).tolist() == pytest.approx([3 - 0.5, 2 - 0.2, 2 - 0.1])
     assert ret.view(-1).tolist() == pytest.approx([3.0, 2.0, 2.0])
-    adv, _ = L.gae_advantages(rewards, values, mask, gamma=1.0, lam=0.5)
+    adv, _ = L.gae_advantages(rewards, values, mask, discount=1.0, gae_lambda=0.5)
     d2 = 2 - 0.1
     d1 = 0 + 0.1 - 0.2
     d0 = 1 + 0.2 - 0.5

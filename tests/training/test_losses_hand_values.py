@@ -86,12 +86,12 @@ def ppo_layout():
     return mask
 
 
-def gae_by_hand(rewards, values, gamma, lam):
+def gae_by_hand(rewards, values, discount, gae_lambda):
     """GAE over one row's response tokens alone: the value after the last response token is 0."""
     adv, last = [0.0] * len(rewards), 0.0
     for t in reversed(range(len(rewards))):
         next_v = values[t + 1] if t + 1 < len(rewards) else 0.0
-        last = rewards[t] + gamma * next_v - values[t] + gamma * lam * last
+        last = rewards[t] + discount * next_v - values[t] + discount * gae_lambda * last
         adv[t] = last
     return adv
 
@@ -101,10 +101,10 @@ def test_gae_ignores_prompt_and_padding_positions():
     junk = 9.0  # rewards and value-head outputs at prompt and padding positions must not leak in
     rewards = torch.tensor([[junk, junk, 1.0, -0.5, 2.0], [junk, 0.3, 1.5, junk, junk]], dtype=torch.float64)
     values = torch.tensor([[junk, junk, 0.5, 0.2, -0.1], [junk, 0.4, 0.7, junk, junk]], dtype=torch.float64)
-    gamma, lam = 0.9, 0.8
-    adv, ret = L.gae_advantages(rewards, values, mask, gamma, lam)
-    row0 = gae_by_hand([1.0, -0.5, 2.0], [0.5, 0.2, -0.1], gamma, lam)
-    row1 = gae_by_hand([0.3, 1.5], [0.4, 0.7], gamma, lam)
+    discount, gae_lambda = 0.9, 0.8
+    adv, ret = L.gae_advantages(rewards, values, mask, discount, gae_lambda)
+    row0 = gae_by_hand([1.0, -0.5, 2.0], [0.5, 0.2, -0.1], discount, gae_lambda)
+    row1 = gae_by_hand([0.3, 1.5], [0.4, 0.7], discount, gae_lambda)
     # By hand, row 1: δ1 = 1.5 − 0.7 = 0.8; δ0 = 0.3 + 0.9·0.7 − 0.4 = 0.53; A0 = 0.53 + 0.72·0.8 = 1.106
     assert row1 == pytest.approx([1.106, 0.8])
     want_adv = [[0.0, 0.0, *row0], [0.0, *row1, 0.0, 0.0]]
@@ -112,7 +112,7 @@ def test_gae_ignores_prompt_and_padding_positions():
     assert adv.tolist() == [pytest.approx(row, abs=1e-12) for row in want_adv]
     assert ret.tolist() == [pytest.approx(row, abs=1e-12) for row in want_ret]
     # Broken variant: GAE that ignores the mask bootstraps from the padding's junk values and rewards.
-    unmasked, _ = L.gae_advantages(rewards, values, torch.ones_like(mask), gamma, lam)
+    unmasked, _ = L.gae_advantages(rewards, values, torch.ones_like(mask), discount, gae_lambda)
     assert (unmasked * mask - adv).abs().max() > 1.0
 
 
