@@ -197,7 +197,7 @@ HARDENING = {
 
 @pytest.mark.parametrize("name", list(HARDENING))
 def test_hardening_input_is_a_one_line_error(name, tmp_path, capsys):
-    """Each of these was a traceback, a hang, a silent acceptance or a late failure before issue 19."""
+    """Each of these was a traceback, a hang, a silent acceptance or a late failure once."""
     build, message = HARDENING[name]
     (tmp_path / "out").mkdir()
     sentinel = write(tmp_path / "out", "judgments.jsonl", '{"key": "k", "verdict": "A"}\n')
@@ -238,7 +238,7 @@ def _measure(argv: list[str], cwd: Path) -> tuple[int, str, float, float]:
 
 
 def test_hostile_inputs_are_refused_within_one_gigabyte_and_ten_seconds(tmp_path):
-    """Issue 19's bound: under `ulimit -v 4000000`, the YAML alias bomb, 100k-deep nesting and
+    """The bound: under `ulimit -v 4000000`, the YAML alias bomb, 100k-deep nesting and
     `--outputs /dev/zero` are refused (exit 2, one line) before 1 GB or 10 s. Before: the bomb took
     97 s and 2.1 GB, the nesting 3,000 lines of RecursionError, /dev/zero a MemoryError at 2.9 GB."""
     (tmp_path / "bomb.yaml").write_text(alias_bomb("policy.lora"))

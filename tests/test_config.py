@@ -34,7 +34,7 @@ def test_bad_settings_are_one_line_errors(override, message):
     assert message in str(e.value) and "\n" not in str(e.value)
 
 
-LATE_FAILURES = [  # (override, message): each passed loading before issue 19 and failed after SFT + reward model, or never
+LATE_FAILURES = [  # (override, message): each once passed loading and failed only after SFT + reward model, or never
     ("methods.dpo.lr=nan", "methods.dpo.lr must be a finite, non-negative number, got str 'nan'"),
     ("methods.dpo.lr='-1'", "methods.dpo.lr must be a finite, non-negative number, got str '-1'"),
     ("methods.dpo.steps=1e30", "methods.dpo.steps must be an integer"),

@@ -1,7 +1,7 @@
 """Off the built-in path: a user's JSONL pairs with a separate test-prompt file, and a local Hugging
 Face GPT-2 with dropout 0.1, a large vocabulary and a BPE tokenizer that does not round-trip.
 
-Each test here failed on the code before issue 13 was fixed; the docstrings say how."""
+Each test here failed on an earlier version of the code; the docstrings say how."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""SLiC-HF (Zhao et al. 2023; guidebook §3.3): rank calibration hinge plus cross-entropy on a target."""
+"""SLiC-HF (Zhao et al. 2023, arXiv:2305.10425;
+Guo & Xiong, "Alignment Guidebook" (2024) §3.3): rank calibration hinge plus cross-entropy on a target."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ class SLiC(Method):
     description = "SLiC-HF: max(0, δ − log π(y_w) + log π(y_l)) − λ log π(y_ref); pairs from the dataset or π_sft + reward model"
     # pairs: sft-rm = SLiC-HF sample-and-rank (pairs from π_sft labelled by the reward model, the paper's
     # main variant); dataset = SLiC-HF direct on the human pairs. y_ref, the regularisation target, is the
-    # pair's winner in both (guidebook §3.3: y_ref may be sampled from π_sft).
+    # pair's winner in both (the Alignment Guidebook §3.3 allows y_ref sampled from π_sft).
     Params = SLiCParams
 
     def fit(self, ctx):

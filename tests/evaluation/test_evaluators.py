@@ -1,4 +1,4 @@
-"""The one evaluation flow (issue 14): evaluators behind one interface, registered by name; one row schema;
+"""The one evaluation flow: evaluators behind one interface, registered by name; one row schema;
 per-prompt comparisons kept; seeds combined one way everywhere, grids included."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The evaluation refactor (issue 14) changed no number: rows of judge-only re-evaluation and of the
+"""The evaluation refactor into one flow changed no number: rows of judge-only re-evaluation and of the
 alpaca_eval import equal, in every statistic column, the rows the code before the refactor wrote
 (``tests/data/golden-rows.json``, recorded at commit bb11da7 with ``python tests/test_refactor_golden.py --write``, since moved to tests/evaluation/test_golden_rows.py).
 

@@ -47,7 +47,7 @@ NORMALISATION = {
     "rrhf": "mean",  # RRHF Eq. 1: p_i = Σ_t log P / ‖y_i‖
     "raft": "sum",  # RAFT: SFT on the best (token-normalised inside the loss)
     "pro": "mean",  # PRO Eq. 3 (Song et al.): length-normalised log-likelihood
-    "dpo-pl": "sum",  # thesis Eq. 19–20: DPO's β·h
+    "dpo-pl": "sum",  # Santos (IST MSc report) Eq. 19–20: DPO's β·h
     "preferred-ft": "sum",  # SFT on the chosen (token-normalised inside the loss)
     "online-dpo": "sum",  # DPO each round
 }

@@ -32,7 +32,7 @@ CASES = {
     "exo-pref": {**FAST, "batch_size": 32},
     "dpo-rw": {**FAST, "batch_size": 16, "group_size": 4, "beta_r": 1.0},
     "ppo": {"iterations": 25, "rollout_batch": 64, "minibatch": 16, "ppo_epochs": 2, "lr": 2e-3},
-    # issue 16: the methods the seeds name beyond the design card
+    # the remaining methods
     "rso": {**FAST, "batch_size": 32, "beta": 0.5, "n": 32, "num_accepted": 4},
     "ipo": {**FAST, "batch_size": 32, "tau": 0.1},
     "slic": {**FAST, "batch_size": 32, "pairs_per_prompt": 2},

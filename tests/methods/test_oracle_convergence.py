@@ -1,6 +1,6 @@
 """Oracle convergence with the true reward: the KL-regularised methods must end close to their own
 target π*_β ∝ π_sft·exp(r*/β), closely enough that a wrong β, a wrong temperature or wrong
-length-averaging fails (issue 13, "Tests that must get stronger").
+length-averaging fails.
 
 The check: KL(π_θ ‖ π*_own) ≤ f·KL(π_sft ‖ π*_own), exactly computed on the oracle (4096 responses
 per prompt, 16 training prompts), with every target at β = 1 (KL(π_sft ‖ π*_1) = 0.672). At β = 1 a

@@ -1,4 +1,4 @@
-"""Typed hyper-parameters (issue 14): every method's Params dataclass documents, checks and keeps its defaults."""
+"""Typed hyper-parameters: every method's Params dataclass documents, checks and keeps its defaults."""
 
 from __future__ import annotations
 

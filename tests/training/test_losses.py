@@ -392,4 +392,4 @@ def test_pro_sft_term_in_the_authors_form():
     rank = -(math.log(e[1] / (e[1] + e[2] + e[0])) + math.log(e[2] / (e[2] + e[0])))
     P, R, S = t(*p).view(1, 3), t(*r).view(1, 3), t(-2.0, -6.0, -1.0).view(1, 3)
     assert float(L.pro_loss(P, R, 0.5 * 4, sft_logps=S)) == pytest.approx(rank + 2.0 * 6.0)
-    assert float(L.pro_loss(P, R, 0.5)) == pytest.approx(rank + 0.5 * 2.0)  # the thesis's form
+    assert float(L.pro_loss(P, R, 0.5)) == pytest.approx(rank + 0.5 * 2.0)  # Santos's Eq. 17 form (token-mean)

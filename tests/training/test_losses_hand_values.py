@@ -1,4 +1,4 @@
-"""Hand-worked values that pin down the conventions an easy slip would change (issue 13).
+"""Hand-worked values that pin down the conventions an easy slip would change.
 
 * EXO-rw / DPO-rw with β_π ≠ β_r and asymmetric rewards: a β_π↔β_r swap or r·β_r in place of
   r/β_r gives a different value, shown next to each assertion.

@@ -1,4 +1,4 @@
-"""The shared trainer's batch order when the data set changes between ``fit`` calls (issue 13 item 6).
+"""The shared trainer's batch order when the data set changes between ``fit`` calls.
 
 BRAIn (Alg. 1) trains on a pool D_t that grows every round and samples its batches uniformly from
 D_t. The broken variant these tests catch is today's-before-the-fix trainer, which first finished
