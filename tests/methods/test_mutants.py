@@ -5,7 +5,7 @@ paper does where the harness asks: ``NORMALISATION`` in test_length_normalisatio
 in ``TEMPERATURES``). Each mutant re-runs the check that guards it and expects it to fail.
 
 - normalisation flipped in the adapter (summed ↔ token-averaged log-probabilities), every trained method;
-- every temperature (β, γ, τ, β_π, β_r) × 4 and / 4 at the adapter, every method that has one: the loss must
+- every temperature (β, γ, τ, β_π, β_r), and PPO's discount, × 4 and / 4 at the adapter, every method that has one: the loss must
   receive the configured value (behavioural versions for the methods with a π*_β target are in
   test_oracle_convergence.py: the policy must end near its own target);
 - KTO's two reference-point slips, σ(βh − z₀) and σ(β(h + z₀)), against the asymmetric hand-worked batch.
@@ -28,7 +28,8 @@ from alignbench.training import losses
 from alignbench.training.trainer import GroupTrainer
 
 # Every temperature-like hyper-parameter, with a value no other setting or constant takes.
-TEMPERATURES = {"beta": 0.37, "gamma": 0.53, "tau": 0.29, "beta_pi": 0.41, "beta_r": 1.9}
+# PPO's discount is no temperature (BRAIn's gamma is), but a slip at the adapter must be caught the same way.
+TEMPERATURES = {"beta": 0.37, "gamma": 0.53, "tau": 0.29, "beta_pi": 0.41, "beta_r": 1.9, "discount": 0.53}
 
 
 def methods_with(field: str) -> list[str]:
