@@ -27,3 +27,14 @@ def fast_backoff(monkeypatch):
 
     monkeypatch.setattr(llm_judge, "BACKOFF_BASE", 0.01)
     monkeypatch.setattr(llm_judge, "BACKOFF_MAX", 0.2)
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """A check meant to come before training fails the test if training starts instead."""
+    from alignbench import pipeline
+
+    def started(*a, **k):
+        raise AssertionError("training started: the check did not come first")
+
+    monkeypatch.setattr(pipeline, "run_comparison", started)

@@ -1,17 +1,19 @@
 """The command line: subcommands, help with an example each, entry points, stdout for results and stderr for logs."""
 
 from __future__ import annotations
-import subprocess
-import sys
-import pytest
-from alignbench.cli import main
-from alignbench.methods.registry import all_methods
+
 import json
 import re
-import numpy as np
-import alignbench
-from repo_fixtures import REPO, ENV
+import subprocess
+import sys
 
+import numpy as np
+import pytest
+from repo_fixtures import ENV, REPO
+
+import alignbench
+from alignbench.cli import main
+from alignbench.methods.registry import all_methods
 
 EXPECTED = ["sft", "dpo", "dpo-sft", "best-of-n", "expert-iteration", "arm", "arm-pl", "brain", "exo", "exo-pref", "dpo-rw", "ppo",
             "rso", "ipo", "slic", "kto", "orpo", "rrhf", "raft", "pro", "dpo-pl", "preferred-ft", "online-dpo"]

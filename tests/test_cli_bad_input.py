@@ -2,46 +2,20 @@
 setting, a non-zero exit, and no change to files already written; hostile inputs are refused within bounds."""
 
 from __future__ import annotations
+
 import json
-from pathlib import Path
-import pytest
-import yaml
-from alignbench.cli import main
 import os
 import subprocess
 import sys
 import time
-import numpy as np
-from alignbench.evaluation.outputs import OutputRecord, write_outputs
-from repo_fixtures import REPO, judge_yaml
+from pathlib import Path
 
+import pytest
+from judge_fixtures import judge_args, judge_file, judge_yaml, line, make_pairs, write
+from repo_fixtures import REPO
 
-GOOD = {"prompt_id": "1", "prompt": "p", "output": "o", "generator": "m"}
-
-
-def line(**over):
-    return json.dumps({**GOOD, **over}) + "\n"
-
-
-def write(tmp, name, content, mode="w"):
-    p = tmp / name
-    if isinstance(content, bytes):
-        p.write_bytes(content)
-    else:
-        p.write_text(content)
-    return p
-
-
-def judge_file(tmp, **over):
-    cfg = yaml.safe_load((REPO / "judges" / "local-scripted.yaml").read_text())
-    cfg["template"] = str(REPO / "judges" / "templates" / "pairwise.txt")
-    cfg.update(over)
-    return write(tmp, "judge.yaml", yaml.safe_dump(cfg))
-
-
-def judge_args(tmp, outputs, reference=None, judge=None):
-    ref = reference or write(tmp, "ref.jsonl", line(generator="ref", output="r"))
-    return ["judge", "--outputs", str(outputs), "--reference", str(ref), "--judge", str(judge or judge_file(tmp)), "--out", str(tmp / "out")]
+from alignbench.cli import main
+from alignbench.evaluation.outputs import write_outputs
 
 
 def run_args(tmp, config_text=None, *sets):
@@ -210,14 +184,6 @@ def test_hardening_input_is_a_one_line_error(name, tmp_path, capsys):
     assert sentinel.read_bytes() == before
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").glob("*.done"))
     assert not (tmp_path / "run" / "config.yaml").exists()
-
-
-def make_pairs(n, seed=0):
-    rng = np.random.default_rng(seed)
-    lengths = rng.integers(5, 40, size=n)
-    m = [OutputRecord(str(i), f"prompt {i}", "m" * int(lengths[i]), "method") for i in range(n)]
-    r = [OutputRecord(str(i), f"prompt {i}", "r" * 20, "reference") for i in range(n)]
-    return m, r
 
 
 def _measure(argv: list[str], cwd: Path) -> tuple[int, str, float, float]:

@@ -1,11 +1,12 @@
 """Run configs: the shipped ones validate, and every bad setting is a one-line error at load, before any training."""
 
 from __future__ import annotations
+
 import pytest
-from alignbench.config import load_config
-from alignbench.errors import AlignbenchError
 from repo_fixtures import REPO
 
+from alignbench.config import load_config
+from alignbench.errors import AlignbenchError
 
 EXPECTED = ["sft", "dpo", "dpo-sft", "best-of-n", "expert-iteration", "arm", "arm-pl", "brain", "exo", "exo-pref", "dpo-rw", "ppo",
             "rso", "ipo", "slic", "kto", "orpo", "rrhf", "raft", "pro", "dpo-pl", "preferred-ft", "online-dpo"]

@@ -1,37 +1,19 @@
 """One process per output directory: a held directory is refused before any work."""
 
 from __future__ import annotations
+
 import json
 import os
 import subprocess
-import sys
-import time
 from pathlib import Path
-import numpy as np
+
 import yaml
+from judge_fixtures import judge_cmd, judge_yaml, make_pairs, wait_for_lines
+from repo_fixtures import REPO
+
 from alignbench.cli import main
 from alignbench.evaluation.local_server import JudgeServer, ScriptedJudge, prefer_longer
-from alignbench.evaluation.outputs import OutputRecord, write_outputs
-from repo_fixtures import REPO, judge_yaml
-
-
-def make_pairs(n, seed=0):
-    rng = np.random.default_rng(seed)
-    lengths = rng.integers(5, 40, size=n)
-    m = [OutputRecord(str(i), f"prompt {i}", "m" * int(lengths[i]), "method") for i in range(n)]
-    r = [OutputRecord(str(i), f"prompt {i}", "r" * 20, "reference") for i in range(n)]
-    return m, r
-
-
-def _judge_cmd(tmp_path, judge_file):
-    return [sys.executable, "-m", "alignbench", "judge", "--outputs", str(tmp_path / "m.jsonl"), "--reference",
-            str(tmp_path / "r.jsonl"), "--judge", str(judge_file), "--out", str(tmp_path / "out"), "--quiet", "--bootstrap", "200"]
-
-
-def _wait_for_lines(path: Path, n: int, deadline_s: float = 30.0) -> None:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < deadline_s and (not path.exists() or len(path.read_text().splitlines()) < n):
-        time.sleep(0.05)
+from alignbench.evaluation.outputs import write_outputs
 
 
 def test_two_judges_on_one_out_directory_do_not_pay_twice(tmp_path):
@@ -43,9 +25,9 @@ def test_two_judges_on_one_out_directory_do_not_pay_twice(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with JudgeServer(ScriptedJudge(prefer_longer), latency_s=0.05, deadline_s=120) as srv:
         jf = judge_yaml(tmp_path, srv.base_url, max_concurrency=1)
-        first = subprocess.Popen(_judge_cmd(tmp_path, jf), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-        _wait_for_lines(tmp_path / "out" / "judgments.jsonl", 1)  # the first one is judging
-        second = subprocess.run(_judge_cmd(tmp_path, jf), capture_output=True, text=True, env=env, timeout=120)
+        first = subprocess.Popen(judge_cmd(tmp_path, jf), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        wait_for_lines(tmp_path / "out" / "judgments.jsonl", 1)  # the first one is judging
+        second = subprocess.run(judge_cmd(tmp_path, jf), capture_output=True, text=True, env=env, timeout=120)
         assert first.wait(timeout=120) == 0, first.stderr.read()
         served = srv.completions
     lines = (tmp_path / "out" / "judgments.jsonl").read_text().splitlines()

@@ -1,24 +1,17 @@
 """Writes that matter: atomic, and a full or read-only disk is a one-line error."""
 
 from __future__ import annotations
+
 import json
 from pathlib import Path
+
 import pytest
+from judge_fixtures import judge_argv, judge_yaml, outputs, write
+
 from alignbench.cli import main
 from alignbench.evaluation.local_server import JudgeServer, ScriptedJudge, prefer_longer
-from alignbench.evaluation.outputs import OutputRecord, write_outputs
+from alignbench.evaluation.outputs import write_outputs
 from alignbench.evaluation.store import JudgmentStore
-from repo_fixtures import judge_yaml
-
-
-def write(tmp, name, content, mode="w"):
-    p = tmp / name
-    if isinstance(content, bytes):
-        p.write_bytes(content)
-    else:
-        p.write_text(content)
-    return p
-
 
 ALPACA = [{"generator_1": "a", "generator_2": "b", "preference": 2}, {"generator_1": "a", "generator_2": "b", "preference": 1}]
 
@@ -44,15 +37,6 @@ def test_disk_full_or_read_only_output_is_a_one_line_error(errno_name, tmp_path,
     assert not list((tmp_path / "lb").glob("*.tmp")) and not (tmp_path / "lb" / "t.csv").exists()
 
 
-def outputs(n, generator, text=lambda i: "x"):
-    return [OutputRecord(str(i), f"prompt {i}", text(i), generator) for i in range(n)]
-
-
-def _judge_argv(tmp_path, outputs_file, reference_file, judge="rm:/nonexistent"):
-    return ["judge", "--outputs", str(outputs_file), "--reference", str(reference_file), "--judge", judge,
-            "--out", str(tmp_path / "out"), "--quiet"]
-
-
 def test_judge_on_a_full_disk_is_one_line_and_resumes(tmp_path, capsys, monkeypatch):
     import errno
 
@@ -68,7 +52,7 @@ def test_judge_on_a_full_disk_is_one_line_and_resumes(tmp_path, capsys, monkeypa
 
     with JudgeServer(ScriptedJudge(prefer_longer), latency_s=0.05) as srv:  # answers arrive together: many writes fail at once
         judge = judge_yaml(tmp_path, srv.base_url, max_concurrency=16)
-        argv = _judge_argv(tmp_path, tmp_path / "m.jsonl", tmp_path / "r.jsonl", judge=str(judge)) + ["--bootstrap", "200"]
+        argv = judge_argv(tmp_path, tmp_path / "m.jsonl", tmp_path / "r.jsonl", judge=str(judge)) + ["--bootstrap", "200"]
         monkeypatch.setattr(JudgmentStore, "append", append)
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()

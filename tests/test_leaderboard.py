@@ -1,13 +1,16 @@
 """Leaderboard files: row order, columns (each documented), combined runs, and cells that stay plain text."""
 
 from __future__ import annotations
+
 import json
+
 import pandas as pd
 import pytest
+from repo_fixtures import REPO
+
 import alignbench
 from alignbench.cli import main
 from alignbench.leaderboard import to_markdown, win_rate_panels, write_leaderboard
-from repo_fixtures import REPO
 
 
 def _row(method, win, evaluator="reward-model", baseline="sft", task="oracle", run_id="qs-1", judge="train RM", **kw):

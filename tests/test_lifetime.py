@@ -1,6 +1,7 @@
 """Signals and child processes: SIGTERM handled like Ctrl-C, grid cells die with the grid."""
 
 from __future__ import annotations
+
 import json
 import os
 import signal
@@ -8,31 +9,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-import numpy as np
+
 import pytest
 import yaml
+from judge_fixtures import judge_cmd, judge_yaml, make_pairs, wait_for_lines
+from repo_fixtures import REPO
+
 from alignbench.evaluation.local_server import JudgeServer, ScriptedJudge, prefer_longer
-from alignbench.evaluation.outputs import OutputRecord, write_outputs
-from repo_fixtures import REPO, judge_yaml
-
-
-def make_pairs(n, seed=0):
-    rng = np.random.default_rng(seed)
-    lengths = rng.integers(5, 40, size=n)
-    m = [OutputRecord(str(i), f"prompt {i}", "m" * int(lengths[i]), "method") for i in range(n)]
-    r = [OutputRecord(str(i), f"prompt {i}", "r" * 20, "reference") for i in range(n)]
-    return m, r
-
-
-def _judge_cmd(tmp_path, judge_file):
-    return [sys.executable, "-m", "alignbench", "judge", "--outputs", str(tmp_path / "m.jsonl"), "--reference",
-            str(tmp_path / "r.jsonl"), "--judge", str(judge_file), "--out", str(tmp_path / "out"), "--quiet", "--bootstrap", "200"]
-
-
-def _wait_for_lines(path: Path, n: int, deadline_s: float = 30.0) -> None:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < deadline_s and (not path.exists() or len(path.read_text().splitlines()) < n):
-        time.sleep(0.05)
+from alignbench.evaluation.outputs import write_outputs
 
 
 def test_sigterm_is_handled_like_sigint(tmp_path):
@@ -45,13 +29,13 @@ def test_sigterm_is_handled_like_sigint(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with JudgeServer(ScriptedJudge(prefer_longer), latency_s=0.05, deadline_s=120) as srv:
         jf = judge_yaml(tmp_path, srv.base_url, max_concurrency=1)
-        proc = subprocess.Popen(_judge_cmd(tmp_path, jf), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+        proc = subprocess.Popen(judge_cmd(tmp_path, jf), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         store = tmp_path / "out" / "judgments.jsonl"
-        _wait_for_lines(store, 5)
+        wait_for_lines(store, 5)
         proc.send_signal(signal.SIGTERM)
         err = proc.communicate(timeout=30)[1]
         kept = len(store.read_text().splitlines())
-        done = subprocess.run(_judge_cmd(tmp_path, jf), capture_output=True, text=True, env=env, timeout=120)
+        done = subprocess.run(judge_cmd(tmp_path, jf), capture_output=True, text=True, env=env, timeout=120)
         served = srv.completions
     assert proc.returncode == 143, err
     assert err.strip() == "alignbench: interrupted; finished stages are kept, re-run the same command to resume"
@@ -93,7 +77,6 @@ def test_grid_cells_die_with_the_grid(tmp_path, how):
     import os
     import signal
     import subprocess
-    import sys
 
     grid = tmp_path / "grid.yaml"
     grid.write_text(yaml.safe_dump({"base": "quickstart", "grid": {"methods": ["dpo"], "seeds": [0]},

@@ -1,6 +1,7 @@
 """Names used in paths and files (method labels) are refused at load when they are not plain names."""
 
 from __future__ import annotations
+
 import pytest
 
 

@@ -1,20 +1,14 @@
 """alignbench writes only files that are its own: foreign files are refused before any work."""
 
 from __future__ import annotations
+
 import json
+
 import pytest
-from alignbench.cli import main
+from judge_fixtures import write
 from repo_fixtures import REPO
 
-
-def write(tmp, name, content, mode="w"):
-    p = tmp / name
-    if isinstance(content, bytes):
-        p.write_bytes(content)
-    else:
-        p.write_text(content)
-    return p
-
+from alignbench.cli import main
 
 ALPACA = [{"generator_1": "a", "generator_2": "b", "preference": 2}, {"generator_1": "a", "generator_2": "b", "preference": 1}]
 
@@ -34,17 +28,6 @@ def test_leaderboard_out_does_not_overwrite_foreign_files(victim, tmp_path, caps
     assert main(["leaderboard", "--alpaca-eval", str(ann), "--out", str(tmp_path / "lb.csv")]) == 0
     assert main(["leaderboard", "--alpaca-eval", str(ann), "--out", str(out), "--force"]) == 0
     assert target.read_text() != "precious\n"
-
-
-@pytest.fixture
-def no_training(monkeypatch):
-    """A check meant to come before training fails the test if training starts instead."""
-    from alignbench import pipeline
-
-    def started(*a, **k):
-        raise AssertionError("training started: the check did not come first")
-
-    monkeypatch.setattr(pipeline, "run_comparison", started)
 
 
 ROW = {"task": "t", "method": "m", "evaluator": "e", "baseline": "b", "n_prompts": 3, "win_rate": 50.0, "ci_low": 20.0,

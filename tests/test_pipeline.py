@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from repo_fixtures import REPO, judge_yaml
+from repo_fixtures import REPO
+from judge_fixtures import judge_yaml
 
 from alignbench.cli import main
 from alignbench.evaluation.local_server import JudgeServer, ScriptedJudge, prefer_longer

@@ -1,11 +1,15 @@
 """Checks of a whole run before its first training step."""
 
 from __future__ import annotations
+
 import time
+
 import pytest
+from judge_fixtures import judge_yaml
+from repo_fixtures import REPO
+
 from alignbench.cli import main
 from alignbench.evaluation.local_server import JudgeServer, ScriptedJudge, prefer_longer
-from repo_fixtures import REPO, judge_yaml
 
 
 def test_run_judge_is_checked_with_one_request_before_any_training(tmp_path, capsys, monkeypatch):
@@ -35,17 +39,6 @@ def test_run_judge_failing_after_the_preflight_names_the_failure(tmp_path, capsy
                      "--leaderboard-dir", str(tmp_path / "lb"), "--judge", str(jf)])
     err = capsys.readouterr().err
     assert code == 2 and "every judgment of" in err and "InternalServerError" in err, err
-
-
-@pytest.fixture
-def no_training(monkeypatch):
-    """A check meant to come before training fails the test if training starts instead."""
-    from alignbench import pipeline
-
-    def started(*a, **k):
-        raise AssertionError("training started: the check did not come first")
-
-    monkeypatch.setattr(pipeline, "run_comparison", started)
 
 
 def test_a_missing_saved_reward_model_is_refused_before_training(tmp_path, capsys, no_training):

@@ -1,7 +1,9 @@
 """The Python API (`alignbench.run`, `alignbench.judge`, ...) is documented."""
 
 from __future__ import annotations
+
 import pytest
+
 import alignbench
 from alignbench.errors import AlignbenchError
 

@@ -1,19 +1,12 @@
 """YAML loading: a repeated key is refused naming its lines; merges still work."""
 
 from __future__ import annotations
+
 import pytest
+from judge_fixtures import judge_argv, judge_yaml, outputs
+
 from alignbench.cli import main
-from alignbench.evaluation.outputs import OutputRecord, write_outputs
-from repo_fixtures import judge_yaml
-
-
-def outputs(n, generator, text=lambda i: "x"):
-    return [OutputRecord(str(i), f"prompt {i}", text(i), generator) for i in range(n)]
-
-
-def _judge_argv(tmp_path, outputs_file, reference_file, judge="rm:/nonexistent"):
-    return ["judge", "--outputs", str(outputs_file), "--reference", str(reference_file), "--judge", judge,
-            "--out", str(tmp_path / "out"), "--quiet"]
+from alignbench.evaluation.outputs import write_outputs
 
 
 @pytest.mark.parametrize("kind", ["config", "judge"])
@@ -31,7 +24,7 @@ def test_a_repeated_yaml_key_is_refused_naming_its_lines(tmp_path, capsys, kind)
         line = len(text.splitlines()) + 1
         write_outputs(tmp_path / "m.jsonl", outputs(1, "m"))
         write_outputs(tmp_path / "r.jsonl", outputs(1, "r"))
-        argv = _judge_argv(tmp_path, tmp_path / "m.jsonl", tmp_path / "r.jsonl", judge=str(path))
+        argv = judge_argv(tmp_path, tmp_path / "m.jsonl", tmp_path / "r.jsonl", judge=str(path))
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert f"{path}:{line}: key " in err and f"appears twice in one mapping (first on line {first})" in err

@@ -1,41 +1,14 @@
 """Secrets: API keys and URL credentials are never written to files or echoed on screen."""
 
 from __future__ import annotations
+
 import json
-import yaml
+
+from judge_fixtures import judge_args, judge_argv, judge_file, judge_yaml, line, make_pairs, outputs, write
+
 from alignbench.cli import main
-import numpy as np
 from alignbench.evaluation.local_server import JudgeServer, ScriptedJudge, prefer_longer
-from alignbench.evaluation.outputs import OutputRecord, write_outputs
-from repo_fixtures import REPO, judge_yaml
-
-
-GOOD = {"prompt_id": "1", "prompt": "p", "output": "o", "generator": "m"}
-
-
-def line(**over):
-    return json.dumps({**GOOD, **over}) + "\n"
-
-
-def write(tmp, name, content, mode="w"):
-    p = tmp / name
-    if isinstance(content, bytes):
-        p.write_bytes(content)
-    else:
-        p.write_text(content)
-    return p
-
-
-def judge_file(tmp, **over):
-    cfg = yaml.safe_load((REPO / "judges" / "local-scripted.yaml").read_text())
-    cfg["template"] = str(REPO / "judges" / "templates" / "pairwise.txt")
-    cfg.update(over)
-    return write(tmp, "judge.yaml", yaml.safe_dump(cfg))
-
-
-def judge_args(tmp, outputs, reference=None, judge=None):
-    ref = reference or write(tmp, "ref.jsonl", line(generator="ref", output="r"))
-    return ["judge", "--outputs", str(outputs), "--reference", str(ref), "--judge", str(judge or judge_file(tmp)), "--out", str(tmp / "out")]
+from alignbench.evaluation.outputs import write_outputs
 
 
 def test_api_key_pasted_into_api_key_env_is_never_echoed(tmp_path, capsys):
@@ -50,14 +23,6 @@ def test_base_url_password_is_not_echoed_in_the_error(tmp_path, capsys):
     code = main(judge_args(tmp_path, write(tmp_path, "m.jsonl", line()), judge=judge_file(tmp_path, base_url="ftp://user:hunter2pw@h/v1")))
     err = capsys.readouterr().err
     assert code == 2 and "setting 'base_url'" in err and "hunter2pw" not in err
-
-
-def make_pairs(n, seed=0):
-    rng = np.random.default_rng(seed)
-    lengths = rng.integers(5, 40, size=n)
-    m = [OutputRecord(str(i), f"prompt {i}", "m" * int(lengths[i]), "method") for i in range(n)]
-    r = [OutputRecord(str(i), f"prompt {i}", "r" * 20, "reference") for i in range(n)]
-    return m, r
 
 
 def test_api_key_never_written_and_requests_go_to_base_url(tmp_path, capsys, monkeypatch):
@@ -117,15 +82,6 @@ def test_url_credentials_never_reach_rows_csv_or_screen(tmp_path, capsys):
             assert password.encode() not in path.read_bytes(), path
 
 
-def outputs(n, generator, text=lambda i: "x"):
-    return [OutputRecord(str(i), f"prompt {i}", text(i), generator) for i in range(n)]
-
-
-def _judge_argv(tmp_path, outputs_file, reference_file, judge="rm:/nonexistent"):
-    return ["judge", "--outputs", str(outputs_file), "--reference", str(reference_file), "--judge", judge,
-            "--out", str(tmp_path / "out"), "--quiet"]
-
-
 def test_a_url_password_is_not_printed_when_the_judge_cannot_be_reached(tmp_path, capsys):
     import socket
 
@@ -135,7 +91,7 @@ def test_a_url_password_is_not_printed_when_the_judge_cannot_be_reached(tmp_path
     judge = judge_yaml(tmp_path, f"http://user:Secret-pw-9@127.0.0.1:{port}/v1")
     write_outputs(tmp_path / "m.jsonl", outputs(1, "m"))
     write_outputs(tmp_path / "r.jsonl", outputs(1, "r"))
-    assert main(_judge_argv(tmp_path, tmp_path / "m.jsonl", tmp_path / "r.jsonl", judge=str(judge))) == 2
+    assert main(judge_argv(tmp_path, tmp_path / "m.jsonl", tmp_path / "r.jsonl", judge=str(judge))) == 2
     err = capsys.readouterr().err
     assert "cannot reach" in err and "Secret-pw-9" not in err and "user:" not in err
 
@@ -145,7 +101,7 @@ def test_a_short_token_pasted_as_api_key_env_is_refused_and_not_echoed(tmp_path,
     judge = judge_yaml(tmp_path, "http://127.0.0.1:9/v1", api_key_env=token)
     write_outputs(tmp_path / "m.jsonl", outputs(1, "m"))
     write_outputs(tmp_path / "r.jsonl", outputs(1, "r"))
-    assert main(_judge_argv(tmp_path, tmp_path / "m.jsonl", tmp_path / "r.jsonl", judge=str(judge))) == 2
+    assert main(judge_argv(tmp_path, tmp_path / "m.jsonl", tmp_path / "r.jsonl", judge=str(judge))) == 2
     err = capsys.readouterr().err
     assert "looks like a key" in err and token not in err
     from alignbench.evaluation.judge_config import looks_like_a_key

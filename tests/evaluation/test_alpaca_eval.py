@@ -1,9 +1,12 @@
 """alpaca_eval annotations imported as rows: win rate and standard error as alpaca_eval computes them."""
 
 from __future__ import annotations
+
 import json
+
 import numpy as np
 import pandas as pd
+
 from alignbench.cli import main
 
 

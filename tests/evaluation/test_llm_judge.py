@@ -7,15 +7,13 @@ import math
 import os
 import random
 import signal
-import socket
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pandas as pd
 import pytest
-from repo_fixtures import judge_yaml
+from judge_fixtures import alpaca_and_jsonl, free_port, judge_cmd, judge_yaml, make_pairs, outputs
 
 import alignbench
 from alignbench.cli import main
@@ -202,34 +200,10 @@ def test_misaligned_prompts_are_an_error():
         align_outputs([OutputRecord("1", "other", "o", "m")], r, "m.jsonl", "ref.jsonl")
 
 
-def _texts(n):
-    rng = np.random.default_rng(3)
-    method = ["m" * int(k) for k in rng.integers(5, 40, n)]
-    reference = ["r" * 20 for _ in range(n)]
-    return [f"Question number {i}?" for i in range(n)], method, reference
-
-
-def _alpaca_and_jsonl(tmp_path, n=24):
-    prompts, method, reference = _texts(n)
-    (tmp_path / "model_outputs.json").write_text(json.dumps(
-        [{"instruction": p, "output": o, "generator": "my-model", "dataset": "helpful_base"} for p, o in zip(prompts, method)],
-        indent=2))
-    (tmp_path / "reference_outputs.json").write_text(json.dumps(
-        [{"instruction": p, "output": o, "generator": "gpt4_turbo"} for p, o in reversed(list(zip(prompts, reference)))], indent=2))
-    write_outputs(tmp_path / "m.jsonl", [OutputRecord(str(i), p, o, "my-model") for i, (p, o) in enumerate(zip(prompts, method))])
-    write_outputs(tmp_path / "r.jsonl", [OutputRecord(str(i), p, o, "gpt4_turbo") for i, (p, o) in enumerate(zip(prompts, reference))])
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_unreachable_judge_names_the_url_after_a_bounded_wait(tmp_path, capsys):
     """Old behaviour: 12.8 s of silent retries, then a per-request failure that did not name the URL."""
-    _alpaca_and_jsonl(tmp_path, n=4)
-    port = _free_port()  # nothing listens there
+    alpaca_and_jsonl(tmp_path, n=4)
+    port = free_port()  # nothing listens there
     url = f"http://127.0.0.1:{port}/v1"
     t0 = time.monotonic()
     with pytest.raises(AlignbenchError) as e:
@@ -237,14 +211,6 @@ def test_unreachable_judge_names_the_url_after_a_bounded_wait(tmp_path, capsys):
     waited = time.monotonic() - t0
     assert url in str(e.value) and "serve-judge" in str(e.value) and "\n" not in str(e.value)
     assert waited < 8, waited
-
-
-def make_pairs(n, seed=0):
-    rng = np.random.default_rng(seed)
-    lengths = rng.integers(5, 40, size=n)
-    m = [OutputRecord(str(i), f"prompt {i}", "m" * int(lengths[i]), "method") for i in range(n)]
-    r = [OutputRecord(str(i), f"prompt {i}", "r" * 20, "reference") for i in range(n)]
-    return m, r
 
 
 def test_thirty_percent_faults_record_every_judgment_once(tmp_path, fast_backoff):
@@ -283,11 +249,6 @@ def test_thirty_percent_faults_record_every_judgment_once(tmp_path, fast_backoff
     assert np.array_equal(a[ok], b[ok])
 
 
-def _judge_cmd(tmp_path, judge_file):
-    return [sys.executable, "-m", "alignbench", "judge", "--outputs", str(tmp_path / "m.jsonl"), "--reference",
-            str(tmp_path / "r.jsonl"), "--judge", str(judge_file), "--out", str(tmp_path / "out"), "--quiet", "--bootstrap", "200"]
-
-
 def test_kill_minus_nine_during_judging_twenty_times(tmp_path):
     n = 120
     m, r = make_pairs(n, seed=1)
@@ -300,13 +261,13 @@ def test_kill_minus_nine_during_judging_twenty_times(tmp_path):
         jf = judge_yaml(tmp_path, srv.base_url, max_concurrency=4)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         for _ in range(20):
-            proc = subprocess.Popen(_judge_cmd(tmp_path, jf), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+            proc = subprocess.Popen(judge_cmd(tmp_path, jf), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
             time.sleep(rng.uniform(0.6, 1.6))
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
                 kills += 1
             proc.wait()
-        done = subprocess.run(_judge_cmd(tmp_path, jf), capture_output=True, text=True, env=env)
+        done = subprocess.run(judge_cmd(tmp_path, jf), capture_output=True, text=True, env=env)
         assert done.returncode == 0, done.stderr
         served = srv.completions
     lines = [json.loads(x) for x in (tmp_path / "out" / "judgments.jsonl").read_text().splitlines()]
@@ -317,7 +278,7 @@ def test_kill_minus_nine_during_judging_twenty_times(tmp_path):
     # A clean, uninterrupted judging of the same outputs gives the same table.
     with JudgeServer(ScriptedJudge(prefer_longer, position_bias=0.2)) as srv2:
         jf2 = judge_yaml(tmp_path, srv2.base_url)
-        cmd = _judge_cmd(tmp_path, jf2)
+        cmd = judge_cmd(tmp_path, jf2)
         cmd[cmd.index("--out") + 1] = str(tmp_path / "clean")
         subprocess.run(cmd, check=True, capture_output=True)
     rows = json.loads((tmp_path / "out" / "rows.json").read_text())
@@ -401,10 +362,6 @@ def test_total_timeout_bounds_a_judgment_with_its_retries(tmp_path, fast_backoff
     assert all("setting 'total_timeout'" in f["error"] for f in info.failures), info.failures
     # Without total_timeout the budget follows from the other settings, so it is always finite.
     assert load_judge(str(judge_yaml(tmp_path, "http://127.0.0.1:9/v1", timeout=2, max_retries=3))).judgment_budget == 2 * 4 + 30 * 3
-
-
-def outputs(n, generator, text=lambda i: "x"):
-    return [OutputRecord(str(i), f"prompt {i}", text(i), generator) for i in range(n)]
 
 
 def early_errors(n_errors: int = 4, always: str | None = None):

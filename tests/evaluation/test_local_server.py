@@ -1,7 +1,7 @@
 """`alignbench serve-judge`: the local OpenAI-compatible judge server's port, limits and signals."""
 
 from __future__ import annotations
-import json
+
 import re
 import signal
 import socket
@@ -9,39 +9,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-import numpy as np
+
 import pytest
+from judge_fixtures import alpaca_and_jsonl, free_port
+from repo_fixtures import ENV, REPO
+
 import alignbench
 from alignbench.evaluation.local_server import JudgeServer, ScriptedJudge, prefer_longer
-from alignbench.evaluation.outputs import OutputRecord, write_outputs
-from repo_fixtures import REPO, ENV
-
 
 JUDGE = str(REPO / "judges" / "local-scripted.yaml")
-
-
-def _texts(n):
-    rng = np.random.default_rng(3)
-    method = ["m" * int(k) for k in rng.integers(5, 40, n)]
-    reference = ["r" * 20 for _ in range(n)]
-    return [f"Question number {i}?" for i in range(n)], method, reference
-
-
-def _alpaca_and_jsonl(tmp_path, n=24):
-    prompts, method, reference = _texts(n)
-    (tmp_path / "model_outputs.json").write_text(json.dumps(
-        [{"instruction": p, "output": o, "generator": "my-model", "dataset": "helpful_base"} for p, o in zip(prompts, method)],
-        indent=2))
-    (tmp_path / "reference_outputs.json").write_text(json.dumps(
-        [{"instruction": p, "output": o, "generator": "gpt4_turbo"} for p, o in reversed(list(zip(prompts, reference)))], indent=2))
-    write_outputs(tmp_path / "m.jsonl", [OutputRecord(str(i), p, o, "my-model") for i, (p, o) in enumerate(zip(prompts, method))])
-    write_outputs(tmp_path / "r.jsonl", [OutputRecord(str(i), p, o, "gpt4_turbo") for i, (p, o) in enumerate(zip(prompts, reference))])
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_serve_judge_serves_on_the_yaml_port_by_default_and_stops_on_ctrl_c(tmp_path):
@@ -55,13 +31,13 @@ def test_serve_judge_serves_on_the_yaml_port_by_default_and_stops_on_ctrl_c(tmp_
     serve_parser = _parser()._subparsers._group_actions[0].choices["serve-judge"]
     assert serve_parser.get_default("port") == yaml_port == 8765
 
-    port = _free_port()  # not 8765: tests run beside other sessions
+    port = free_port()  # not 8765: tests run beside other sessions
     proc = subprocess.Popen([sys.executable, "-m", "alignbench", "serve-judge", "--port", str(port), "--time-limit", "60"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=tmp_path)
     try:
         url = proc.stdout.readline().strip()
         assert url == f"http://127.0.0.1:{port}/v1"
-        _alpaca_and_jsonl(tmp_path, n=6)
+        alpaca_and_jsonl(tmp_path, n=6)
         rows = alignbench.judge(tmp_path / "m.jsonl", tmp_path / "r.jsonl", JUDGE, tmp_path / "out", base_url=url)
         assert rows[0]["n_prompts"] == 6
         proc.send_signal(signal.SIGINT)
@@ -76,7 +52,7 @@ def test_serve_judge_serves_on_the_yaml_port_by_default_and_stops_on_ctrl_c(tmp_
 def test_serve_judge_stops_at_its_time_limit(tmp_path, entry):
     """Both entry points serve (the module used to exit doing nothing) and stop by themselves."""
     t0 = time.monotonic()
-    res = subprocess.run([sys.executable, "-m", *entry, "--port", str(_free_port()), "--time-limit", "1"],
+    res = subprocess.run([sys.executable, "-m", *entry, "--port", str(free_port()), "--time-limit", "1"],
                          capture_output=True, text=True, env=ENV, timeout=30)
     assert res.returncode == 0 and res.stdout.startswith("http://127.0.0.1:")
     assert time.monotonic() - t0 < 25
@@ -105,7 +81,6 @@ def test_sigterm_stops_serve_judge_started_with_sigint_ignored(tmp_path):
 
 
 def _raw(srv, data: bytes, read=True) -> bytes:
-    import socket
 
     host, port = srv._server.server_address[:2]
     with socket.create_connection((host, port), timeout=5) as s:
@@ -127,7 +102,6 @@ def _raw(srv, data: bytes, read=True) -> bytes:
 
 
 def test_serve_judge_answers_bad_requests_and_bounds_bodies_threads_and_idle_connections(tmp_path, capfd):
-    import socket
 
     with JudgeServer(ScriptedJudge(prefer_longer), max_body_bytes=1000, idle_timeout_s=0.5, max_connections=4) as srv:
         post = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"

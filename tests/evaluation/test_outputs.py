@@ -1,42 +1,26 @@
 """Model-output files in the formats users have (alignbench JSONL, alpaca_eval, MT-Bench answers) and their errors."""
 
 from __future__ import annotations
+
 import json
-import numpy as np
+
 import pytest
+from judge_fixtures import alpaca_and_jsonl, judge_argv, outputs
+from repo_fixtures import REPO
+
 import alignbench
 from alignbench.cli import main
 from alignbench.errors import AlignbenchError
 from alignbench.evaluation.local_server import JudgeServer, ScriptedJudge, prefer_longer
-from alignbench.evaluation.outputs import ACCEPTED_FORMATS, OutputRecord, load_outputs, write_outputs
-from repo_fixtures import REPO
-
+from alignbench.evaluation.outputs import ACCEPTED_FORMATS, load_outputs, write_outputs
 
 JUDGE = str(REPO / "judges" / "local-scripted.yaml")
-
-
-def _texts(n):
-    rng = np.random.default_rng(3)
-    method = ["m" * int(k) for k in rng.integers(5, 40, n)]
-    reference = ["r" * 20 for _ in range(n)]
-    return [f"Question number {i}?" for i in range(n)], method, reference
-
-
-def _alpaca_and_jsonl(tmp_path, n=24):
-    prompts, method, reference = _texts(n)
-    (tmp_path / "model_outputs.json").write_text(json.dumps(
-        [{"instruction": p, "output": o, "generator": "my-model", "dataset": "helpful_base"} for p, o in zip(prompts, method)],
-        indent=2))
-    (tmp_path / "reference_outputs.json").write_text(json.dumps(
-        [{"instruction": p, "output": o, "generator": "gpt4_turbo"} for p, o in reversed(list(zip(prompts, reference)))], indent=2))
-    write_outputs(tmp_path / "m.jsonl", [OutputRecord(str(i), p, o, "my-model") for i, (p, o) in enumerate(zip(prompts, method))])
-    write_outputs(tmp_path / "r.jsonl", [OutputRecord(str(i), p, o, "gpt4_turbo") for i, (p, o) in enumerate(zip(prompts, reference))])
 
 
 def test_alpaca_eval_outputs_give_the_same_win_rate_as_the_jsonl_files(tmp_path):
     """Broken variant caught: rejecting the JSON list (the old `malformed JSON`), or joining alpaca_eval
     records on position instead of instruction text (the reference file is written in reverse order)."""
-    _alpaca_and_jsonl(tmp_path)
+    alpaca_and_jsonl(tmp_path)
     with JudgeServer(ScriptedJudge(prefer_longer)) as srv:
         alpaca = alignbench.judge([tmp_path / "model_outputs.json"], tmp_path / "reference_outputs.json", JUDGE,
                                   tmp_path / "out-alpaca", base_url=srv.base_url)
@@ -90,7 +74,7 @@ def test_unknown_format_is_one_line_naming_the_file_and_the_accepted_formats(tmp
 
 def test_the_file_named_is_the_file_that_is_wrong(tmp_path, capsys):
     """Old behaviour: the reference was read first, so a bad method file given first was blamed on the reference."""
-    _alpaca_and_jsonl(tmp_path)
+    alpaca_and_jsonl(tmp_path)
     (tmp_path / "bad.json").write_text('[{"instruction": "q", "output": 3, "generator": "g"}]')
     code = main(["judge", "--outputs", str(tmp_path / "bad.json"), "--reference", str(tmp_path / "bad.json.ref"),
                  "--judge", JUDGE, "--out", str(tmp_path / "o"), "--quiet"])
@@ -102,15 +86,6 @@ def test_the_file_named_is_the_file_that_is_wrong(tmp_path, capsys):
     assert code == 2 and "bad.json: record 0" in err and f"{tmp_path}/model_outputs.json" not in err
 
 
-def outputs(n, generator, text=lambda i: "x"):
-    return [OutputRecord(str(i), f"prompt {i}", text(i), generator) for i in range(n)]
-
-
-def _judge_argv(tmp_path, outputs_file, reference_file, judge="rm:/nonexistent"):
-    return ["judge", "--outputs", str(outputs_file), "--reference", str(reference_file), "--judge", judge,
-            "--out", str(tmp_path / "out"), "--quiet"]
-
-
 @pytest.mark.parametrize("fmt", ["jsonl", "alpaca_eval"])
 def test_a_lone_surrogate_in_an_outputs_file_is_one_line_naming_it(tmp_path, capsys, fmt):
     if fmt == "jsonl":
@@ -120,7 +95,7 @@ def test_a_lone_surrogate_in_an_outputs_file_is_one_line_naming_it(tmp_path, cap
         bad = tmp_path / "m.json"
         bad.write_text('[{"instruction": "p", "output": "x\\udfff", "generator": "m"}]')
     write_outputs(tmp_path / "r.jsonl", outputs(1, "r"))
-    assert main(_judge_argv(tmp_path, bad, tmp_path / "r.jsonl")) == 2
+    assert main(judge_argv(tmp_path, bad, tmp_path / "r.jsonl")) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and str(bad) in err and "lone surrogate" in err
     from alignbench.io import strict_json_loads

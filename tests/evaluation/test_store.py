@@ -1,21 +1,14 @@
 """The judgment store: what a stored judgment keeps, and resuming from it."""
 
 from __future__ import annotations
-import numpy as np
+
+from judge_fixtures import judge_yaml, make_pairs
+
 from alignbench.evaluation.judge_config import load_judge
 from alignbench.evaluation.llm_judge import judge_pairs
 from alignbench.evaluation.local_server import JudgeServer
-from alignbench.evaluation.outputs import OutputRecord, align_outputs
+from alignbench.evaluation.outputs import align_outputs
 from alignbench.evaluation.store import JudgmentStore
-from repo_fixtures import judge_yaml
-
-
-def make_pairs(n, seed=0):
-    rng = np.random.default_rng(seed)
-    lengths = rng.integers(5, 40, size=n)
-    m = [OutputRecord(str(i), f"prompt {i}", "m" * int(lengths[i]), "method") for i in range(n)]
-    r = [OutputRecord(str(i), f"prompt {i}", "r" * 20, "reference") for i in range(n)]
-    return m, r
 
 
 def test_an_oversized_completion_is_capped_in_the_store_and_the_directory_resumes(tmp_path):

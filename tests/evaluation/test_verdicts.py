@@ -1,18 +1,17 @@
 """Parsing a judge's verdict."""
 
 from __future__ import annotations
+
 import json
 import math
+
+from judge_fixtures import judge_yaml, outputs
+
 from alignbench.evaluation.judge_config import load_judge
 from alignbench.evaluation.llm_judge import judge_pairs
 from alignbench.evaluation.local_server import JudgeServer
-from alignbench.evaluation.outputs import OutputRecord, align_outputs
+from alignbench.evaluation.outputs import align_outputs
 from alignbench.evaluation.store import JudgmentStore
-from repo_fixtures import judge_yaml
-
-
-def outputs(n, generator, text=lambda i: "x"):
-    return [OutputRecord(str(i), f"prompt {i}", text(i), generator) for i in range(n)]
 
 
 def test_a_reply_with_two_different_verdicts_is_unparseable_not_one_of_them(tmp_path):

@@ -1,9 +1,11 @@
 """Supervised fine-tuning on the oracle task."""
 
 from __future__ import annotations
+
 import torch
-from alignbench.training.trainer import GroupData, group_logprobs
 from oracle_fixtures import oracle_world
+
+from alignbench.training.trainer import GroupData, group_logprobs
 
 
 def test_sft_lowers_heldout_nll():

@@ -1,7 +1,9 @@
 """What every task shares: calling its reward."""
 
 from __future__ import annotations
+
 import pytest
+
 from alignbench.errors import AlignbenchError
 from alignbench.tasks.base import call_reward
 

@@ -1,17 +1,11 @@
 """The JSONL task: rows checked, each bad row named by file and line."""
 
 from __future__ import annotations
+
 import pytest
+from judge_fixtures import write
+
 from alignbench.errors import AlignbenchError
-
-
-def write(tmp, name, content, mode="w"):
-    p = tmp / name
-    if isinstance(content, bytes):
-        p.write_bytes(content)
-    else:
-        p.write_text(content)
-    return p
 
 
 def test_jsonl_task_rows_are_checked(tmp_path):

@@ -1,11 +1,13 @@
 """Reward-model training on the oracle task."""
 
 from __future__ import annotations
+
 import pytest
 import torch
+from oracle_fixtures import oracle_world
+
 from alignbench.models.reward import CausalLMRewardModel, load_reward_model
 from alignbench.training.reward_training import RewardTrainConfig, pairwise_accuracy, train_reward_model
-from oracle_fixtures import oracle_world
 
 
 # Bradley–Terry labels on the oracle's held-out pairs are right 72% of the time (the true reward's

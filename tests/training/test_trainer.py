@@ -1,8 +1,10 @@
 """The shared trainer's guards."""
 
 from __future__ import annotations
+
 import json
 import math
+
 import pytest
 
 

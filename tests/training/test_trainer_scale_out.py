@@ -1,10 +1,13 @@
 """The trainer's scale-out paths on CPU: LoRA training and hand-off, accelerate configs, accelerate with one process."""
 
 from __future__ import annotations
+
 from pathlib import Path
+
 import pytest
 import torch
 import yaml
+
 from alignbench.models.policy import Policy, ResponseFormat, TinyGPT2Spec, build_tiny_gpt2, load_policy
 from alignbench.models.tokenizers import build_symbol_tokenizer
 
