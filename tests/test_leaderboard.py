@@ -10,7 +10,7 @@ from repo_fixtures import REPO
 
 import alignbench
 from alignbench.cli import main
-from alignbench.leaderboard import to_markdown, win_rate_panels, write_leaderboard
+from alignbench.leaderboard import COLUMNS, to_markdown, win_rate_panels, write_leaderboard
 
 
 def _row(method, win, evaluator="reward-model", baseline="sft", task="oracle", run_id="qs-1", judge="train RM", **kw):
@@ -128,3 +128,14 @@ def test_names_are_plain_text_in_markdown_and_plots(tmp_path, name):
     md = paths["md"].read_text()
     table_lines = [line for line in md.splitlines() if line.startswith("|")]
     assert all(line.endswith("|") for line in table_lines)  # no row split by a line break
+
+
+def test_leaderboard_files_have_the_schema(tmp_path):
+    row = {"task": "t", "method": "m", "evaluator": "e", "baseline": "b", "n_prompts": 3, "win_rate": 50.0, "ci_low": 20.0,
+           "ci_high": 80.0, "std_error": 10.0, "wins": 1, "ties": 1, "losses": 1, "mean_reward": 0.1, "kl_to_sft": 0.2}
+    paths = write_leaderboard([row], tmp_path / "lb.csv")
+    df = pd.read_csv(paths["csv"])
+    assert list(df.columns[: len(COLUMNS)]) == COLUMNS
+    assert paths["md"].read_text().startswith("# Leaderboard")
+    assert paths["png"].read_bytes()[:4] == b"\x89PNG"
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from alignbench.cli import main
 
@@ -32,3 +34,24 @@ def test_alpaca_eval_win_rate_and_se_reproduce_to_1e9_from_the_written_csv(tmp_p
     (row,) = df.to_dict("records")
     assert abs(row["win_rate"] - s.mean()) < 1e-9 and abs(row["std_error"] - s.sem()) < 1e-9
     assert abs(float(f"{s.mean():.4g}") - s.mean()) > 1e-9  # the old format could not have passed
+
+
+def test_alpaca_eval_numbers_by_hand(tmp_path):
+    from alignbench.leaderboard import build_leaderboard
+
+    prefs = [2, 1, 0, 1.5, 1.75, None, 2]
+    ann = [{"instruction": f"q{i}", "output_1": "a", "output_2": "b", "generator_1": "gpt4_ref", "generator_2": "mine",
+            "preference": p} for i, p in enumerate(prefs)]
+    f = tmp_path / "annotations.json"
+    f.write_text(json.dumps(ann))
+    rows = build_leaderboard([], [f], tmp_path / "lb.csv", seed=0, n_bootstrap=500)
+    # kept (preference − 1, draws 0 → 1.5): 1, 0, .5, .5, .75, 1 → mean 3.75/6
+    kept = [1, 0, 0.5, 0.5, 0.75, 1]
+    mean = sum(kept) / 6
+    sem = math.sqrt(sum((k - mean) ** 2 for k in kept) / 5) / math.sqrt(6)
+    (row,) = rows
+    assert row["method"] == "mine" and row["baseline"] == "gpt4_ref"
+    assert row["win_rate"] == pytest.approx(100 * mean)
+    assert row["std_error"] == pytest.approx(100 * sem)
+    assert row["n_prompts"] == 6 and row["n_parse_failures"] == 1
+    assert row["ci_low"] <= row["win_rate"] <= row["ci_high"]

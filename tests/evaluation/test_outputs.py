@@ -12,7 +12,7 @@ import alignbench
 from alignbench.cli import main
 from alignbench.errors import AlignbenchError
 from alignbench.evaluation.local_server import JudgeServer, ScriptedJudge, prefer_longer
-from alignbench.evaluation.outputs import ACCEPTED_FORMATS, load_outputs, write_outputs
+from alignbench.evaluation.outputs import ACCEPTED_FORMATS, OutputRecord, align_outputs, load_outputs, write_outputs
 
 JUDGE = str(REPO / "judges" / "local-scripted.yaml")
 
@@ -101,3 +101,30 @@ def test_a_lone_surrogate_in_an_outputs_file_is_one_line_naming_it(tmp_path, cap
     from alignbench.io import strict_json_loads
 
     assert strict_json_loads('{"a": "\\ud83d\\ude00"}') == {"a": "😀"}  # an escaped pair is text
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"prompt_id": "1", "prompt": "p", "output": "o", "generator": "g"}\n{"prompt_id": "1", "prompt": "p", "output": "o", "generator": "g"}\n', ":2: duplicate prompt_id"),
+        ('{"prompt_id": "1", "prompt": "p", "generator": "g"}\n', ":1: missing field 'output'"),
+        ('{"prompt_id": "1", "prompt": "p", "output": "o", "generator": "g"}\n{not json\n', ":2: malformed JSON"),
+        ('{"prompt_id": "1", "prompt": 5, "output": "o", "generator": "g"}\n', ":1: field 'prompt' must be a string"),
+        ("", "file is empty"),
+    ],
+)
+def test_output_file_errors_name_file_and_line(tmp_path, content, message):
+    f = tmp_path / "bad.jsonl"
+    f.write_text(content)
+    with pytest.raises(AlignbenchError) as e:
+        load_outputs(f)
+    assert message in str(e.value) and "bad.jsonl" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_misaligned_prompts_are_an_error():
+    m = [OutputRecord("1", "p", "o", "m"), OutputRecord("2", "q", "o", "m")]
+    r = [OutputRecord("1", "p", "o", "r")]
+    with pytest.raises(AlignbenchError, match="prompt_id '2' has no output in ref.jsonl"):
+        align_outputs(m, r, "m.jsonl", "ref.jsonl")
+    with pytest.raises(AlignbenchError, match="different prompt text"):
+        align_outputs([OutputRecord("1", "other", "o", "m")], r, "m.jsonl", "ref.jsonl")
