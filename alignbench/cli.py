@@ -173,7 +173,7 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # Environment rather than an import: importing transformers here cost every command ~250 MB and
-    # seconds before its input was even read (issue 19's bound: refuse bad input within 1 GB, 10 s).
+    # seconds before its input was even read (the bound: bad input is refused within 1 GB and 10 s).
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     if "transformers" in sys.modules:  # already imported (an embedding program, a test): the variables came too late

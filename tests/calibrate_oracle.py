@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parent / "methods")]  # fixtures; test_methods_oracle
 import conftest  # noqa: E402,F401  (thread count from ALIGNBENCH_TEST_THREADS)
 
 SEEDS = [int(s) for s in os.environ.get("CALIBRATE_SEEDS", "0,1,2").split(",")]

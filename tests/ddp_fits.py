@@ -1,4 +1,4 @@
-"""Fits run by tests/test_multiprocess.py, once as one plain process and once under
+"""Fits run by tests/test_distributed.py, once as one plain process and once under
 ``accelerate launch --multi_gpu --num_processes 2`` (gloo on CPU). Each process writes ``rank<r>.json``:
 the loss curves it saw, how many times it sampled and wrote a checkpoint, and how many groups it trained on.
 
@@ -42,7 +42,7 @@ def run_fits(out: Path) -> dict:
 
     # Whole method fits through their adapters: DPO (offline pairs) and RAFT (samples from the policy in rounds).
     for name, params in {"dpo": {"steps": 6, "batch_size": 8, "lr": 1e-2, "checkpoint_every": 3},
-                         "raft": {"rounds": 2, "steps_per_round": 3, "prompts_per_round": 4, "k": 4, "batch_size": 4, "lr": 1e-2}}.items():
+                         "raft": {"rounds": 2, "steps_per_round": 3, "prompts_per_round": 4, "n": 4, "batch_size": 4, "lr": 1e-2}}.items():
         run_dir = out / name
         run_dir.mkdir(parents=True, exist_ok=True)
         ctx = MethodContext(task=task, sft_policy=sft, reward_fn=task.gold_reward, run_dir=run_dir, seed=0)

@@ -60,3 +60,17 @@ def test_quickstart_benchmark_prints_ratio():
     lines = run_lines("bench_quickstart.py")
     assert re.fullmatch(r"quickstart ratio=\d+(\.\d+)?", lines[-1])
     assert any("peak RSS" in line for line in lines) and any(line.startswith("per-pair ratios") for line in lines)
+
+
+def test_gpu_check_script_parses_and_says_why_it_cannot_run_without_a_gpu(tmp_path):
+    """benchmarks/gpu_check.sh is for a GPU machine; without nvidia-smi it stops at once with the reason (exit 2)."""
+    import shutil
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    if shutil.which("nvidia-smi", path="/usr/bin:/bin"):
+        pytest.skip("a GPU machine: run benchmarks/gpu_check.sh itself")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    proc = subprocess.run(["/bin/bash", str(script)], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 2 and "no NVIDIA GPU here" in proc.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -12,7 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from repo_fixtures import REPO
+from judge_fixtures import judge_yaml
 
+from alignbench.cli import main
+from alignbench.evaluation.local_server import JudgeServer, ScriptedJudge, prefer_longer
 from alignbench.leaderboard import COLUMNS
 from alignbench.methods.registry import all_methods
 
@@ -91,3 +96,46 @@ def test_reduced_quickstart_end_to_end(tmp_path):
     assert set(df.method) == set(all_methods())  # the quickstart runs every registered method
     assert df.exact_reward.notna().all()
     assert "leaderboard" in res.stdout
+
+
+@pytest.mark.slow
+def test_kill_minus_nine_during_run_twenty_times(tmp_path):
+    """`alignbench run` killed at random points 20 times, then finished: same table as a clean run."""
+    tiny = REPO / "tests" / "data" / "tiny.yaml"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    def cmd(d):
+        return [sys.executable, "-m", "alignbench", "run", str(tiny), "--run-dir", str(tmp_path / d), "--leaderboard-dir",
+                str(tmp_path / f"lb-{d}"), "--quiet"]
+
+    subprocess.run(cmd("clean"), check=True, capture_output=True, env=env)
+    rng = random.Random(1)
+    kills = 0
+    for _ in range(20):
+        proc = subprocess.Popen(cmd("killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        time.sleep(rng.uniform(2.0, 7.0))
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    subprocess.run(cmd("killed"), check=True, capture_output=True, env=env)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "run_id"} for r in rows]  # noqa: E731
+    a = json.loads((tmp_path / "clean" / "rows.json").read_text())
+    b = json.loads((tmp_path / "killed" / "rows.json").read_text())
+    print(f"run killed {kills} times, then resumed: identical table: {strip(a) == strip(b)}")
+    assert kills >= 10
+    assert strip(a) == strip(b)
+
+
+@pytest.mark.slow
+def test_a_run_whose_judge_leaves_judgments_missing_fails_unless_allowed(tmp_path, capsys):
+    # Every 5th request after the preflight's is answered 503, with no retries: some judgments stay missing.
+    with JudgeServer(ScriptedJudge(prefer_longer), fault_for=lambda n, prompt: "server_error" if n > 1 and n % 5 == 0 else None) as srv:
+        jf = judge_yaml(tmp_path, srv.base_url, max_retries=0)
+        argv = ["run", str(REPO / "tests" / "data" / "tiny.yaml"), "--run-dir", str(tmp_path / "run"), "--quiet",
+                "--leaderboard-dir", str(tmp_path / "lb"), "--judge", str(jf)]
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert "judgment(s) missing after retries" in err[-1] and "--allow-missing" in err[-1]
+        assert (tmp_path / "run" / "rows.json").exists()  # the finished work is kept
+        assert main(argv + ["--allow-missing", "1000"]) == 0  # resumed: only the missing ones are asked again

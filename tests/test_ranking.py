@@ -130,3 +130,18 @@ def test_publish_ranking_round_robin_from_pointwise_rewards(tmp_path):
     assert [r["rank"] for r in rows] == [1, 2, 3, 4]
     assert (tmp_path / "lb" / "oracle-ranking.csv").exists()
     assert len(pd.read_csv(tmp_path / "run" / "pairwise-gold-reward-vs-sft.csv")) == 6  # 3 methods, ordered pairs
+
+
+EVIL = '=HYPERLINK("http://evil.example/","x")'
+
+
+def test_ranking_csv_is_neutralised_too(tmp_path):
+    import numpy as np
+
+    from alignbench.ranking import write_ranking
+
+    rng = np.random.default_rng(0)
+    battles = {(EVIL, "base"): rng.random(30), ("ok", "base"): rng.random(30)}
+    write_ranking({"e": battles}, tmp_path / "t-ranking.csv", baseline="base", task="t", n_boot=50)
+    text = (tmp_path / "t-ranking.csv").read_text()
+    assert "'=HYPERLINK" in text and "\n=HYPERLINK" not in text and ",=HYPERLINK" not in text

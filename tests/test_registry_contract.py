@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import inspect
 import json
 import pkgutil
@@ -30,12 +31,24 @@ from alignbench.tasks import load_task
 from alignbench.tasks.base import TaskData
 from alignbench.tasks.oracle import OracleSpec, load_oracle, response_text
 from alignbench.training import losses
-from test_length_normalisation import NORMALISATION, NOT_TRAINED
-from test_methods_oracle import CASES, CHECKS
 
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent
-HAND_VALUE_TESTS = [TESTS / "test_losses.py", TESTS / "test_loss_hand_values.py"]
+HAND_VALUE_TESTS = [TESTS / "training" / "test_losses.py", TESTS / "training" / "test_losses_hand_values.py"]
+
+
+def _test_module(relative: str):
+    """A test file of another folder, by path (the folders are not packages)."""
+    path = TESTS / relative
+    spec = importlib.util.spec_from_file_location(f"contract_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_oracle, _normalisation = _test_module("methods/test_methods_oracle.py"), _test_module("methods/test_length_normalisation.py")
+CASES, CHECKS = _oracle.CASES, _oracle.CHECKS
+NORMALISATION, NOT_TRAINED = _normalisation.NORMALISATION, _normalisation.NOT_TRAINED
 TRAINS_NOTHING = {"sft": "π_sft itself", "best-of-n": "reranks π_sft's samples"}
 LOSS_FUNCTIONS = {name for name, fn in vars(losses).items() if inspect.isfunction(fn) and fn.__module__ == losses.__name__
                   and not name.startswith("_")}
@@ -79,7 +92,7 @@ def test_an_unknown_name_is_one_line_naming_the_setting_and_the_known_names():
 
 def test_every_method_has_an_oracle_case_and_a_length_normalisation_entry():
     """``set(CASES) == registered − {sft}``. Broken variant: a method added to the table with no case in
-    tests/test_methods_oracle.py (or its case left after the method is gone)."""
+    tests/methods/test_methods_oracle.py (or its case left after the method is gone)."""
     assert set(CASES) == set(METHODS.names()) - {"sft"} == set(CHECKS)
     assert set(NORMALISATION) | set(NOT_TRAINED) == set(METHODS.names())
 
@@ -101,7 +114,7 @@ def _loss_functions_used(module) -> set[str]:
 
 @pytest.mark.parametrize("name", METHODS.names())
 def test_every_method_trains_on_losses_that_have_a_hand_value_test(name):
-    """Each loss function a method trains on is named in tests/test_losses.py or tests/test_loss_hand_values.py.
+    """Each loss function a method trains on is named in tests/training/test_losses.py or tests/training/test_losses_hand_values.py.
     Broken variant: a new method whose loss ``simpo_loss`` is added to training/losses.py with no hand-worked test,
     or a method that trains on nothing from losses.py without being listed in TRAINS_NOTHING."""
     module = inspect.getmodule(METHODS.get(name))

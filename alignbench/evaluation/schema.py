@@ -19,7 +19,7 @@ def _c(doc: str):
 class LeaderboardRow(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=True)
 
-    # --- the design brief's fixed columns, in its order --------------------------------------------
+    # --- the fixed columns, in their published order -----------------------------------------------
     task: str = Field(description="the task the prompts come from")
     method: str = Field(description="the generator judged (config label, alpaca_eval's generator_2, a model id)")
     evaluator: str = Field(description="who judged: reward-model, gold-reward, llm:<judge>, llm-single:<judge>, alpaca_eval")

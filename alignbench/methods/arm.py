@@ -59,7 +59,7 @@ class ARMPL(Method):
     name = "arm-pl"
     kind = "offline-group"
     description = "ARM-PL (ARM Eq. 10–12): cross-entropy between reward- and β·h-induced Plackett–Luce rankings of K samples"
-    # ARM §4.2.5 samples the K responses from π_sft; the design brief says SNIS samples: both are offered.
+    # ARM §4.2.5 samples the K responses from π_sft; SNIS samples from π* are offered as well.
     Params = ARMPLParams
 
     def fit(self, ctx):

@@ -1,4 +1,5 @@
-"""DPO-PL (the thesis's proposal, Eq. 19–20): DPO's implicit reward in a Plackett–Luce ranking likelihood."""
+"""DPO-PL: DPO's implicit reward in a Plackett–Luce ranking likelihood, the method proposed in
+Santos, "Aligning Language Models with Human Feedback without Reinforcement Learning" (IST Lisbon MSc report), Eq. 19–20."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ class DPOPLParams(RankedParams):
 class DPOPL(Method):
     name = "dpo-pl"
     kind = "offline-group"
-    description = "DPO-PL (thesis Eq. 19–20): Plackett–Luce likelihood of the RM's hard ranking of K π_sft samples with scores β·h"
+    description = "DPO-PL (Santos, IST MSc report, Eq. 19–20): Plackett–Luce likelihood of the RM's hard ranking of K π_sft samples with scores β·h"
     Params = DPOPLParams
 
     def fit(self, ctx):

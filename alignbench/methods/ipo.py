@@ -1,4 +1,5 @@
-"""IPO (Azar et al. 2023; guidebook §3.2): squared loss to a fixed log-ratio margin 1/(2τ)."""
+"""IPO (Azar et al. 2023, arXiv:2310.12036;
+Guo & Xiong, "Alignment Guidebook" (2024) §3.2): squared loss to a fixed log-ratio margin 1/(2τ)."""
 
 from __future__ import annotations
 

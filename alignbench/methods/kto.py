@@ -1,4 +1,5 @@
-"""KTO (Ethayarajh et al. 2024; guidebook §5.3): unpaired desirable / undesirable examples."""
+"""KTO (Ethayarajh et al. 2024, arXiv:2402.01306;
+Guo & Xiong, "Alignment Guidebook" (2024) §5.3): unpaired desirable / undesirable examples."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Online iterative DPO (Xiong et al. 2023; guidebook §2.2, §3.5): best-of-n vs worst-of-n pairs each round."""
+"""Online iterative DPO (Xiong et al. 2023, arXiv:2312.11456;
+Guo & Xiong, "Alignment Guidebook" (2024) §2.2, §3.5): best-of-n vs worst-of-n pairs each round."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ class OnlineDPO(Method):
     kind = "offline-group"
     description = ("iterative DPO: each round samples n from the current policy, pairs the RM's best-of-n with its worst-of-n, "
                    "adds them to every earlier round's pairs, DPO steps")
-    # The guidebook's iterative DPO (§3.5, after Xiong et al. 2023): D ← D ∪ D_t each round and π_t trained
+    # The Alignment Guidebook's iterative DPO (§3.5, after Xiong et al. 2023): D ← D ∪ D_t each round and π_t trained
     # with DPO on D; "from π_0" there is the restart option (Claude's online RLHF restarts too, §2.2).
     # pairs: round with restart: false is the earlier behaviour (each round's own pairs, continuing).
     Params = OnlineDPOParams

@@ -88,6 +88,10 @@ class Params:
     # Inherited fields a group of methods never reads, with the reason (``{value}`` is the value given):
     # setting one is a one-line error, and ``alignbench methods`` does not list it.
     unused: ClassVar[dict[str, str]] = {}
+    # Names and values a config may still use from before a rename (old → new): each is a one-line error
+    # that says the new spelling, never silently ignored. ``renamed_values``: field → {old value: new value}.
+    renamed: ClassVar[dict[str, str]] = {}
+    renamed_values: ClassVar[dict[str, dict[str, str]]] = {}
 
     @classmethod
     def fields(cls) -> tuple[dataclasses.Field, ...]:
@@ -118,6 +122,12 @@ class Params:
         ignored = next((k for k in cls.unused if k in values), None)
         if ignored is not None:
             raise AlignbenchError(f"methods.{label}: " + cls.unused[ignored].format(value=values[ignored]))
+        old = next((k for k in cls.renamed if k in values), None)
+        if old is not None:
+            raise AlignbenchError(f"methods.{label}.{old} is now called {cls.renamed[old]}: write methods.{label}.{cls.renamed[old]}")
+        for name, renames in cls.renamed_values.items():
+            if isinstance(values.get(name), str) and values[name] in renames:
+                raise AlignbenchError(f"methods.{label}.{name}: {values[name]!r} is now called {renames[values[name]]!r}")
         unknown = sorted(set(values) - set(cls.names()))
         if unknown:
             raise AlignbenchError(

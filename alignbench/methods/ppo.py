@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ..io import atomic_write_text
 from ..training.ppo import PPOConfig, train_ppo
@@ -16,14 +17,16 @@ from .registry import register
 class PPOParams(Params):
     """PPOConfig's fields but the seed (the run's); the defaults are PPOConfig's."""
 
+    renamed: ClassVar[dict[str, str]] = {"gamma": "discount", "lam": "gae_lambda"}  # as TRL and OpenRLHF name them
+
     iterations: int = param(PPOConfig.iterations, "rollout → update iterations", positive=True)
     rollout_batch: int = param(PPOConfig.rollout_batch, "prompts per rollout", positive=True)
     minibatch: int = param(PPOConfig.minibatch, "rollouts per PPO minibatch", positive=True)
     ppo_epochs: int = param(PPOConfig.ppo_epochs, "passes over each rollout", positive=True)
     lr: float = param(PPOConfig.lr, "learning rate (AdamW) of policy and value head", positive=True)
     beta: float = param(PPOConfig.beta, "KL penalty coefficient against π_sft (trlx init_kl_coef; unset: the run's beta)", positive=True)
-    gamma: float = param(PPOConfig.gamma, "discount of the GAE returns", positive=True)
-    lam: float = param(PPOConfig.lam, "λ of generalised advantage estimation")
+    discount: float = param(PPOConfig.discount, "γ: discount of the GAE returns", positive=True)
+    gae_lambda: float = param(PPOConfig.gae_lambda, "λ of generalised advantage estimation")
     clip: float = param(PPOConfig.clip, "clip range of the policy ratio")
     clip_value: float = param(PPOConfig.clip_value, "clip range of the value update")
     vf_coef: float = param(PPOConfig.vf_coef, "weight of the value loss")

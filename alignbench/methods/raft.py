@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ..training import losses
 from ._offline import rounds_trainer, sampled_rounds
@@ -14,7 +15,9 @@ from .sampling import take
 
 @dataclass(frozen=True)
 class RAFTParams(RoundsParams):
-    k: int = param(8, "samples from the current policy per prompt; the reward model's best is kept", positive=True)
+    renamed: ClassVar[dict[str, str]] = {"k": "n"}
+
+    n: int = param(8, "samples from the current policy per prompt (the paper's K); the reward model's best is kept", positive=True)
 
 
 @register
@@ -30,7 +33,7 @@ class RAFT(Method):
         params = self.params
         policy = ctx.sft_policy.clone()
         trainer = rounds_trainer(ctx, self, policy)
-        for _, _, data, texts, rewards in sampled_rounds(ctx, params, policy, int(params.k)):
+        for _, _, data, texts, rewards in sampled_rounds(ctx, params, policy, int(params.n)):
             best, _, best_rewards = take(data, texts, rewards, rewards.argmax(dim=1, keepdim=True))
             best.tensors["rewards"] = best_rewards
             trainer.fit(best, lambda lp, b: losses.raft_loss(lp, b["rewards"], b["response_lengths"]), steps=int(params.steps_per_round))

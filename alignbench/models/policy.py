@@ -87,7 +87,7 @@ class Policy:
 
     # --- encoding -------------------------------------------------------------------------
     # With a chat template the prompt is rendered with the generation prompt and a response as the assistant
-    # turn that follows, exactly as TRL's DPO tokenization does (tests/test_chat_template.py checks the ids);
+    # turn that follows, exactly as TRL's DPO tokenization does (tests/tasks/test_chat.py checks the ids);
     # without one, the prompt is BOS + its text and a response its text + EOS.
     @property
     def chat(self) -> bool:

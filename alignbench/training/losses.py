@@ -2,6 +2,9 @@
 
 Notation: h = log π_θ(y|x) − log π_ref(y|x) per sequence; r a reward; β, β_π, β_r, γ temperatures.
 Each returns a scalar (mean over the batch dimension) unless stated.
+
+Sources cited short below: "Alignment Guidebook" is Guo & Xiong, "Alignment Guidebook" (2024);
+"Santos" is Santos, "Aligning Language Models with Human Feedback without Reinforcement Learning" (IST Lisbon MSc report).
 """
 
 from __future__ import annotations
@@ -133,7 +136,7 @@ def exo_pref_loss(h_chosen: torch.Tensor, h_rejected: torch.Tensor, beta_pi: flo
 
 # --- pairwise variants: IPO, SLiC, RSO's hinge, ORPO ----------------------------------------------
 def ipo_loss(h_chosen: torch.Tensor, h_rejected: torch.Tensor, tau: float) -> torch.Tensor:
-    """IPO (Azar et al. Eq. 17; guidebook §3.2): (h_w − h_l − 1/(2τ))², minimised at margin 1/(2τ)."""
+    """IPO (Azar et al. 2023, arXiv:2310.12036, Eq. 17; Alignment Guidebook §3.2): (h_w − h_l − 1/(2τ))², minimised at margin 1/(2τ)."""
     return ((h_chosen - h_rejected) - 1 / (2 * tau)).pow(2).mean()
 
 
@@ -143,11 +146,11 @@ def hinge_loss(h_chosen: torch.Tensor, h_rejected: torch.Tensor, beta: float) ->
 
 
 def slic_loss(logp_chosen: torch.Tensor, logp_rejected: torch.Tensor, logp_target: torch.Tensor,
-              delta: float, lam: float) -> torch.Tensor:
-    """SLiC-HF (Zhao et al. Eq. 2; guidebook §3.3): max(0, δ − log π_θ(y_w) + log π_θ(y_l)) − λ log π_θ(y_ref).
+              delta: float, sft_weight: float) -> torch.Tensor:
+    """SLiC-HF (Zhao et al. 2023, arXiv:2305.10425, Eq. 2; Alignment Guidebook §3.3): max(0, δ − log π_θ(y_w) + log π_θ(y_l)) − λ log π_θ(y_ref).
 
     Unnormalised by any reference model: the cross-entropy on y_ref is what keeps π_θ near π_sft."""
-    return (F.relu(delta - logp_chosen + logp_rejected) - lam * logp_target).mean()
+    return (F.relu(delta - logp_chosen + logp_rejected) - sft_weight * logp_target).mean()
 
 
 def log_odds(mean_logp: torch.Tensor) -> torch.Tensor:
@@ -190,13 +193,13 @@ def ranked_pl_logprob(scores: torch.Tensor, rewards: torch.Tensor) -> torch.Tens
 
 
 def dpo_pl_loss(h: torch.Tensor, rewards: torch.Tensor, beta: float) -> torch.Tensor:
-    """DPO-PL (thesis Eq. 19–20): −log of the Plackett–Luce likelihood, with DPO's implicit reward
+    """DPO-PL (Santos Eq. 19–20): −log of the Plackett–Luce likelihood, with DPO's implicit reward
     β·h as scores, of the reward's ranking of K responses ``[B, K]``. K = 2 is DPO."""
     return -ranked_pl_logprob(beta * h, rewards).mean()
 
 
 def pro_loss(mean_logps: torch.Tensor, rewards: torch.Tensor, sft_weight: float, sft_logps: torch.Tensor | None = None) -> torch.Tensor:
-    """PRO (Song et al.; thesis Eq. 17–18): −Σ_{k<K} log softmax_{i ≥ k}(p_τ(i))_k over the reward's
+    """PRO (Song et al. 2023, arXiv:2306.17492, as restated in Santos Eq. 17–18): −Σ_{k<K} log softmax_{i ≥ k}(p_τ(i))_k over the reward's
     ranking τ, p the token-averaged log-probs, plus ``sft_weight``·(−p) of the top response. ``sft_logps``
     replaces p in the SFT term (the authors' code uses the summed log-likelihood there)."""
     sft_logps = mean_logps if sft_logps is None else sft_logps
@@ -228,19 +231,19 @@ def rso_acceptance(rewards: torch.Tensor, beta: float, max_reward: float) -> tor
     return torch.exp((rewards.to(torch.float64) - max_reward) / beta).clamp(max=1.0)
 
 
-def rso_rejection_sample(rewards: torch.Tensor, beta: float, num_samples: int, generator: torch.Generator | None = None) -> list[int]:
+def rso_rejection_sample(rewards: torch.Tensor, beta: float, num_accepted: int, generator: torch.Generator | None = None) -> list[int]:
     """RSO's statistical rejection sampling (Liu et al. Alg. 1) over one prompt's proposals from π_sft
     with rewards ``[n]``: pass over the remaining candidates, accepting each with
     :func:`rso_acceptance`, M the largest remaining reward (the paper's estimate of the sup);
-    accepted ones leave the pool. Indices in acceptance order, at most ``num_samples``."""
+    accepted ones leave the pool. Indices in acceptance order, at most ``num_accepted``."""
     remaining = list(range(len(rewards)))
     accepted: list[int] = []
-    while remaining and len(accepted) < num_samples:
+    while remaining and len(accepted) < num_accepted:
         r = rewards[remaining]
         accept = torch.rand(len(remaining), generator=generator, dtype=torch.float64) < rso_acceptance(r, beta, float(r.max()))
         keep = []
         for i, ok in zip(remaining, accept.tolist()):
-            if ok and len(accepted) < num_samples:
+            if ok and len(accepted) < num_accepted:
                 accepted.append(i)
             else:
                 keep.append(i)
@@ -301,7 +304,7 @@ def kl_penalized_rewards(scores, logps, ref_logps, mask, beta: float) -> torch.T
     return rewards + last.to(rewards.dtype) * scores.unsqueeze(-1)
 
 
-def gae_advantages(rewards, values, mask, gamma: float = 1.0, lam: float = 0.95):
+def gae_advantages(rewards, values, mask, discount: float = 1.0, gae_lambda: float = 0.95):
     """Generalised advantage estimation backwards over time; returns (advantages, returns)."""
     T = rewards.shape[-1]
     adv = torch.zeros_like(rewards)
@@ -309,8 +312,8 @@ def gae_advantages(rewards, values, mask, gamma: float = 1.0, lam: float = 0.95)
     values = values * mask
     for t in reversed(range(T)):
         next_v = values[:, t + 1] if t + 1 < T else torch.zeros_like(last)
-        delta = rewards[:, t] + gamma * next_v - values[:, t]
-        last = (delta + gamma * lam * last) * mask[:, t]
+        delta = rewards[:, t] + discount * next_v - values[:, t]
+        last = (delta + discount * gae_lambda * last) * mask[:, t]
         adv[:, t] = last
     return adv, (adv + values) * mask
 

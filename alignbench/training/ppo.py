@@ -29,8 +29,8 @@ class PPOConfig:
     ppo_epochs: int = 4
     lr: float = 1e-5
     beta: float = 0.1  # KL penalty coefficient against π_sft (trlx init_kl_coef)
-    gamma: float = 1.0
-    lam: float = 0.95
+    discount: float = 1.0  # γ
+    gae_lambda: float = 0.95  # λ of GAE
     clip: float = 0.2
     clip_value: float = 0.2
     vf_coef: float = 1.0
@@ -103,7 +103,7 @@ def train_ppo(policy, ref_policy, reward_fn, prompts: list[str], cfg: PPOConfig,
             ref_policy.model.train(ref_was_training)
             ref_logps, _ = token_logprobs(ref_out.logits, ids, rmask, bias)
             rewards = losses.kl_penalized_rewards(scores.to(device), old_logps, ref_logps, mask, cfg.beta)
-            adv, returns = losses.gae_advantages(rewards, old_values, mask, cfg.gamma, cfg.lam)
+            adv, returns = losses.gae_advantages(rewards, old_values, mask, cfg.discount, cfg.gae_lambda)
             adv = losses.masked_whiten(adv, mask)
         policy.model.train()
         first_ratio_dev = None
