@@ -8,6 +8,7 @@ combining seeds one way (the prompt-level bootstrap of the per-prompt mean over 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -70,8 +71,15 @@ def compare(outputs: dict[str, dict[int, list[OutputRecord]]], baselines: dict[s
                                           names.get(baseline, f"{baseline} outputs"))
                     jobs.append((evaluator, pairs, method, baseline, seed))
     for evaluator in evaluators:
+        started = time.perf_counter()
         evaluator.prepare([job[1:] for job in jobs if job[0] is evaluator], progress)
-    return [evaluator.compare(pairs, method, baseline, seed, progress) for evaluator, pairs, method, baseline, seed in jobs]
+        evaluator.seconds = time.perf_counter() - started
+    comparisons = []
+    for evaluator, pairs, method, baseline, seed in jobs:
+        started = time.perf_counter()
+        comparisons.append(evaluator.compare(pairs, method, baseline, seed, progress))
+        evaluator.seconds += time.perf_counter() - started
+    return comparisons
 
 
 def judged_statistics(first: np.ndarray, second: np.ndarray | None, settings: StatisticsSettings | None = None) -> dict:

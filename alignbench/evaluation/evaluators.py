@@ -42,6 +42,7 @@ class Evaluator:
 
     name: str = ""
     identity: str = ""
+    seconds: float = 0.0  # spent in prepare() and compare() by the last evaluation (the run's manifest keeps it)
 
     def prepare(self, jobs: list[tuple[list, str, str, int]], progress=None) -> None:
         """Called once, before the first :meth:`compare`, with every ``(pairs, method, baseline, seed)`` this

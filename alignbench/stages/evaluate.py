@@ -39,4 +39,7 @@ def evaluate_run(cfg: Config, rd: RunDir, shared: Shared, fitted: list[Fitted], 
     context = RowContext(task=task.name, run_id=rd.manifest["run_id"], seeds=",".join(str(s) for s in cfg.seeds),
                          method_columns=lambda label: policy_columns(infos[label], cfg.beta))
     settings = StatisticsSettings(cfg.evaluation.bootstrap, cfg.seed, cfg.evaluation.ci)
-    return evaluate(outputs, baselines, evaluators, settings, context, progress)
+    rows, comparisons = evaluate(outputs, baselines, evaluators, settings, context, progress)
+    for e in evaluators:  # where the evaluation's time went: each evaluator's requests and scoring
+        rd.manifest["stages"][f"evaluation/{e.name}"] = {"seconds": round(e.seconds, 3)}
+    return rows, comparisons
