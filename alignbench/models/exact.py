@@ -181,6 +181,10 @@ def enumerated_rewards(reward_fn, prompts: list[str], responses: list[str]) -> t
         scores = _tree_rewards(rm, prompts, responses)
         if scores is not None:
             return scores
+    score_all = getattr(reward_fn, "score_all", None)  # a task's own vectorised reward (the oracle's)
+    scores = score_all(prompts, responses) if score_all is not None else None
+    if scores is not None:
+        return torch.as_tensor(scores, dtype=torch.float64)
     flat = reward_fn([p + r for p in prompts for r in responses], [p for p in prompts for _ in responses], responses * len(prompts))
     return torch.tensor(flat, dtype=torch.float64).view(len(prompts), len(responses))
 

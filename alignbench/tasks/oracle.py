@@ -80,6 +80,21 @@ class OracleReward:
     def __call__(self, samples, prompts, outputs) -> list[float]:
         return [self.score_symbols(parse_prompt(p), parse_response(o, self.spec)) for p, o in zip(prompts, outputs)]
 
+    def score_all(self, prompts: list[str], responses: list[str]) -> np.ndarray | None:
+        """``[P, N]``: :meth:`score_symbols` of every prompt with every (fixed-length) response, the same float
+        operations in numpy (an exact enumeration scores 64 × 4,096 pairs); None for variable-length responses."""
+        s = self.spec
+        if s.variable_length:
+            return None
+        targets = np.array([self.targets(parse_prompt(p)) for p in prompts])[:, None, :]  # [P, 1, L]
+        resp = np.array([parse_response(r, s) for r in responses])  # [N, L]
+        L = resp.shape[1]
+        match = (resp[None] == targets).sum(-1) / L
+        off = (resp[None] - targets) % s.n_response_symbols
+        near = ((off == 1) | (off == s.n_response_symbols - 1)).sum(-1) / L
+        rep = (resp[:, 1:] == resp[:, :-1]).sum(-1) / max(L - 1, 1)
+        return s.match_weight * match + s.near_weight * near - s.repeat_penalty * rep[None]
+
 
 def parse_prompt(text: str) -> list[int]:
     return [int(tok[1:]) for tok in text.split()]
