@@ -60,7 +60,8 @@ class TransformersBackend:
 
     def sequences_per_batch(self, policy: Policy, prompt_tokens: int) -> int:
         fmt = policy.format
-        per_sequence = bytes_per_sequence(policy.model, prompt_tokens, fmt.fixed_length or fmt.max_new_tokens)
+        model = getattr(policy.model, "module", policy.model)  # the model inside a DDP wrapper
+        per_sequence = bytes_per_sequence(model, prompt_tokens, fmt.fixed_length or fmt.max_new_tokens)
         return int(min(MAX_SEQUENCES_PER_BATCH, max(1, self.memory_budget_mb * 2**20 // per_sequence)))
 
     def sample(self, policy: Policy, prompts: list[str], n: int, seed: int, temperature: float = 1.0) -> Samples:
