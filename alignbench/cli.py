@@ -50,15 +50,21 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"alignbench {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="{run,judge,leaderboard,report,serve-judge,status,methods,grid,grade,audit-judge}")
+    sub = p.add_subparsers(dest="command",
+                           metavar="{run,judge,leaderboard,report,serve-judge,status,methods,grid,grade,audit-judge}")
 
     run = _sub(sub, "run", "run a full method comparison (default: the built-in quickstart)",
                "alignbench run quickstart --set methods.dpo.steps=300 --set seeds=[0,1]")
-    run.add_argument("config", nargs="?", default="quickstart", help="YAML path or built-in config name (quickstart, oracle-sweep, hh-harmless)")
-    run.add_argument("--judge", action="append", default=[], help="also judge with this LLM judge (judges/NAME.yaml); repeatable")
-    run.add_argument("--run-dir", type=Path, default=None, help="run directory (default runs/<config-name>); holds run.log")
-    run.add_argument("--leaderboard-dir", type=Path, default=None, help="where to write <task>.csv/.md/.png/.html (default leaderboards/)")
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. --set methods.dpo.steps=50")
+    run.add_argument("config", nargs="?", default="quickstart",
+                     help="YAML path or built-in config name (quickstart, oracle-sweep, hh-harmless)")
+    run.add_argument("--judge", action="append", default=[],
+                     help="also judge with this LLM judge (judges/NAME.yaml); repeatable")
+    run.add_argument("--run-dir", type=Path, default=None,
+                     help="run directory (default runs/<config-name>); holds run.log")
+    run.add_argument("--leaderboard-dir", type=Path, default=None,
+                     help="where to write <task>.csv/.md/.png/.html (default leaderboards/)")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config key, e.g. --set methods.dpo.steps=50")
     run.add_argument("--quiet", action="store_true", help="no progress bars, only the final table")
     run.add_argument("--allow-missing", type=int, default=0, metavar="N",
                      help="exit 0 even if up to N LLM-judge judgments are still missing after retries (default 0)")
@@ -68,19 +74,25 @@ def _parser() -> argparse.ArgumentParser:
         description="Judge existing outputs against a reference, no training.\n\n" + JUDGE_FORMATS,
         epilog="examples:\n"
                "  alignbench serve-judge &   # a local scripted judge on 127.0.0.1:8765 for a dry run\n"
-               "  alignbench judge --outputs model_outputs.json --reference gpt4_outputs.json --judge judges/local-scripted.yaml --out judged/\n"
-               "  alignbench judge --outputs dpo.jsonl arm.jsonl --reference sft.jsonl --judge rm:runs/quickstart/reward_model --out judged-rm/",
+               "  alignbench judge --outputs model_outputs.json --reference gpt4_outputs.json --judge "
+               "judges/local-scripted.yaml --out judged/\n  alignbench judge --outputs dpo.jsonl arm.jsonl --reference "
+               "sft.jsonl --judge rm:runs/quickstart/reward_model --out judged-rm/",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    judge.add_argument("--outputs", nargs="+", type=Path, required=True, help="one outputs file per method (any format above)")
-    judge.add_argument("--reference", type=Path, required=True, help="the reference (baseline) outputs file (any format above)")
-    judge.add_argument("--judge", required=True, help="judges/NAME.yaml or a judge name in judges/ (pairwise, or mode: single = rated one by one), or rm:PATH for a reward model")
+    judge.add_argument("--outputs", nargs="+", type=Path, required=True,
+                       help="one outputs file per method (any format above)")
+    judge.add_argument("--reference", type=Path, required=True,
+                       help="the reference (baseline) outputs file (any format above)")
+    judge.add_argument("--judge", required=True,
+                       help="judges/NAME.yaml or a judge name in judges/ (pairwise, or mode: single = rated one by "
+                            "one), or rm:PATH for a reward model")
     judge.add_argument("--out", type=Path, required=True, help="output directory (judgments.jsonl, rows.json)")
     judge.add_argument("--task", default="custom", help="task name written in the rows (default: custom)")
     judge.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     judge.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (default 2000)")
     judge.add_argument("--quiet", action="store_true", help="no progress bar, only the final table")
     judge.add_argument("--allow-missing", type=int, default=0, metavar="N",
-                       help="exit 0 even if up to N judgments are still missing after retries (default 0: any missing one fails the run)")
+                       help="exit 0 even if up to N judgments are still missing after retries (default 0: "
+                            "any missing one fails the run)")
 
     lb = _sub(sub, "leaderboard", "aggregate judged directories or alpaca_eval annotations into a leaderboard",
               "alignbench leaderboard runs/quickstart judged/ --out leaderboards/combined.csv")
@@ -89,51 +101,65 @@ def _parser() -> argparse.ArgumentParser:
                     help="alpaca_eval annotations.json files, imported together (several models: their instruction "
                          "difficulty is estimated jointly for the length-controlled win rate)")
     lb.add_argument("--lc-weights", type=Path, default=None, metavar="DIR",
-                    help="directory holding alpaca_eval's df_gamed.csv (its Hugging Face dataset tatsu-lab/alpaca_eval): "
-                         "lc_win_rate is then alpaca_eval's length_controlled_v1 exactly")
+                    help="directory holding alpaca_eval's df_gamed.csv (its Hugging Face "
+                         "dataset tatsu-lab/alpaca_eval): lc_win_rate is then "
+                         "alpaca_eval's length_controlled_v1 exactly")
     lb.add_argument("--arena-hard", nargs="+", type=Path, default=[], metavar="FILE",
                     help="Arena-Hard-Auto judgment files (model_judgment/<judge>/<model>.jsonl), read together: "
                          "arena-hard's score as its show_result.py computes it")
     lb.add_argument("--arena-hard-baseline", default=None, metavar="MODEL",
                     help="the baseline of the Arena-Hard judgments (default: the records' 'baseline', else gpt-4-0314)")
     lb.add_argument("--mt-bench", nargs="+", type=Path, default=[], metavar="FILE",
-                    help="FastChat MT-Bench judgment files (gpt-4_single.jsonl, gpt-4_pair.jsonl): what FastChat's show_result.py reports")
+                    help="FastChat MT-Bench judgment files (gpt-4_single.jsonl, gpt-4_pair.jsonl): what "
+                         "FastChat's show_result.py reports")
     lb.add_argument("--mt-bench-baseline", default="gpt-3.5-turbo", metavar="MODEL",
-                    help="pairwise MT-Bench judgments: the baseline (FastChat's default gpt-3.5-turbo); 'none' for every pair")
-    lb.add_argument("--out", type=Path, required=True, help="leaderboard CSV path (.md, .png and .html written beside it)")
+                    help="pairwise MT-Bench judgments: the baseline (FastChat's default "
+                         "gpt-3.5-turbo); 'none' for every pair")
+    lb.add_argument("--out", type=Path, required=True,
+                    help="leaderboard CSV path (.md, .png and .html written beside it)")
     lb.add_argument("--seed", type=int, default=0, help="bootstrap seed for alpaca_eval intervals (default 0)")
-    lb.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for alpaca_eval intervals (default 2000)")
+    lb.add_argument("--bootstrap", type=int, default=2000,
+                    help="bootstrap resamples for alpaca_eval intervals (default 2000)")
     lb.add_argument("--quiet", action="store_true", help="write the files, print nothing")
-    lb.add_argument("--force", action="store_true", help="overwrite --out even if it is not a leaderboard alignbench wrote")
+    lb.add_argument("--force", action="store_true",
+                    help="overwrite --out even if it is not a leaderboard alignbench wrote")
 
     report = _sub(sub, "report", "publish leaderboards as self-contained HTML pages (no network needed to view)",
                   "alignbench report leaderboards/oracle.csv leaderboards/hh-harmless.csv")
     report.add_argument("sources", nargs="+", type=Path, help="leaderboard CSVs, rows.json files or run directories")
-    report.add_argument("--out", type=Path, default=None, help="HTML path (one source only; default: <source>.html beside a CSV)")
+    report.add_argument("--out", type=Path, default=None,
+                        help="HTML path (one source only; default: <source>.html beside a CSV)")
 
-    serve = _sub(sub, "serve-judge", "serve a scripted OpenAI-compatible judge on 127.0.0.1 for dry runs (no key needed)",
+    serve = _sub(sub, "serve-judge",
+                 "serve a scripted OpenAI-compatible judge on 127.0.0.1 for dry runs (no key needed)",
                  "alignbench serve-judge --port 8765 --time-limit 600   # judges/local-scripted.yaml points here",
                  description=SERVE_DESCRIPTION)
-    add_serve_arguments(serve)  # the module's own entry point (python -m alignbench.evaluation.local_server) shares them
+    # the module's own entry point (python -m alignbench.evaluation.local_server) shares them
+    add_serve_arguments(serve)
 
     status = _sub(sub, "status", "say which stages of a run are done, their times, and what remains",
                   "alignbench status runs/quickstart")
     status.add_argument("run_dir", type=Path, help="a run directory (holds config.yaml and manifest.json)")
 
-    methods = _sub(sub, "methods", "list the registered alignment methods with their hyper-parameters: type, default and meaning",
+    methods = _sub(sub, "methods",
+                   "list the registered alignment methods with their hyper-parameters: type, default and meaning",
                    "alignbench methods dpo")
     methods.add_argument("name", nargs="?", help="show only this method (default: all)")
 
     grade = _sub(sub, "grade", "single-answer grading (1–10) of FastChat MT-Bench answer files, every turn",
-                 "alignbench grade --questions question.jsonl --answers model_answer/m.jsonl --judge judges/gpt-4o-single.yaml --out graded/")
+                 "alignbench grade --questions question.jsonl --answers model_answer/m.jsonl --judge "
+                 "judges/gpt-4o-single.yaml --out graded/")
     grade.add_argument("--questions", type=Path, default=None,
-                       help="FastChat question.jsonl {question_id, category, turns} (default with --mt-bench-data: its mt_bench/question.jsonl)")
+                       help="FastChat question.jsonl {question_id, category, turns} (default with "
+                            "--mt-bench-data: its mt_bench/question.jsonl)")
     grade.add_argument("--mt-bench-data", default=None, metavar="DIR",
-                       help="follow MT-Bench's protocol: FastChat's data directory (judge_prompts.jsonl, mt_bench/question.jsonl, "
-                            "mt_bench/reference_answer/gpt-4.jsonl), or 'fschat' for the installed package's; the judge YAML "
-                            "then gives only the model and endpoint")
+                       help="follow MT-Bench's protocol: FastChat's data directory "
+                            "(judge_prompts.jsonl, mt_bench/question.jsonl, mt_bench/reference_answer/gpt-4.jsonl), or "
+                            "'fschat' for the installed package's; the judge YAML then "
+                            "gives only the model and endpoint")
     grade.add_argument("--answers", nargs="+", type=Path, required=True,
-                       help="FastChat model_answer/MODEL.jsonl {question_id, model_id, choices: [{turns}]}, one per model")
+                       help="FastChat model_answer/MODEL.jsonl {question_id, model_id, "
+                            "choices: [{turns}]}, one per model")
     grade.add_argument("--judge", required=True, help="a judge YAML with mode: single (e.g. judges/gpt-4o-single.yaml)")
     grade.add_argument("--out", type=Path, required=True, help="output directory (judgments.jsonl, rows.json)")
     grade.add_argument("--base-url", default=None, help="override the judge's base_url")
@@ -141,15 +167,19 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
     grade.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    audit = _sub(sub, "audit-judge", "how far to trust an LLM judge: agreement with human labels, position and length bias",
-                 "alignbench audit-judge --judge judges/local-scripted.yaml --limit 200   # with alignbench serve-judge running")
+    audit = _sub(sub, "audit-judge",
+                 "how far to trust an LLM judge: agreement with human labels, position and length bias",
+                 "alignbench audit-judge --judge judges/local-scripted.yaml --limit 200   # with "
+                 "alignbench serve-judge running")
     audit.add_argument("--judge", required=True, help="judges/NAME.yaml or a judge name in judges/ (pairwise); "
-                       "'simulated': the simulated annotator on the oracle task's Bradley–Terry-labelled pairs, offline")
+                       "'simulated': the simulated annotator on the oracle task's "
+                       "Bradley–Terry-labelled pairs, offline")
     audit.add_argument("--pairs", type=Path, default=None,
                        help="human-labelled pairs: HH-RLHF {chosen, rejected} or {prompt, chosen, rejected} JSONL "
                             "(default: the shipped HH-RLHF harmless test pairs)")
     audit.add_argument("--limit", type=int, default=None, help="judge only the first N pairs")
-    audit.add_argument("--out", type=Path, default=None, help="directory for judgments.jsonl and audit.json (default runs/audit-NAME)")
+    audit.add_argument("--out", type=Path, default=None,
+                       help="directory for judgments.jsonl and audit.json (default runs/audit-NAME)")
     audit.add_argument("--base-url", default=None, help="override the judge's base_url")
     audit.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     audit.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
@@ -159,7 +189,8 @@ def _parser() -> argparse.ArgumentParser:
                 "alignbench grid grid.yaml --backend local --workers 2")
     grid.add_argument("config", help="grid YAML path or built-in config name")
     grid.add_argument("--backend", choices=["local", "ray"], default="local", help="where cells run (default local)")
-    grid.add_argument("--workers", type=int, default=2, help="cells run in parallel (default 2; on a Ray cluster its CPUs decide)")
+    grid.add_argument("--workers", type=int, default=2,
+                      help="cells run in parallel (default 2; on a Ray cluster its CPUs decide)")
     grid.add_argument("--address", help="with --backend ray: a running Ray cluster ('auto', or head-ip:6379), "
                                         "started with 'ray start --head'; without it Ray starts in this process")
     grid.add_argument("--out", type=Path, default=Path("runs/grid"), help="grid directory (default runs/grid)")
@@ -205,8 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - a library's own words for a full disk (torch, safetensors): one line too
         if not _DISK_FULL.search(str(e)):
             raise
-        print(f"alignbench: error: cannot write ({' '.join(str(e).split())[:200]}); is the disk full? finished work is kept, "
-              "free space and re-run the same command to resume", file=sys.stderr)
+        print(f"alignbench: error: cannot write ({' '.join(str(e).split())[:200]}); is the "
+              "disk full? finished work is kept, free space and re-run the same command to resume", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("alignbench: interrupted; finished stages are kept, re-run the same command to resume", file=sys.stderr)
@@ -214,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 _TERMINATED = False
-_DISK_FULL = re.compile(r"No space left on device|StorageFull|PytorchStreamWriter failed writing|file write failed|Disk quota exceeded")
+_DISK_FULL = re.compile(r"No space left on device|StorageFull|PytorchStreamWriter failed writing|"
+                        r"file write failed|Disk quota exceeded")
 
 
 def _on_sigterm(signum, frame):
@@ -235,8 +267,9 @@ def _dispatch(args) -> int:
     from .distributed import world_size  # no torch: a bad command still fails in a second
 
     if world_size() > 1 and args.command != "run":
-        raise AlignbenchError(f"alignbench {args.command} under {world_size()} processes would do the same work in each; "
-                              "only 'alignbench run' shards across processes (accelerate launch -m alignbench run CONFIG)")
+        raise AlignbenchError(f"alignbench {args.command} under {world_size()} processes "
+                              "would do the same work in each; only 'alignbench run' shards across processes "
+                              "(accelerate launch -m alignbench run CONFIG)")
     if args.command == "methods":
         return _cmd_methods(args.name)
     if args.command == "run":
@@ -265,7 +298,8 @@ def _cmd_methods(only: str | None = None) -> int:
 
     methods = {only: registry.get_method(only)} if only else registry.all_methods(plugins=True)
     console = _console()
-    console.print("registered methods: set a hyper-parameter under methods.<name> in a config, or --set methods.<name>.<key>=VALUE\n")
+    console.print("registered methods: set a hyper-parameter under methods.<name> in a config, or "
+                  "--set methods.<name>.<key>=VALUE\n")
     for name, cls in methods.items():
         heading = f"[bold]{name}[/bold] ({cls.kind}): {cls.description}"
         if not cls.Params.names():
@@ -341,7 +375,8 @@ def _cmd_leaderboard(args) -> int:
     from . import leaderboard
 
     if not args.dirs and not args.alpaca_eval and not args.arena_hard and not args.mt_bench:
-        raise AlignbenchError("leaderboard: give at least one directory, --alpaca-eval, --arena-hard or --mt-bench FILE")
+        raise AlignbenchError("leaderboard: give at least one directory, --alpaca-eval, "
+                              "--arena-hard or --mt-bench FILE")
     rows = leaderboard.build_leaderboard(
         dirs=args.dirs,
         alpaca_eval_files=args.alpaca_eval,
@@ -392,7 +427,8 @@ def _cmd_audit_judge(args) -> int:
     from .progress import progress_bar
 
     with progress_bar(args.quiet) as progress:
-        result = audit_judge(args.judge, args.pairs, args.limit, args.out, args.bootstrap, args.seed, args.base_url, progress)
+        result = audit_judge(args.judge, args.pairs, args.limit, args.out, args.bootstrap, args.seed, args.base_url,
+                             progress)
     print("\n".join(audit_table_lines(result)))
     return 0
 
@@ -402,8 +438,8 @@ def _cmd_grade(args) -> int:
     from .progress import progress_bar
 
     with progress_bar(args.quiet) as progress:
-        rows = grade_mtbench(args.questions, args.answers, args.judge, args.out, args.bootstrap, args.seed, args.base_url, progress,
-                             mt_bench_data=args.mt_bench_data)
+        rows = grade_mtbench(args.questions, args.answers, args.judge, args.out, args.bootstrap, args.seed,
+                             args.base_url, progress, mt_bench_data=args.mt_bench_data)
     print("\n".join(grade_table_lines(rows)))
     return 0
 

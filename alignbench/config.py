@@ -71,7 +71,8 @@ class PolicyConfig(_Strict):
 
 
 class SFTConfig(_Strict):
-    steps: int = Field(300, ge=0, le=MAX_COUNT)  # 0: the given model (policy.path, e.g. an instruct checkpoint) is π_sft
+    # 0: the given model (policy.path, e.g. an instruct checkpoint) is π_sft
+    steps: int = Field(300, ge=0, le=MAX_COUNT)
     lr: float = Field(3e-3, gt=0)
     batch_size: int = Field(64, gt=0, le=MAX_COUNT)
     # token: NLL summed over the batch's response tokens / their count (TRL, the papers' SFT);
@@ -210,7 +211,8 @@ def validate_config(data: dict, origin: str = "config") -> Config:
     _check_task_options(cfg.task.name, cfg.task.options, origin)
     problem = name_problem(str(task_name(cfg)))
     if problem:
-        raise AlignbenchError(f"{origin}: setting 'task.options.name': the task's name {str(task_name(cfg))[:40]!r} {problem}")
+        raise AlignbenchError(f"{origin}: setting 'task.options.name': the task's name "
+                              f"{str(task_name(cfg))[:40]!r} {problem}")
     return cfg
 
 
@@ -218,7 +220,8 @@ def task_name(cfg: Config) -> str:
     """The task's name as published: the leaderboard files are ``<name>.csv`` and so on."""
     if cfg.task.name == "jsonl":
         return cfg.task.options.get("name", "custom")
-    return getattr(TASKS.get(cfg.task.name), "task_name", cfg.task.name)  # a declared task's own name, not its YAML path
+    # a declared task's own name, not its YAML path
+    return getattr(TASKS.get(cfg.task.name), "task_name", cfg.task.name)
 
 
 def _check_task_options(task: str, options: dict, origin: str) -> None:
@@ -226,8 +229,8 @@ def _check_task_options(task: str, options: dict, origin: str) -> None:
     types = task_option_types(task)
     unknown = sorted(set(options) - set(types))
     if unknown:
-        raise AlignbenchError(f"{origin}: setting 'task.options': unknown option(s) {', '.join(unknown)} for task {task} "
-                              f"(known: {', '.join(sorted(types))})")
+        raise AlignbenchError(f"{origin}: setting 'task.options': unknown option(s) "
+                              f"{', '.join(unknown)} for task {task} (known: {', '.join(sorted(types))})")
     model = create_model(
         f"{task}_options", __config__=ConfigDict(extra="forbid", allow_inf_nan=False, strict=True),
         **{k: (_bounded(t), ...) for k, t in types.items() if k in options},
@@ -237,7 +240,8 @@ def _check_task_options(task: str, options: dict, origin: str) -> None:
     except ValidationError as e:
         err = e.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
-        raise AlignbenchError(f"{origin}: setting 'task.options.{key}': {err['msg'].removeprefix('Value error, ')}") from None
+        raise AlignbenchError(f"{origin}: setting 'task.options.{key}': "
+                              f"{err['msg'].removeprefix('Value error, ')}") from None
 
 
 def _bounded(annotation):

@@ -28,15 +28,16 @@ def refuse_multiprocess(what: str) -> None:
     """Stop a step that would run whole in every process (the same work N times) under ``accelerate launch``."""
     n = world_size()
     if n > 1:
-        raise AlignbenchError(f"{what} does not shard across processes: under {n} processes it would do the same work {n} times; "
-                              "run it with one process (no accelerate launch)")
+        raise AlignbenchError(f"{what} does not shard across processes: under {n} processes it "
+                              f"would do the same work {n} times; run it with one process (no accelerate launch)")
 
 
 def _init_process_group() -> None:
     import torch
     from accelerate import PartialState  # lazy: only multi-process runs need it
 
-    PartialState(cpu=not torch.cuda.is_available())  # joins (or reuses) the launcher's process group; gloo without a GPU
+    # joins (or reuses) the launcher's process group; gloo without a GPU
+    PartialState(cpu=not torch.cuda.is_available())
 
 
 def on_main_then_share(fn):

@@ -48,13 +48,16 @@ def expand_grid(grid_source: str | Path, out_dir: Path) -> list[Cell]:
         raise AlignbenchError(f"grid config {grid_source}: no such file")
     spec = load_yaml_file(path, "grid config") or {}
     if not isinstance(spec, dict) or "base" not in spec or "grid" not in spec:
-        raise AlignbenchError(f"{path}: a grid config needs 'base' (a config name or path) and 'grid' (methods, seeds, tasks, beta)")
+        raise AlignbenchError(f"{path}: a grid config needs 'base' (a config name or path) and "
+                              "'grid' (methods, seeds, tasks, beta)")
     unknown = set(spec) - {"base", "grid", "set", "name"}
     if unknown:
         raise AlignbenchError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
     base_src = spec["base"]
     beside = path.parent / str(base_src)  # a relative base path is read beside the grid file
-    overrides = [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip()}" for k, v in (spec.get("set") or {}).items()]
+    overrides = [
+        f"{k}={yaml.safe_dump(v, default_flow_style=True).strip()}" for k, v in (spec.get("set") or {}).items()
+    ]
     base = load_config(str(beside) if beside.exists() else str(base_src), overrides)
     g = spec["grid"]
     bad = set(g) - {"methods", "seeds", "tasks", "beta"}
@@ -131,7 +134,8 @@ def _run_local(cells: list[Cell], workers: int, address: str | None = None) -> d
 
 def _run_ray(cells: list[Cell], workers: int, address: str | None = None) -> dict[str, tuple[int, str]]:
     """Every cell as a Ray task: on a cluster at ``address`` ('auto': the one ``ray start`` started on this machine;
-    its nodes must see the grid directory at the same path), else on Ray started in this process with ``workers`` CPUs."""
+    its nodes must see the grid directory at the same path), else on Ray started in this process with ``workers``
+    CPUs."""
     try:
         import ray
     except ImportError:
@@ -142,7 +146,8 @@ def _run_ray(cells: list[Cell], workers: int, address: str | None = None) -> dic
             try:
                 ray.init(address=address, log_to_driver=False)
             except ConnectionError as e:
-                raise AlignbenchError(f"--address {address}: no Ray cluster there ({str(e).splitlines()[0]}); start one with 'ray start --head'") from None
+                raise AlignbenchError(f"--address {address}: no Ray cluster there ({str(e).splitlines()[0]}); "
+                                      "start one with 'ray start --head'") from None
         else:
             ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
         started = True
@@ -157,16 +162,19 @@ def _run_ray(cells: list[Cell], workers: int, address: str | None = None) -> dic
             for ref in finished:
                 try:
                     results[names[ref]] = ray.get(ref)
-                except ray.exceptions.RayError as e:  # the worker (or its node) died twice: report the cell, keep the rest
-                    results[names[ref]] = (-1, f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}")
+                # the worker (or its node) died twice: report the cell, keep the rest
+                except ray.exceptions.RayError as e:
+                    results[names[ref]] = (-1,
+                                           f"{type(e).__name__}: "
+                                           f"{str(e).strip().splitlines()[0] if str(e).strip() else ''}")
         return results
     finally:
         if started:
             ray.shutdown()
 
 
-def run_grid(grid_source: str | Path, backend: str = "local", workers: int = 2, out_dir: Path = Path("runs/grid"), quiet: bool = False,
-             address: str | None = None):
+def run_grid(grid_source: str | Path, backend: str = "local", workers: int = 2, out_dir: Path = Path("runs/grid"),
+             quiet: bool = False, address: str | None = None):
     out_dir = Path(out_dir)
     cells = expand_grid(grid_source, out_dir)
     runner = {"local": _run_local, "ray": _run_ray}.get(backend)
@@ -182,7 +190,8 @@ def run_grid(grid_source: str | Path, backend: str = "local", workers: int = 2, 
         results.update(retry)
     report = {c.name: {"returncode": results[c.name][0], "last_line": _last_line(results[c.name][1]),
                        "stderr_tail": results[c.name][1]} for c in cells}
-    atomic_write_json(out_dir / "grid_report.json", {"seconds": round(time.time() - t0, 1), "backend": backend, "cells": report})
+    atomic_write_json(out_dir / "grid_report.json",
+                      {"seconds": round(time.time() - t0, 1), "backend": backend, "cells": report})
     ok = [c for c in cells if results[c.name][0] == 0]
     for c in cells:
         if results[c.name][0] != 0:
@@ -224,9 +233,15 @@ def seed_summary_rows(cells: list[Cell]) -> list[dict]:
             for own in {c.method, "sft"}:
                 metrics = c.run_dir / "methods" / own / f"seed-{c.seed}" / "metrics.json"
                 if metrics.exists():
-                    infos.setdefault(label if own == c.method else own, []).append(load_json_file(metrics, "metrics.json"))
-        context = RowContext(task=cfg.task.name, run_id=f"grid:{group}", seeds=",".join(str(c.seed) for c in members),
-                             method_columns=lambda label: policy_columns(infos[label], cfg.beta) if label in infos else {})
+                    infos.setdefault(label if own == c.method else own, []).append(
+                        load_json_file(metrics, "metrics.json")
+                    )
+        context = RowContext(
+            task=cfg.task.name,
+            run_id=f"grid:{group}",
+            seeds=",".join(str(c.seed) for c in members),
+            method_columns=lambda label: policy_columns(infos[label], cfg.beta) if label in infos else {},
+        )
         settings = StatisticsSettings(cfg.evaluation.bootstrap, cfg.seed, cfg.evaluation.ci)
         for row in rows_from_comparisons(comparisons, settings, context):
             key = (row.task, row.method, row.evaluator, row.baseline)

@@ -26,7 +26,8 @@ from .tables import (  # noqa: F401  (re-exported: the leaderboard's public name
 
 
 def write_leaderboard(rows: list[dict], out_csv: str | Path, title: str | None = None, force: bool = False,
-                      optimal=None, reward_key: str = "exact_reward", frontier_path: str | Path | None = None) -> dict[str, Path]:
+                      optimal=None, reward_key: str = "exact_reward",
+                      frontier_path: str | Path | None = None) -> dict[str, Path]:
     """Write the CSV (full float precision, atomically), Markdown, a win-rate PNG and an HTML page beside it;
     with ``frontier_path``, also the frontier PNG (the same image the page embeds)."""
     out_csv = Path(out_csv)
@@ -76,9 +77,10 @@ def print_table(rows: list[dict], console, title: str = "leaderboard") -> None:
 
     cols = long_columns(rows)
     names = {"evaluator": "judged by", "baseline": "vs", "n_prompts": "n", "win_rate": "win %", "ci_low": "CI low",
-             "ci_high": "CI high", "std_error": "SE", "mean_reward": "reward", "kl_to_sft": "KL→sft (≈ sampled±SE, ≤ bound)", "seed_spread": "± seeds",
-             "exact_reward": "exact r*", "kl_to_target": "KL→π*", "consistency": "consist. %", "first_position_rate": "1st-pos %",
-             "n_parse_failures": "unparsed"}
+             "ci_high": "CI high", "std_error": "SE", "mean_reward": "reward",
+             "kl_to_sft": "KL→sft (≈ sampled±SE, ≤ bound)", "seed_spread": "± seeds",
+             "exact_reward": "exact r*", "kl_to_target": "KL→π*", "consistency": "consist. %",
+             "first_position_rate": "1st-pos %", "n_parse_failures": "unparsed"}
     table = Table(title="all rows", title_justify="left")
     for c in cols:
         table.add_column(names.get(c, c), style="bold" if c == "method" else None, no_wrap=True,
@@ -103,13 +105,15 @@ def build_leaderboard(dirs, alpaca_eval_files, out_csv, seed: int = 0, n_bootstr
         rows.extend(with_run(read_rows(d), Path(d).resolve().name))
     comparisons: list = []  # the imports' per-prompt results, kept beside the CSV
     if alpaca_eval_files:
-        for r in rows_from_annotation_files(alpaca_eval_files, seed=seed, n_bootstrap=n_bootstrap, lc_weights=lc_weights,
-                                            comparisons=comparisons):
+        for r in rows_from_annotation_files(alpaca_eval_files, seed=seed, n_bootstrap=n_bootstrap,
+                                            lc_weights=lc_weights, comparisons=comparisons):
             rows.append(with_run([r], Path(r["run_id"]).stem)[0])
     if arena_hard_files:
-        rows.extend(with_run(rows_from_arena_hard(arena_hard_files, seed, n_bootstrap, arena_hard_baseline, comparisons=comparisons)))
+        rows.extend(with_run(rows_from_arena_hard(arena_hard_files, seed, n_bootstrap, arena_hard_baseline,
+                                                  comparisons=comparisons)))
     if mt_bench_files:
-        rows.extend(with_run(rows_from_mt_bench(mt_bench_files, seed, n_bootstrap, mt_bench_baseline, comparisons=comparisons)))
+        rows.extend(with_run(rows_from_mt_bench(mt_bench_files, seed, n_bootstrap, mt_bench_baseline,
+                                                comparisons=comparisons)))
     if comparisons:
         save_comparisons(Path(out_csv).with_suffix(".comparisons.jsonl"), comparisons)
     rows = sort_rows(with_run(rows))

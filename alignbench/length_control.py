@@ -73,7 +73,8 @@ def estimate_prompt_difficulty(scores: np.ndarray, features: np.ndarray) -> np.n
     scores = np.asarray(scores, float)
     weight = (~np.isnan(scores)).astype(float)
     K = scores.shape[0]
-    params = _fit(np.where(weight > 0, scores, 0.5), np.asarray(features, float), weight, True, prompt_penalty=DIFFICULTY_PENALTY)
+    params = _fit(np.where(weight > 0, scores, 0.5), np.asarray(features, float), weight, True,
+                  prompt_penalty=DIFFICULTY_PENALTY)
     return params[2 * K:]
 
 

@@ -44,11 +44,13 @@ def check_replaceable(paths, remedy: str) -> None:
 def leaderboard_files(out_csv: Path, frontier: Path | None = None) -> list[Path]:
     """Every file a leaderboard write makes: the CSV and the Markdown, PNG and HTML beside it (+ a frontier PNG)."""
     out_csv = Path(out_csv)
-    return [out_csv, *(out_csv.with_suffix(s) for s in (".md", ".png", ".html")), *([Path(frontier)] if frontier else [])]
+    return [out_csv, *(out_csv.with_suffix(s) for s in (".md", ".png", ".html")),
+            *([Path(frontier)] if frontier else [])]
 
 
 def run_files(out_dir: Path, task: str) -> list[Path]:
     """Every file ``alignbench run`` writes into its leaderboard directory."""
     out_dir = Path(out_dir)
     ranking = out_dir / f"{task}-ranking.csv"
-    return [*leaderboard_files(out_dir / f"{task}.csv", out_dir / f"{task}-frontier.png"), ranking, ranking.with_suffix(".md")]
+    return [*leaderboard_files(out_dir / f"{task}.csv", out_dir / f"{task}-frontier.png"), ranking,
+            ranking.with_suffix(".md")]

@@ -44,7 +44,10 @@ def run_comparison(cfg: Config, run_dir: Path | None = None, leaderboard_dir: Pa
         if not main:
             return []
         t1 = time.time()
-        with single_torch_thread(), simulated_judge_if_configured(cfg.evaluation.simulated_judge, shared.task) as simulated:
+        with (
+            single_torch_thread(),
+            simulated_judge_if_configured(cfg.evaluation.simulated_judge, shared.task) as simulated,
+        ):
             rows, comparisons = evaluate_run(cfg, rd, shared, fitted, judges + simulated, progress)
         rd.manifest["stages"]["evaluation"] = {"seconds": round(time.time() - t1, 3)}
     # Imported here, not at the top: tables and plots bring pandas and matplotlib (about 100 MB resident),
@@ -53,7 +56,8 @@ def run_comparison(cfg: Config, run_dir: Path | None = None, leaderboard_dir: Pa
 
     check_replaceable(run_files(out_dir, shared.task.name), LEADERBOARD_REMEDY)  # again: files may have appeared since
     rows = [r.as_dict() for r in rows]
-    save_comparisons(rd.path / "comparisons.jsonl", comparisons)  # before the tables and plots: a failure there keeps them
+    # before the tables and plots: a failure there keeps them
+    save_comparisons(rd.path / "comparisons.jsonl", comparisons)
     atomic_write_json(rd.path / "rows.json", rows)
     paths = publish(cfg, rd, shared, rows, comparisons, out_dir)
     atomic_write_json(rd.path / "rows.json", rows)  # with the reward_regret publish adds
@@ -61,7 +65,8 @@ def run_comparison(cfg: Config, run_dir: Path | None = None, leaderboard_dir: Pa
     rd.manifest["rm_heldout_accuracy"] = shared.rm_accuracy
     rd.manifest["leaderboard"] = {k: str(v) for k, v in paths.items()}
     rd._save_manifest()
-    check_missing(sum(c.n_request_failures or 0 for c in comparisons), allow_missing, rd.path / "judgments" / "*.failures.jsonl")
+    check_missing(sum(c.n_request_failures or 0 for c in comparisons), allow_missing,
+                  rd.path / "judgments" / "*.failures.jsonl")
     if not quiet:
         print(f"leaderboard: {paths['csv']} (+ .md, .png, {shared.task.name}-frontier.png); run directory: {rd.path}",
               file=sys.stderr)

@@ -39,7 +39,8 @@ def load_plugin(spec: str, kind: str, setting: str):
         try:
             module = importlib.import_module(module_name)
         except ImportError as e:
-            raise AlignbenchError(f"setting '{setting}': cannot import {module_name!r} for {kind} {spec!r} ({e})") from None
+            raise AlignbenchError(f"setting '{setting}': cannot import "
+                                  f"{module_name!r} for {kind} {spec!r} ({e})") from None
         if not hasattr(module, attr):
             raise AlignbenchError(f"setting '{setting}': module {module_name!r} has no {attr!r} ({kind} {spec!r})")
         return getattr(module, attr)
@@ -49,7 +50,8 @@ def load_plugin(spec: str, kind: str, setting: str):
     try:
         return points[0].load()
     except Exception as e:  # a broken installed plugin: say which one, in one line
-        raise AlignbenchError(f"setting '{setting}': entry point {spec!r} of {GROUPS[kind]} does not load ({e})") from None
+        raise AlignbenchError(f"setting '{setting}': entry point {spec!r} of "
+                              f"{GROUPS[kind]} does not load ({e})") from None
 
 
 def find_plugin(spec: str, kind: str, setting: str, known: list[str], subclass_of: type | None = None):
@@ -57,8 +59,9 @@ def find_plugin(spec: str, kind: str, setting: str, known: list[str], subclass_o
     names) when nothing has that name."""
     obj = load_plugin(spec, kind, setting)
     if obj is None:
-        raise AlignbenchError(f"setting '{setting}': unknown {kind} {spec!r} (known: {', '.join(known)}; or the user's own as "
-                              f"package.module:Name, or an installed {GROUPS[kind]} entry point)")
+        raise AlignbenchError(f"setting '{setting}': unknown {kind} {spec!r} (known: "
+                              f"{', '.join(known)}; or the user's own as package.module:Name, or an "
+                              f"installed {GROUPS[kind]} entry point)")
     check_kind(obj, spec, setting, subclass_of=subclass_of)
     return obj
 
@@ -67,6 +70,7 @@ def check_kind(obj, spec: str, setting: str, *, subclass_of: type | None = None)
     """A plugin is of the kind its setting needs: a subclass of ``subclass_of``, or else a callable."""
     if subclass_of is not None:
         if not (isinstance(obj, type) and issubclass(obj, subclass_of)):
-            raise AlignbenchError(f"setting '{setting}': {spec!r} is not a subclass of {subclass_of.__module__}.{subclass_of.__name__}")
+            raise AlignbenchError(f"setting '{setting}': {spec!r} is not a subclass of "
+                                  f"{subclass_of.__module__}.{subclass_of.__name__}")
     elif not callable(obj):
         raise AlignbenchError(f"setting '{setting}': {spec!r} is not callable")

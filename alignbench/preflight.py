@@ -21,7 +21,8 @@ LEADERBOARD_REMEDY = "move it, or choose another --leaderboard-dir"
 
 @contextlib.contextmanager
 def prepared_run(cfg: Config, run_dir: Path | None, extra_judges=(), leaderboard_dir: Path | None = None):
-    """Validate every judge of the run and the files it will publish, then hold the run directory for the run's duration."""
+    """Validate every judge of the run and the files it will publish, then hold the run directory for the run's
+    duration."""
     check_replaceable(run_files(Path(leaderboard_dir or cfg.leaderboard_dir), task_name(cfg)), LEADERBOARD_REMEDY)
     for spec in cfg.evaluation.evaluators:
         prefix, _, argument = spec.partition(":")
@@ -42,8 +43,10 @@ def check_judge(name: str) -> None:
     except AlignbenchError:
         raise
     except Exception as exc:  # noqa: BLE001 - every failure of the one request is reported in one line
-        text = redact(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", key, *url_secrets(judge.base_url))[:300]
-        raise AlignbenchError(f"judge {judge.name} ({judge.identity()}): a test request failed before any training: {text}") from None
+        text = redact(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", key,
+                      *url_secrets(judge.base_url))[:300]
+        raise AlignbenchError(f"judge {judge.name} ({judge.identity()}): a test request "
+                              f"failed before any training: {text}") from None
 
 
 async def _ping(judge, key: str) -> None:

@@ -27,7 +27,8 @@ from .stats import paired_difference
 
 ELO_SCALE = 400.0 / math.log(10.0)  # Elo points per nat of strength
 ELO_ANCHOR = 1000.0
-RANKING_COLUMNS = ["task", "method", "evaluator", "baseline", "bt_score", "ci_low", "ci_high", "rank", "n_prompts", "n_battles"]
+RANKING_COLUMNS = ["task", "method", "evaluator", "baseline", "bt_score", "ci_low", "ci_high", "rank", "n_prompts",
+                   "n_battles"]
 
 
 def _check_outcomes(outcomes: dict, baseline: str) -> tuple[list[str], list[tuple[int, int]], np.ndarray]:
@@ -36,7 +37,8 @@ def _check_outcomes(outcomes: dict, baseline: str) -> tuple[list[str], list[tupl
         raise AlignbenchError("ranking: no pairwise outcomes to fit")
     lengths = {len(np.asarray(v)) for v in outcomes.values()}
     if len(lengths) != 1:
-        raise AlignbenchError(f"ranking: outcome arrays cover different numbers of prompts ({sorted(lengths)}); align them first")
+        raise AlignbenchError("ranking: outcome arrays cover different numbers of prompts "
+                              f"({sorted(lengths)}); align them first")
     players = [baseline] + sorted({p for pair in outcomes for p in pair} - {baseline})
     index = {p: i for i, p in enumerate(players)}
     pairs, columns = [], []
@@ -123,7 +125,9 @@ def fit_bradley_terry(outcomes: dict, baseline: str, n_boot: int = 1000, seed: i
 
 def ranks_from_intervals(intervals: list[tuple[float, float]]) -> list[int]:
     """arena-hard / Chatbot Arena rank: 1 + how many others' lower bound exceeds this one's upper bound."""
-    return [1 + sum(lo_j > hi_i for j, (lo_j, _) in enumerate(intervals) if j != i) for i, (_, hi_i) in enumerate(intervals)]
+    return [
+        1 + sum(lo_j > hi_i for j, (lo_j, _) in enumerate(intervals) if j != i) for i, (_, hi_i) in enumerate(intervals)
+    ]
 
 
 def ranking_rows(outcomes_by_evaluator: dict[str, dict], baseline: str, task: str = "", n_boot: int = 1000,
@@ -178,16 +182,20 @@ def _csv(rows: list[dict], columns: list[str]) -> str:
     for c in columns:
         if c not in df.columns:
             df[c] = None
-    return df[columns + [c for c in df.columns if c not in columns]].map(csv_cell).to_csv(index=False, float_format="%.6g")
+    return (
+        df[columns + [c for c in df.columns if c not in columns]].map(csv_cell).to_csv(index=False, float_format="%.6g")
+    )
 
 
 def ranking_markdown(rows: list[dict]) -> str:
     lines = ["| rank | method | evaluator | Bradley–Terry (Elo) | 95% CI |", "|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['rank']} | {md_cell(r['method'])} | {md_cell(r['evaluator'])} | {r['bt_score']:.0f} | {r['ci_low']:.0f}–{r['ci_high']:.0f} |")
+        lines.append(f"| {r['rank']} | {md_cell(r['method'])} | {md_cell(r['evaluator'])} | {r['bt_score']:.0f} | "
+                     f"{r['ci_low']:.0f}–{r['ci_high']:.0f} |")
     base = rows[0]["baseline"] if rows else ""
-    return (f"# Ranking\n\nBradley–Terry scores on the Elo scale ({base} = 1000), 95% bootstrap intervals over prompts. "
-            "Rank = 1 + the number of methods whose interval lies entirely above.\n\n" + "\n".join(lines) + "\n")
+    return (f"# Ranking\n\nBradley–Terry scores on the Elo scale ({base} = 1000), 95% "
+            "bootstrap intervals over prompts. Rank = 1 + the number of methods whose "
+            "interval lies entirely above.\n\n" + "\n".join(lines) + "\n")
 
 
 def write_ranking(rows_or_outcomes, path: str | Path, baseline: str | None = None, task: str = "",

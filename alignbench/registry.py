@@ -78,7 +78,8 @@ class Registry:
         obj = self._builtin(name, setting)
         if obj is None:
             return find_plugin(name, self.kind, setting, self.names(), subclass_of=self._base())
-        if name in self.builtins or name in self.data_files():  # a user's YAML path is read again each time: it may change
+        # a user's YAML path is read again each time: it may change
+        if name in self.builtins or name in self.data_files():
             self._loaded[name] = obj
         return obj
 

@@ -16,12 +16,13 @@ from .io import atomic_write_text
 from .names import name_problem
 from .owned import check_replaceable
 from .tables import (
-    fmt_cell, frontier_png, is_missing, load_leaderboard, long_columns, notes, rows_from_frame, sort_rows, summary_table, title_for,
-    win_rate_png, with_run,
+    fmt_cell, frontier_png, is_missing, load_leaderboard, long_columns, notes, rows_from_frame, sort_rows,
+    summary_table, title_for, win_rate_png, with_run,
 )
 
 STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1200px; \
+color: #222; padding: 0 1em; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.6em; text-align: right; white-space: nowrap; }
@@ -74,21 +75,26 @@ def _img(png: bytes | None, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
 
 
-def _table(table_id: str, header: list[str], cells: list[list[str]], sort_values: list[list], text_columns: set[int]) -> str:
-    head = "".join(f'<th class="{"text" if i in text_columns else "num"}" aria-sort="none" title="sort by {html.escape(h)}">'
+def _table(
+    table_id: str, header: list[str], cells: list[list[str]], sort_values: list[list], text_columns: set[int]
+) -> str:
+    head = "".join(f'<th class="{"text" if i in text_columns else "num"}" aria-sort="none" '
+                   f'title="sort by {html.escape(h)}">'
                    f"{html.escape(h)}</th>" for i, h in enumerate(header))
     body = []
     for row, values in zip(cells, sort_values):
         tds = []
         for i, (cell, value) in enumerate(zip(row, values)):
             sort = "" if value is None else html.escape(str(value), quote=True)
-            tds.append(f'<td class="{"text" if i in text_columns else "num"}" data-sort="{sort}">{html.escape(cell)}</td>')
+            tds.append(f'<td class="{"text" if i in text_columns else "num"}" '
+                       f'data-sort="{sort}">{html.escape(cell)}</td>')
         body.append("<tr>" + "".join(tds) + "</tr>")
     return (f'<table id="{table_id}" class="sortable"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table>")
 
 
-def render_html(rows: list[dict], title: str, win_rate_png_bytes: bytes | None = None, frontier_png_bytes: bytes | None = None) -> str:
+def render_html(rows: list[dict], title: str, win_rate_png_bytes: bytes | None = None,
+                frontier_png_bytes: bytes | None = None) -> str:
     if not rows:
         raise AlignbenchError(f"leaderboard {title}: no rows to publish")
     rows = sort_rows(with_run(rows))
@@ -112,7 +118,8 @@ def render_html(rows: list[dict], title: str, win_rate_png_bytes: bytes | None =
 <script>{SCRIPT}</script>
 </head><body>
 <h1>alignbench leaderboard: {html.escape(title)}</h1>
-<p class="note">{len(methods)} methods, {len(rows)} rows. Win rates in percent against the baseline named in each column,
+<p class="note">{len(methods)} methods, {len(rows)} rows. Win rates in percent against the \
+baseline named in each column,
 with 95% bootstrap intervals over prompts. Click a column header to sort by it (click again to reverse).
 Every column is described in <code>leaderboards/README.md</code>. Generated {stamp} by alignbench.</p>
 {"".join(f'<p class="note">{html.escape(n)}</p>' + chr(10) for n in notes(rows))}<h2>Summary</h2>

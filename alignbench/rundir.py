@@ -34,12 +34,15 @@ class RunDir:
         if cfg_path.exists():
             if yaml.safe_load(cfg_path.read_text()) != yaml.safe_load(text):
                 raise AlignbenchError(
-                    f"{self.path}: holds a run of a different config; pass --run-dir for a new run or delete the directory"
+                    f"{self.path}: holds a run of a different config; pass --run-dir for a "
+                    "new run or delete the directory"
                 )
         elif self.writes:
             atomic_write_text(cfg_path, text)
         self.manifest_path = self.path / "manifest.json"
-        self.manifest = json.loads(self.manifest_path.read_text()) if self.manifest_path.exists() else _new_manifest(config_dict)
+        self.manifest = (
+            json.loads(self.manifest_path.read_text()) if self.manifest_path.exists() else _new_manifest(config_dict)
+        )
         self._save_manifest()
 
     def done(self, stage: str) -> bool:
@@ -87,7 +90,8 @@ def _new_manifest(config_dict: dict) -> dict:
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent)
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).parent)
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -103,7 +107,9 @@ def run_status(path: str | Path) -> str:
         cfg = validate_config(yaml.safe_load(cfg_path.read_text(encoding="utf-8")), str(cfg_path))
     except yaml.YAMLError as e:
         raise AlignbenchError(f"{cfg_path}: bad YAML ({str(e).splitlines()[0]})") from None
-    stages = ["sft", "reward_model"] + [f"methods/{label}/seed-{s}" for s in cfg.seeds for label, _ in method_instances(cfg)]
+    stages = ["sft", "reward_model"] + [
+        f"methods/{label}/seed-{s}" for s in cfg.seeds for label, _ in method_instances(cfg)
+    ]
     lines = [f"run {path} (config {cfg.name}, task {cfg.task.name}, seeds {cfg.seeds})"]
     done_s, remaining = 0.0, []
     for stage in stages:

@@ -40,7 +40,8 @@ class _BoundedLoader(yaml.SafeLoader):
 # JSON and every user read them as numbers, and so does alignbench, everywhere.
 _BoundedLoader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 _BoundedLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
 
 
 def _unique_mapping(loader, node, deep=False):
@@ -126,7 +127,8 @@ def read_text(path: str | os.PathLike, what: str = "file", max_bytes: int = MAX_
     except FileNotFoundError:
         raise AlignbenchError(f"{path}: {what} not found") from None
     except IsADirectoryError:
-        raise AlignbenchError(f"{path}: is a directory, expected {'an' if what[0] in 'aeiou' else 'a'} {what}") from None
+        raise AlignbenchError(f"{path}: is a directory, expected "
+                              f"{'an' if what[0] in 'aeiou' else 'a'} {what}") from None
     except OSError as e:
         raise AlignbenchError(f"{path}: cannot read {what} ({e.strerror or e})") from None
     if len(data) > max_bytes:

@@ -123,7 +123,9 @@ def paired_difference(a: np.ndarray, b: np.ndarray, n_boot: int = 2000, seed: in
             "p_value_two_sided": float(2 * min(np.mean(boot <= 0), np.mean(boot >= 0)))}
 
 
-def across_seeds(per_seed: list[np.ndarray], n_boot: int = 2000, seed: int = 0, ci: float = 0.95, graded: bool = False) -> dict:
+def across_seeds(
+    per_seed: list[np.ndarray], n_boot: int = 2000, seed: int = 0, ci: float = 0.95, graded: bool = False
+) -> dict:
     """Several seeds on the same prompts: bootstrap the per-prompt mean over seeds, and report
     the spread (standard deviation) of the per-seed win rates beside it."""
     stack = np.vstack([np.asarray(s, float) for s in per_seed])

@@ -21,8 +21,11 @@ from .safe_yaml import load_json_file
 
 
 # Columns shown (rounded) in the long Markdown / screen table; LLM-judge columns only where a row has them.
-LONG_COLUMNS = ["method", "evaluator", "baseline", "n_prompts", "win_rate", "ci_low", "ci_high", "std_error", "mean_reward", "kl_to_sft"]
-OPTIONAL_COLUMNS = ["seed_spread", "exact_reward", "kl_to_target", "reward_regret", "lc_win_rate", "lc_method", "arena_hard_score", "arena_hard_ci_low", "arena_hard_ci_high", "mean_score", "mean_score_turn_1", "mean_score_turn_2", "consistency", "first_position_rate", "one_order_win_rate", "n_parse_failures"]
+LONG_COLUMNS = ["method", "evaluator", "baseline", "n_prompts", "win_rate", "ci_low", "ci_high", "std_error",
+                "mean_reward", "kl_to_sft"]
+OPTIONAL_COLUMNS = ["seed_spread", "exact_reward", "kl_to_target", "reward_regret", "lc_win_rate", "lc_method",
+                    "arena_hard_score", "arena_hard_ci_low", "arena_hard_ci_high", "mean_score", "mean_score_turn_1",
+                    "mean_score_turn_2", "consistency", "first_position_rate", "one_order_win_rate", "n_parse_failures"]
 THREE_DIGITS = {"mean_reward", "kl_to_sft", "exact_reward", "kl_to_target", "kl_to_own_target", "reward_regret"}
 
 
@@ -166,10 +169,11 @@ def _md_table(header: list[str], body: list[list[str]]) -> list[str]:
 
 
 LC_METHOD_WORDS = {
-    "alpaca_eval": "alpaca_eval's own length_controlled_v1, with its instruction-difficulty and gamed-baseline file (df_gamed.csv): "
-                   "alpaca_eval's number",
-    "estimated": "alpaca_eval's GLM with the instruction difficulty estimated jointly from the models imported together "
-                 "(alpaca_eval's table not given; not alpaca_eval's number, close to it)",
+    "alpaca_eval": "alpaca_eval's own length_controlled_v1, with its instruction-difficulty and "
+                   "gamed-baseline file (df_gamed.csv): alpaca_eval's number",
+    "estimated": "alpaca_eval's GLM with the instruction difficulty estimated jointly "
+                 "from the models imported together (alpaca_eval's table not given; not "
+                 "alpaca_eval's number, close to it)",
     "length-only": "a length-only GLM, no instruction difficulty (one model alone; not alpaca_eval's number)",
 }
 
@@ -182,16 +186,17 @@ def notes(rows: list[dict]) -> list[str]:
         if names:
             out.append(f"lc_win_rate of {', '.join(names[:6])}{' and others' if len(names) > 6 else ''}: {words}.")
     if any(not is_missing(r.get("arena_hard_score")) for r in rows):
-        out.append("arena_hard_score: Arena-Hard-Auto's own score as its show_result.py (v0.1) computes it (Bradley–Terry win rate "
-                   "against the baseline, strong verdicts ×3), with its bootstrap interval over battles; win_rate beside it is "
-                   "alignbench's per-question win rate of the same two games.")
+        out.append("arena_hard_score: Arena-Hard-Auto's own score as its show_result.py (v0.1) "
+                   "computes it (Bradley–Terry win rate against the baseline, strong verdicts ×3), with its bootstrap "
+                   "interval over battles; win_rate beside it is alignbench's per-question "
+                   "win rate of the same two games.")
     evaluators = {str(r.get("evaluator")) for r in rows}
     if any(e.startswith("mt-bench-single:") for e in evaluators):
-        out.append("mt-bench-single rows: mean_score and the per-turn means are FastChat show_result.py's (ratings of −1 left out, "
-                   "counted in n_parse_failures).")
+        out.append("mt-bench-single rows: mean_score and the per-turn means are FastChat "
+                   "show_result.py's (ratings of −1 left out, counted in n_parse_failures).")
     if any(e.startswith("mt-bench-pair:") for e in evaluators):
-        out.append("mt-bench-pair rows: win_rate is FastChat show_result.py's win_rate_adjusted (a tie where game 1 says tie or "
-                   "the games disagree).")
+        out.append("mt-bench-pair rows: win_rate is FastChat show_result.py's win_rate_adjusted "
+                   "(a tie where game 1 says tie or the games disagree).")
     return out
 
 
@@ -201,10 +206,17 @@ def to_markdown(df, title: str | None = None) -> str:
     header, cells, _ = summary_table(rows)
     cols = long_columns(rows)
     long = [[fmt_cell(c, r.get(c), r) for c in cols] for r in rows]
-    return (f"# Leaderboard: {title}\n\nWin rates in percent with 95% bootstrap intervals over prompts; "
-            "KL→sft: plain = exact, ≈v±se = Monte Carlo estimate from the method's samples ± 1 SE, ≤v = an upper bound; "
-            "columns are described in leaderboards/README.md.\n\n" + "".join(f"{n}\n\n" for n in notes(rows)) + "## Summary\n\n" + "\n".join(_md_table(header, cells))
-            + "\n\n## All rows\n\nSorted by win rate within each evaluator × baseline.\n\n" + "\n".join(_md_table(cols, long)) + "\n")
+    return (
+        f"# Leaderboard: {title}\n\nWin rates in percent with 95% bootstrap intervals over prompts; "
+        "KL→sft: plain = exact, ≈v±se = Monte Carlo estimate from the method's "
+        "samples ± 1 SE, ≤v = an upper bound; columns are described "
+        "in leaderboards/README.md.\n\n"
+        + "".join(f"{n}\n\n" for n in notes(rows))
+        + "## Summary\n\n"
+        + "\n".join(_md_table(header, cells))
+        + "\n\n## All rows\n\nSorted by win rate within "
+        "each evaluator × baseline.\n\n" + "\n".join(_md_table(cols, long)) + "\n"
+    )
 
 
 def _fig_bytes(fig: Figure) -> bytes:
@@ -294,8 +306,15 @@ def frontier_png(rows: list[dict], reward_key: str = "exact_reward", optimal=Non
         for i, (name, curve) in enumerate(method_curves(pts).items()):
             xs, ys = [c[1] for c in curve], [c[2] for c in curve]
             swept = len(curve) > 1 or curve[0][0] is not None
-            ax.plot(xs, ys, marker=markers[i % len(markers)], ms=6, ls="-" if swept else "none", alpha=0.85,
-                    label=plot_text(name) + (" (swept: " + ", ".join(f"{c[0]:g}" for c in curve) + ")" if swept else ""))
+            ax.plot(
+                xs,
+                ys,
+                marker=markers[i % len(markers)],
+                ms=6,
+                ls="-" if swept else "none",
+                alpha=0.85,
+                label=plot_text(name) + (" (swept: " + ", ".join(f"{c[0]:g}" for c in curve) + ")" if swept else ""),
+            )
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
         ax.set_xlabel("KL(π ‖ π_sft) (nats)")
         if scale.startswith("mean reward"):

@@ -37,7 +37,9 @@ def main():
     rates = []
     for i in range(B_loop):
         s = df.sample(frac=1.0, replace=True, random_state=i)
-        per_prompt = s.apply(lambda r: 1.0 if r["first"] == r["second"] == 1 else 0.0 if r["first"] == r["second"] == 0 else 0.5, axis=1)
+        per_prompt = s.apply(
+            lambda r: 1.0 if r["first"] == r["second"] == 1 else 0.0 if r["first"] == r["second"] == 0 else 0.5, axis=1
+        )
         rates.append(per_prompt.mean())
     loop = (time.perf_counter() - t0) * B / B_loop
     print(f"prompts {n}, resamples {B}: alignbench {ours:.3f} s → 95% CI [{100 * lo:.2f}, {100 * hi:.2f}]")

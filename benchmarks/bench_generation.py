@@ -22,8 +22,10 @@ def one_at_a_time(policy, prompts, n, steps):
     for i, p in enumerate(prompts):
         ids = torch.tensor([policy.encode_prompt(p)])
         torch.manual_seed(i)
-        out = policy.model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True, top_k=0, top_p=1.0, temperature=1.0,
-                                    max_new_tokens=steps, min_new_tokens=steps, num_return_sequences=n, pad_token_id=policy.pad_id)
+        out = policy.model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True, top_k=0, top_p=1.0,
+                                    temperature=1.0,
+                                    max_new_tokens=steps, min_new_tokens=steps, num_return_sequences=n,
+                                    pad_token_id=policy.pad_id)
         tokens += (out.shape[1] - ids.shape[1]) * n
     return tokens
 
@@ -64,7 +66,9 @@ def main():
     tok = build_symbol_tokenizer(syms)
     model = build_tiny_gpt2(len(tok), TinyGPT2Spec(2, 64, 4, 128))
     prompts = [" ".join(f"P{(i * 7 + j) % 8}" for j in range(3)) for i in range(n_prompts)]
-    oracle = Policy(model, tok, ResponseFormat(allowed_token_ids=tok.convert_tokens_to_ids(list("abcdefgh")), fixed_length=4, max_new_tokens=4))
+    oracle = Policy(model, tok,
+                    ResponseFormat(allowed_token_ids=tok.convert_tokens_to_ids(list("abcdefgh")), fixed_length=4,
+                                   max_new_tokens=4))
     o_ours, o_base, o_fixed, o_batch = measure(oracle, prompts, 32, 4)
     steps = 8 if a.tiny else 64
     free = Policy(model, tok, ResponseFormat(max_new_tokens=steps))
@@ -72,7 +76,8 @@ def main():
     f_ours, f_base, f_fixed, f_batch = measure(free, prompts, 32, steps)
     for name, ours, base, fixed, batch in ((f"oracle ({4} tokens)", o_ours, o_base, o_fixed, o_batch),
                                            (f"free length ({steps} tokens)", f_ours, f_base, f_fixed, f_batch)):
-        print(f"{name}: batched by the memory budget ({batch:,} sequences) {ours:,.0f} tokens/s vs the fixed batch of 256 "
+        print(f"{name}: batched by the memory budget ({batch:,} sequences) {ours:,.0f} tokens/s vs the fixed batch "
+              f"of 256 "
               f"{fixed:,.0f} (×{ours / fixed:.2f}) vs one prompt at a time {base:,.0f} tokens/s (×{ours / base:.1f}); "
               f"{len(prompts)} prompts × 32")
     print("vLLM vs transformers needs a GPU: see benchmarks/README.md for the command")

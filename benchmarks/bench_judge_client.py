@@ -39,7 +39,10 @@ def main():
     n = 40 if a.tiny else 400
     latency = 0.1
     concurrency = JudgeConfig.model_fields["max_concurrency"].default
-    pairs = [(OutputRecord(str(i), f"p{i}", "a" * (i % 7 + 1), "m"), OutputRecord(str(i), f"p{i}", "bbbb", "r")) for i in range(n)]
+    pairs = [
+        (OutputRecord(str(i), f"p{i}", "a" * (i % 7 + 1), "m"), OutputRecord(str(i), f"p{i}", "bbbb", "r"))
+        for i in range(n)
+    ]
     queue, stop = mp.Queue(), mp.Event()
     proc = mp.Process(target=serve, args=(queue, latency, stop), daemon=True)
     proc.start()
@@ -55,16 +58,19 @@ def main():
         m = min(len(reqs), 40)
         t0 = time.perf_counter()
         for r in reqs[:m]:
-            client.chat.completions.create(model=judge.model, messages=[{"role": "user", "content": judge.render(r.prompt, r.output_a, r.output_b)}],
+            client.chat.completions.create(model=judge.model,
+                                           messages=[{"role": "user",
+                                                      "content": judge.render(r.prompt, r.output_a, r.output_b)}],
                                            temperature=0.0, max_tokens=judge.max_tokens)
         seq = m / (time.perf_counter() - t0)
     stop.set()
     max_in_flight = queue.get(timeout=30)
     proc.join(10)
     ideal = concurrency / latency
-    print(f"{len(reqs)} judgments, latency {latency * 1000:.0f} ms, concurrency {concurrency} (max in flight seen {max_in_flight}), "
-          f"{info.judged} recorded")
-    print(f"alignbench: {ours:.1f} judgments/s; ideal {ideal:.1f}/s; sequential openai loop {seq:.1f}/s (×{ours / seq:.1f})")
+    print(f"{len(reqs)} judgments, latency {latency * 1000:.0f} ms, concurrency {concurrency} (max in "
+          f"flight seen {max_in_flight}), {info.judged} recorded")
+    print(f"alignbench: {ours:.1f} judgments/s; ideal {ideal:.1f}/s; sequential openai loop "
+          f"{seq:.1f}/s (×{ours / seq:.1f})")
     print(f"judge_client ratio={ours / ideal:.3f}")
 
 

@@ -51,7 +51,8 @@ def run(tree: Path, config: str, workdir: Path, name: str, sets: list[str], env_
 
 
 def print_stages(label: str, results: list[dict]) -> None:
-    names = sorted({k for r in results for k in r["stages"]}, key=lambda k: -statistics.median(r["stages"].get(k, 0) for r in results))
+    names = sorted({k for r in results for k in r["stages"]},
+                   key=lambda k: -statistics.median(r["stages"].get(k, 0) for r in results))
     print(f"{label}: median stage seconds over {len(results)} run(s)")
     for k in names[:12]:
         print(f"  {k:34s} {statistics.median(r['stages'].get(k, 0.0) for r in results):7.2f}")
@@ -61,8 +62,8 @@ def print_stages(label: str, results: list[dict]) -> None:
 
 def describe(label: str, tree: Path, results: list[dict]) -> None:
     walls = [r["wall"] for r in results]
-    print(f"{label} ({tree}): wall {', '.join(f'{w:.1f}' for w in walls)} s; peak RSS {max(r['rss'] for r in results):,.0f} MB; "
-          f"CPU {statistics.median(r['cpu'] for r in results):.1f} s")
+    print(f"{label} ({tree}): wall {', '.join(f'{w:.1f}' for w in walls)} s; peak RSS "
+          f"{max(r['rss'] for r in results):,.0f} MB; CPU {statistics.median(r['cpu'] for r in results):.1f} s")
 
 
 def main():
@@ -83,7 +84,8 @@ def main():
             config, baseline_tree, pairs = str(REPO / "tests" / "data" / "tiny.yaml"), REPO, 1
         else:
             config, baseline_tree, pairs = a.config, tmp / "baseline", a.pairs
-            subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "--force", str(baseline_tree), a.baseline],
+            subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "--force", str(baseline_tree),
+                            a.baseline],
                            check=True, capture_output=True)
         try:
             new, old = [], []
@@ -102,7 +104,8 @@ def main():
                     hog.wait()
         finally:
             if not a.tiny:
-                subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(baseline_tree)], capture_output=True)
+                subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(baseline_tree)],
+                               capture_output=True)
     print(f"config: {config} {' '.join('--set ' + s for s in a.sets)}; torch threads: each side's own default")
     describe(f"baseline {a.baseline if not a.tiny else '(this tree)'}", baseline_tree, old)
     describe("this tree", REPO, new)
@@ -113,8 +116,8 @@ def main():
           f"median {statistics.median(ratios):.3f}, min {min(ratios):.3f}, max {max(ratios):.3f}")
     if busy:
         idle = statistics.median(r["wall"] for r in new)
-        print(f"beside one CPU-bound process at nice 19: {busy[0]['wall']:.1f} s = {busy[0]['wall'] / idle:.3f}× the idle median "
-              f"({idle:.1f} s)")
+        print(f"beside one CPU-bound process at nice 19: {busy[0]['wall']:.1f} s = "
+              f"{busy[0]['wall'] / idle:.3f}× the idle median ({idle:.1f} s)")
         print_stages("this tree, busy", busy)
     if load > cores and not a.tiny:
         print(f"load average {load:.2f} > {cores} cores at start: not a fair measurement, no ratio printed")

@@ -46,8 +46,8 @@ SHAPES = {
     # layers, width, heads, model vocabulary (None: the tokenizer's), tokenizer vocabulary, max prompt / response tokens
     "tiny": dict(n_layer=2, n_embd=128, n_head=4, vocab=None, bpe_vocab=2048, prompt_tokens=80, response_tokens=48,
                  prompt_chars=300, response_chars=200, steps=40, batch=8),
-    "gpt2-small": dict(n_layer=12, n_embd=768, n_head=12, vocab=50257, bpe_vocab=8192, prompt_tokens=128, response_tokens=128,
-                       prompt_chars=1200, response_chars=900, steps=8, batch=8),
+    "gpt2-small": dict(n_layer=12, n_embd=768, n_head=12, vocab=50257, bpe_vocab=8192, prompt_tokens=128,
+                       response_tokens=128, prompt_chars=1200, response_chars=900, steps=8, batch=8),
 }
 THREADS_ENV = "ALIGNBENCH_BENCH_THREADS"  # intra-op threads of every child (both sides alike)
 TRL_PRECISION = dict(bf16=False, fp16=False, gradient_checkpointing=False)
@@ -70,15 +70,18 @@ def setup(shape_name: str, n_pairs: int):
     torch.manual_seed(0)
     torch.set_num_threads(int(os.environ.get(THREADS_ENV, "2")))
     pairs = hh_pairs(n_pairs)
-    rows = [(p.prompt[-shape["prompt_chars"]:], " " + p.chosen[: shape["response_chars"]], " " + p.rejected[: shape["response_chars"]])
+    rows = [(p.prompt[-shape["prompt_chars"]:], " " + p.chosen[: shape["response_chars"]],
+             " " + p.rejected[: shape["response_chars"]])
             for p in pairs]
     tok = train_bpe_tokenizer([r[0] for r in rows] + [r[1] for r in rows] + [r[2] for r in rows], shape["bpe_vocab"])
     # One token of each budget is the BOS / EOS alignbench adds (TRL adds the EOS).
     rows = [(_fit(p, tok, shape["prompt_tokens"] - 1, True), _fit(c, tok, shape["response_tokens"] - 1, False),
              _fit(r, tok, shape["response_tokens"] - 1, False)) for p, c, r in rows]
     vocab = shape["vocab"] or len(tok)
-    model = build_tiny_gpt2(vocab, TinyGPT2Spec(shape["n_layer"], shape["n_embd"], shape["n_head"], max(512, max_len(shape))))
-    policy = Policy(model, tok, ResponseFormat(max_new_tokens=shape["response_tokens"], max_prompt_tokens=shape["prompt_tokens"]))
+    model = build_tiny_gpt2(vocab,
+                            TinyGPT2Spec(shape["n_layer"], shape["n_embd"], shape["n_head"], max(512, max_len(shape))))
+    policy = Policy(model, tok,
+                    ResponseFormat(max_new_tokens=shape["response_tokens"], max_prompt_tokens=shape["prompt_tokens"]))
     return rows, tok, policy
 
 
@@ -92,7 +95,8 @@ def token_count(rows, tok, steps, batch, limit):
 
 
 def _result(t0, rows, tok, steps, batch, shape_name, setup_rss, policy, config):
-    return {"seconds": time.perf_counter() - t0, "tokens": token_count(rows, tok, steps, batch, max_len(SHAPES[shape_name])),
+    return {"seconds": time.perf_counter() - t0,
+            "tokens": token_count(rows, tok, steps, batch, max_len(SHAPES[shape_name])),
             "peak_rss_mb": peak_rss_mb(), "setup_rss_mb": setup_rss, "n_params": policy.n_params(), "config": config}
 
 
@@ -100,14 +104,20 @@ def child_alignbench(shape_name, steps, batch, n_pairs):
     rows, tok, policy = setup(shape_name, n_pairs)
     setup_rss = peak_rss_mb()
     t0 = time.perf_counter()
-    data = GroupData([policy.encode_prompt(p) for p, _, _ in rows], [[policy.encode_response(c), policy.encode_response(r)] for _, c, r in rows])
+    data = GroupData([policy.encode_prompt(p) for p, _, _ in rows],
+                     [[policy.encode_response(c), policy.encode_response(r)] for _, c, r in rows])
     # The policy before its first step is the reference: its log-probs are cached once, and only
     # one model is ever resident.
     cache_logprobs(policy, data, "ref_logps")
     trainer = GroupTrainer(policy, TrainConfig(steps=steps, lr=1e-4, batch_size=batch))
     trainer.fit(data, lambda lp, b: dpo_loss((lp - b["ref_logps"])[:, 0], (lp - b["ref_logps"])[:, 1], 0.1))
-    head = "materialised logits" if materialises_logits(policy.model) else "fused response-only LM head (logits in 32 MB chunks)"
-    config = f"fp32, no activation checkpointing, torch AdamW (fused), reference log-probs cached (one model resident), {head}"
+    head = (
+        "materialised logits"
+        if materialises_logits(policy.model)
+        else "fused response-only LM head (logits in 32 MB chunks)"
+    )
+    config = ("fp32, no activation checkpointing, torch AdamW (fused), reference log-probs "
+              f"cached (one model resident), {head}")
     return _result(t0, rows, tok, steps, batch, shape_name, setup_rss, policy, config)
 
 
@@ -118,8 +128,10 @@ def child_trl(shape_name, steps, batch, n_pairs, precompute):
     rows, tok, policy = setup(shape_name, n_pairs)
     setup_rss = peak_rss_mb()
     ds = Dataset.from_list([{"prompt": p, "chosen": c, "rejected": r} for p, c, r in rows])
-    args = DPOConfig(output_dir="/tmp/alignbench-bench-trl", per_device_train_batch_size=batch, max_steps=steps, learning_rate=1e-4,
-                     report_to="none", beta=0.1, max_length=max_len(SHAPES[shape_name]), logging_steps=10**6, save_strategy="no",
+    args = DPOConfig(output_dir="/tmp/alignbench-bench-trl", per_device_train_batch_size=batch, max_steps=steps,
+                     learning_rate=1e-4,
+                     report_to="none", beta=0.1, max_length=max_len(SHAPES[shape_name]), logging_steps=10**6,
+                     save_strategy="no",
                      use_cpu=True, precompute_ref_log_probs=precompute, disable_tqdm=True, **TRL_PRECISION)
     ref = None if precompute else copy.deepcopy(policy.model)
     if precompute:
@@ -128,7 +140,8 @@ def child_trl(shape_name, steps, batch, n_pairs, precompute):
     trainer = DPOTrainer(model=policy.model, ref_model=ref, args=args, train_dataset=ds, processing_class=tok)
     trainer.train()
     config = (f"DPOConfig(bf16={args.bf16}, fp16={args.fp16}, gradient_checkpointing={args.gradient_checkpointing}, "
-              f"precompute_ref_log_probs={args.precompute_ref_log_probs}, optim={getattr(args.optim, 'value', args.optim)}), "
+              f"precompute_ref_log_probs={args.precompute_ref_log_probs}, "
+              f"optim={getattr(args.optim, 'value', args.optim)}), "
               + ("reference log-probs precomputed" if precompute else "reference model resident"))
     return _result(t0, rows, tok, steps, batch, shape_name, setup_rss, policy, config)
 
@@ -139,7 +152,8 @@ def child_group(method, K, steps):
     resp = [[policy.encode_response(rows[(i + j) % len(rows)][1]) for j in range(K)] for i in range(16)]
     data = GroupData(prompts, resp, {"rewards": torch.randn(16, K)})
     cache_logprobs(policy, data, "ref_logps", length_average=(method == "brain"))
-    data.tensors["alpha"] = brain_alpha(data.tensors["rewards"], 1.0, data.tensors["ref_logps"], data.tensors["ref_logps"])
+    data.tensors["alpha"] = brain_alpha(data.tensors["rewards"], 1.0, data.tensors["ref_logps"],
+                                        data.tensors["ref_logps"])
     if method == "brain":
         fn = lambda lp, b: brain_loss(lp, b["ref_logps"], b["alpha"])  # noqa: E731
     else:
@@ -158,7 +172,8 @@ def child_ceiling(shape_name, batch):
     s = SHAPES[shape_name]
     torch.set_num_threads(int(os.environ.get(THREADS_ENV, "2")))
     H, M, V = s["n_embd"], 2 * batch * max_len(s), s["vocab"] or s["bpe_vocab"]
-    shapes = {"qkv [M,H]×[H,3H]": (M, H, 3 * H), "attention out [M,H]×[H,H]": (M, H, H), "MLP in [M,H]×[H,4H]": (M, H, 4 * H),
+    shapes = {"qkv [M,H]×[H,3H]": (M, H, 3 * H), "attention out [M,H]×[H,H]": (M, H, H),
+              "MLP in [M,H]×[H,4H]": (M, H, 4 * H),
               "MLP out [M,4H]×[4H,H]": (M, 4 * H, H), "LM head [M/2,H]×[H,V]": (M // 2, H, V)}
     out, flops, seconds = {}, 0.0, 0.0
     for name, (m, k, n) in shapes.items():
@@ -226,9 +241,11 @@ def main():
     args = [a.shape, str(steps), str(batch), str(n_pairs)]
     cores, load = os.cpu_count() or 1, os.getloadavg()[0]
     print(f"machine: {cores} cores, load average {load:.2f} at start")
-    names = {"alignbench": "alignbench (cached reference log-probs)", "trl-resident": "TRL DPOTrainer (reference model resident)",
+    names = {"alignbench": "alignbench (cached reference log-probs)",
+             "trl-resident": "TRL DPOTrainer (reference model resident)",
              "trl-precompute": "TRL DPOTrainer (precompute_ref_log_probs)"}
-    child_args = {"alignbench": ("alignbench", *args), "trl-resident": ("trl", *args, "0"), "trl-precompute": ("trl", *args, "1")}
+    child_args = {"alignbench": ("alignbench", *args), "trl-resident": ("trl", *args, "0"),
+                  "trl-precompute": ("trl", *args, "1")}
     if a.trl != "both":
         names.pop("trl-precompute" if a.trl == "resident" else "trl-resident")
     runs: dict[str, list[dict]] = {k: [] for k in names}
@@ -240,21 +257,27 @@ def main():
     rate = {k: [r["tokens"] / r["seconds"] for r in rs] for k, rs in runs.items()}
     trl_rate = [max(rate[k][i] for k in rate if k != "alignbench") for i in range(len(rate["alignbench"]))]
     ratios = [ours / theirs for ours, theirs in zip(rate["alignbench"], trl_rate)]
-    sides = {names[k]: min(rs, key=lambda r: r["seconds"]) | {"median_rate": statistics.median(rate[k]),
-                                                             "peak": max(r["peak_rss_mb"] for r in rs)} for k, rs in runs.items()}
+    sides = {
+        names[k]: min(rs, key=lambda r: r["seconds"])
+        | {"median_rate": statistics.median(rate[k]), "peak": max(r["peak_rss_mb"] for r in rs)}
+        for k, rs in runs.items()
+    }
     me = sides[names["alignbench"]]
-    print(f"shape {a.shape}: {shape['n_layer']} layers × {shape['n_embd']}, vocabulary {shape['vocab'] or 'BPE ' + str(shape['bpe_vocab'])}, "
-          f"≤ {max_len(shape)} tokens, {me['n_params'] / 1e6:.1f} M parameters; {steps} steps × {batch} pairs, fp32 on both sides, "
+    print(f"shape {a.shape}: {shape['n_layer']} layers × {shape['n_embd']}, vocabulary "
+          f"{shape['vocab'] or 'BPE ' + str(shape['bpe_vocab'])}, ≤ {max_len(shape)} tokens, "
+          f"{me['n_params'] / 1e6:.1f} M parameters; {steps} steps × {batch} pairs, fp32 on both sides, "
           f"{os.environ[THREADS_ENV]} threads; {len(ratios)} round(s), each side once per round, order rotated")
     print(f"matmul ceiling (fp32, this CPU, the step's shapes): {ceiling['ceiling'] / 1e9:.1f} GFLOP/s; "
           + ", ".join(f"{k} {v / 1e9:.1f}" for k, v in ceiling["per_shape"].items()))
     for name, r in sides.items():
         mfu = 6 * r["n_params"] * r["median_rate"] / ceiling["ceiling"]
-        print(f"{name:45s} {r['median_rate']:9.0f} tokens/s (median)  {r['seconds']:7.2f} s (best)  peak RSS {r['peak']:7.0f} MB"
-              f"  (after imports and set-up {r['setup_rss_mb']:.0f} MB)  MFU {100 * mfu:.1f} % of the matmul ceiling")
+        print(f"{name:45s} {r['median_rate']:9.0f} tokens/s (median)  {r['seconds']:7.2f} s "
+              f"(best)  peak RSS {r['peak']:7.0f} MB  (after imports and set-up {r['setup_rss_mb']:.0f} MB)  MFU "
+              f"{100 * mfu:.1f} % of the matmul ceiling")
         print(f"{'':45s} config: {r['config']}")
-    print("MFU = 6 · N · tokens/s ÷ ceiling, N = every parameter (embeddings included, tied head counted once); tokens = "
-          "prompt + response tokens of chosen and rejected; time covers tokenisation, reference log-probs and the steps")
+    print("MFU = 6 · N · tokens/s ÷ ceiling, N = every parameter (embeddings included, "
+          "tied head counted once); tokens = prompt + response tokens of chosen and rejected; time covers "
+          "tokenisation, reference log-probs and the steps")
     trl_sides = [r for name, r in sides.items() if name.startswith("TRL")]
     least = min(r["peak"] for r in trl_sides)
     print(f"memory ratio alignbench/TRL peak RSS: {me['peak'] / least:.2f} (vs TRL's smaller peak)")
@@ -264,14 +287,19 @@ def main():
     if a.shape == "tiny":
         gsteps = 2 if a.tiny else 10
         for method in ("brain", "exo"):
-            times = {K: run_child(Path(__file__), method, str(K), str(gsteps))["seconds_per_step"] for K in ((2, 4) if a.tiny else (8, 32))}
+            times = {
+                K: run_child(Path(__file__), method, str(K), str(gsteps))["seconds_per_step"]
+                for K in ((2, 4) if a.tiny else (8, 32))
+            }
             ks = sorted(times)
             print(f"{method}: " + ", ".join(f"K={k}: {times[k] * 1000:.0f} ms/step (4 prompts)" for k in ks)
                   + f"; growth ×{times[ks[1]] / times[ks[0]]:.2f} for K ×{ks[1] / ks[0]:.0f}")
-    print(f"per-round ratios (alignbench ÷ TRL's faster configuration that round): {', '.join(f'{r:.3f}' for r in ratios)}; "
-          f"median {statistics.median(ratios):.3f}, min {min(ratios):.3f}, max {max(ratios):.3f}")
+    print("per-round ratios (alignbench ÷ TRL's faster configuration that round): "
+          f"{', '.join(f'{r:.3f}' for r in ratios)}; median {statistics.median(ratios):.3f}, min "
+          f"{min(ratios):.3f}, max {max(ratios):.3f}")
     if load > cores and not a.tiny:
-        print(f"load average {load:.2f} > {cores} cores at start: the sides would not see the same machine; no ratio printed")
+        print(f"load average {load:.2f} > {cores} cores at start: the sides would not see the "
+              "same machine; no ratio printed")
         sys.exit(1)
     print(f"trainer_vs_trl ratio={statistics.median(ratios):.3f}")
 

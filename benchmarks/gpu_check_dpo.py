@@ -17,7 +17,8 @@ from alignbench.training.trainer import GroupData, GroupTrainer, TrainConfig, ca
 
 STEPS, BATCH, N_PAIRS, SAMPLE_PROMPTS, SAMPLES_PER_PROMPT = 200, 16, 2000, 64, 8
 
-spec = importlib.util.spec_from_file_location("bench_trainer_vs_trl", Path(__file__).with_name("bench_trainer_vs_trl.py"))
+spec = importlib.util.spec_from_file_location("bench_trainer_vs_trl",
+                                              Path(__file__).with_name("bench_trainer_vs_trl.py"))
 bench = importlib.util.module_from_spec(spec)
 sys.path.insert(0, str(Path(__file__).parent))
 spec.loader.exec_module(bench)
@@ -28,12 +29,14 @@ def main() -> None:
         raise SystemExit("gpu_check_dpo: no CUDA device")
     rows, tok, policy = bench.setup("gpt2-small", N_PAIRS)  # 12 × 768, vocabulary 50,257, ≤ 128 + 128 tokens
     policy.model.to("cuda")
-    data = GroupData([policy.encode_prompt(p) for p, _, _ in rows], [[policy.encode_response(c), policy.encode_response(r)] for _, c, r in rows])
+    data = GroupData([policy.encode_prompt(p) for p, _, _ in rows],
+                     [[policy.encode_response(c), policy.encode_response(r)] for _, c, r in rows])
     torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
     cache_logprobs(policy, data, "ref_logps")
     trainer = GroupTrainer(policy, TrainConfig(steps=STEPS, lr=1e-4, batch_size=BATCH, accelerate=True))
-    loss = lambda lp, b: dpo_loss((lp - b["ref_logps"].to(lp.device))[:, 0], (lp - b["ref_logps"].to(lp.device))[:, 1], 0.1)  # noqa: E731
+    loss = lambda lp, b: dpo_loss(  # noqa: E731
+        (lp - b["ref_logps"].to(lp.device))[:, 0], (lp - b["ref_logps"].to(lp.device))[:, 1], 0.1)
     trainer.fit(data, loss)
     torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
@@ -52,8 +55,9 @@ def main() -> None:
         samples = backend.sample(trainer.policy, prompts, n=SAMPLES_PER_PROMPT, seed=0)
         seconds = time.perf_counter() - t
         n_tokens = sum(len(ids) for row in samples.token_ids for ids in row)
-        print(f"vllm sample, {phase}: {len(prompts)} prompts × {SAMPLES_PER_PROMPT}, {n_tokens:,} tokens in {seconds:.1f} s "
-              f"({n_tokens / seconds:,.0f} tokens/s), weight syncs so far {backend.weight_syncs}")
+        print(f"vllm sample, {phase}: {len(prompts)} prompts × {SAMPLES_PER_PROMPT}, "
+              f"{n_tokens:,} tokens in {seconds:.1f} s ({n_tokens / seconds:,.0f} tokens/s), weight "
+              f"syncs so far {backend.weight_syncs}")
     trainer.finish()
     print(f"peak GPU memory (this process, torch allocations) {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB; "
           f"device total {torch.cuda.get_device_properties(0).total_memory / 2**30:.0f} GiB")

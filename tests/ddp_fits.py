@@ -42,7 +42,8 @@ def run_fits(out: Path) -> dict:
 
     # Whole method fits through their adapters: DPO (offline pairs) and RAFT (samples from the policy in rounds).
     for name, params in {"dpo": {"steps": 6, "batch_size": 8, "lr": 1e-2, "checkpoint_every": 3},
-                         "raft": {"rounds": 2, "steps_per_round": 3, "prompts_per_round": 4, "n": 4, "batch_size": 4, "lr": 1e-2}}.items():
+                         "raft": {"rounds": 2, "steps_per_round": 3, "prompts_per_round": 4, "n": 4, "batch_size": 4,
+                                  "lr": 1e-2}}.items():
         run_dir = out / name
         run_dir.mkdir(parents=True, exist_ok=True)
         ctx = MethodContext(task=task, sft_policy=sft, reward_fn=task.gold_reward, run_dir=run_dir, seed=0)
@@ -76,4 +77,5 @@ if __name__ == "__main__":
     trainer_module.atomic_write_torch = counted_write
     trainer_module.group_logprobs = counted_logprobs
     curves = run_fits(out)
-    (out / f"rank{distributed.rank()}.json").write_text(json.dumps({"world_size": distributed.world_size(), **counts, **curves}))
+    (out / f"rank{distributed.rank()}.json").write_text(json.dumps({"world_size": distributed.world_size(), **counts,
+                                                                    **curves}))

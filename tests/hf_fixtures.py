@@ -9,7 +9,8 @@ from pathlib import Path
 
 import torch
 
-TOPICS = ["the weather", "a recipe", "my café order", "naïve Bayes", "the Zürich tram", "a haiku", "π and τ", "emoji 🙂"]
+TOPICS = ["the weather", "a recipe", "my café order", "naïve Bayes", "the Zürich tram", "a haiku", "π and τ",
+          "emoji 🙂"]
 
 
 def user_pairs(n: int = 48) -> list[dict]:

@@ -48,13 +48,28 @@ def prompts_and_texts(n):
 def alpaca_and_jsonl(tmp_path, n=24):
     """The same outputs as alpaca_eval JSON files and as alignbench JSONL files."""
     prompts, method, reference = prompts_and_texts(n)
-    (tmp_path / "model_outputs.json").write_text(json.dumps(
-        [{"instruction": p, "output": o, "generator": "my-model", "dataset": "helpful_base"} for p, o in zip(prompts, method)],
-        indent=2))
-    (tmp_path / "reference_outputs.json").write_text(json.dumps(
-        [{"instruction": p, "output": o, "generator": "gpt4_turbo"} for p, o in reversed(list(zip(prompts, reference)))], indent=2))
-    write_outputs(tmp_path / "m.jsonl", [OutputRecord(str(i), p, o, "my-model") for i, (p, o) in enumerate(zip(prompts, method))])
-    write_outputs(tmp_path / "r.jsonl", [OutputRecord(str(i), p, o, "gpt4_turbo") for i, (p, o) in enumerate(zip(prompts, reference))])
+    (tmp_path / "model_outputs.json").write_text(
+        json.dumps(
+            [
+                {"instruction": p, "output": o, "generator": "my-model", "dataset": "helpful_base"}
+                for p, o in zip(prompts, method)
+            ],
+            indent=2,
+        )
+    )
+    (tmp_path / "reference_outputs.json").write_text(
+        json.dumps(
+            [
+                {"instruction": p, "output": o, "generator": "gpt4_turbo"}
+                for p, o in reversed(list(zip(prompts, reference)))
+            ],
+            indent=2,
+        )
+    )
+    write_outputs(tmp_path / "m.jsonl",
+                  [OutputRecord(str(i), p, o, "my-model") for i, (p, o) in enumerate(zip(prompts, method))])
+    write_outputs(tmp_path / "r.jsonl",
+                  [OutputRecord(str(i), p, o, "gpt4_turbo") for i, (p, o) in enumerate(zip(prompts, reference))])
 
 
 GOOD = {"prompt_id": "1", "prompt": "p", "output": "o", "generator": "m"}
@@ -82,7 +97,8 @@ def judge_file(tmp, **over):
 
 def judge_args(tmp, outputs, reference=None, judge=None):
     ref = reference or write(tmp, "ref.jsonl", line(generator="ref", output="r"))
-    return ["judge", "--outputs", str(outputs), "--reference", str(ref), "--judge", str(judge or judge_file(tmp)), "--out", str(tmp / "out")]
+    return ["judge", "--outputs", str(outputs), "--reference", str(ref), "--judge", str(judge or judge_file(tmp)),
+            "--out", str(tmp / "out")]
 
 
 def judge_argv(tmp_path, outputs_file, reference_file, judge="rm:/nonexistent"):
@@ -93,7 +109,8 @@ def judge_argv(tmp_path, outputs_file, reference_file, judge="rm:/nonexistent"):
 def judge_cmd(tmp_path, judge_file):
     """`alignbench judge` in a subprocess on tmp_path's m.jsonl and r.jsonl."""
     return [sys.executable, "-m", "alignbench", "judge", "--outputs", str(tmp_path / "m.jsonl"), "--reference",
-            str(tmp_path / "r.jsonl"), "--judge", str(judge_file), "--out", str(tmp_path / "out"), "--quiet", "--bootstrap", "200"]
+            str(tmp_path / "r.jsonl"), "--judge", str(judge_file), "--out", str(tmp_path / "out"), "--quiet",
+            "--bootstrap", "200"]
 
 
 def free_port() -> int:

@@ -31,11 +31,14 @@ def sft_world(spec: OracleSpec, model: TinyGPT2Spec, train: TrainConfig):
 @functools.lru_cache(maxsize=1)
 def oracle_world():
     spec = OracleSpec(n_test_prompts=32)
-    task, sft = sft_world(spec, TinyGPT2Spec(n_layer=2, n_embd=64, n_head=4), TrainConfig(steps=250, lr=3e-3, batch_size=64))
+    task, sft = sft_world(spec, TinyGPT2Spec(n_layer=2, n_embd=64, n_head=4),
+                          TrainConfig(steps=250, lr=3e-3, batch_size=64))
     # Evaluate on training prompts: the methods train there, so the exact effect is measured where it acts.
     prompts = [p.text for p in task.train_prompts[:N_EVAL]]
     responses = all_response_texts(spec)
-    gold = torch.tensor([task.gold_reward([p + r for r in responses], [p] * len(responses), responses) for p in prompts])
+    gold = torch.tensor(
+        [task.gold_reward([p + r for r in responses], [p] * len(responses), responses) for p in prompts]
+    )
     sft_lp = sft.exact_logprobs(prompts)
     return task, sft, prompts, gold, sft_lp
 

@@ -24,7 +24,8 @@ def run_lines(script: str) -> list[str]:
     return out.stdout.strip().splitlines()
 
 
-@pytest.mark.parametrize("script, name", [("bench_bootstrap.py", "bootstrap"), ("bench_judge_client.py", "judge_client"),
+@pytest.mark.parametrize("script, name",
+                         [("bench_bootstrap.py", "bootstrap"), ("bench_judge_client.py", "judge_client"),
                                           ("bench_generation.py", "generation")])
 def test_benchmark_prints_ratio(script, name):
     assert re.fullmatch(rf"{name} ratio=\d+(\.\d+)?", run(script))

@@ -15,12 +15,15 @@ import alignbench
 from alignbench.cli import main
 from alignbench.methods.registry import all_methods
 
-EXPECTED = ["sft", "dpo", "dpo-sft", "best-of-n", "expert-iteration", "arm", "arm-pl", "brain", "exo", "exo-pref", "dpo-rw", "ppo",
+EXPECTED = ["sft", "dpo", "dpo-sft", "best-of-n", "expert-iteration", "arm", "arm-pl", "brain", "exo", "exo-pref",
+            "dpo-rw", "ppo",
             "rso", "ipo", "slic", "kto", "orpo", "rrhf", "raft", "pro", "dpo-pl", "preferred-ft", "online-dpo"]
 
 
 def test_help_lists_subcommands():
-    out = subprocess.run([sys.executable, "-m", "alignbench", "--help"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "alignbench", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     for cmd in ("run", "judge", "leaderboard", "methods"):
         assert cmd in out
 
@@ -39,7 +42,8 @@ def _alpaca_annotations(path, seed=0, n=137):
     prefs = rng.choice([1.0, 2.0, 0.0, 1.5], size=n, p=[0.35, 0.45, 0.05, 0.15]).tolist()
     prefs += list(rng.uniform(1, 2, 20))  # weighted-alpaca-eval style fractional preferences
     prefs[3] = None
-    path.write_text(json.dumps([{"instruction": f"q{i}", "generator_1": "gpt4_turbo", "generator_2": "mine", "preference": p}
+    path.write_text(json.dumps([{"instruction": f"q{i}", "generator_1": "gpt4_turbo", "generator_2": "mine",
+                                 "preference": p}
                                 for i, p in enumerate(prefs)]))
     return prefs
 
@@ -47,7 +51,8 @@ def _alpaca_annotations(path, seed=0, n=137):
 def test_version_and_help_with_an_example_on_every_subcommand():
     from alignbench.cli import _parser
 
-    res = subprocess.run([sys.executable, "-m", "alignbench", "--version"], capture_output=True, text=True, env=ENV, check=True)
+    res = subprocess.run([sys.executable, "-m", "alignbench", "--version"], capture_output=True, text=True, env=ENV,
+                         check=True)
     assert res.stdout.strip() == f"alignbench {alignbench.__version__}"
     subparsers = _parser()._subparsers._group_actions[0].choices
     assert {"run", "judge", "leaderboard", "report", "serve-judge", "status", "methods", "grid"} <= set(subparsers)
@@ -99,7 +104,8 @@ def test_status_says_which_stages_are_done_and_what_remains(tmp_path, capsys):
 
 def test_leaderboard_results_on_stdout_logs_on_stderr(tmp_path):
     _alpaca_annotations(tmp_path / "annotations.json")
-    res = subprocess.run([sys.executable, "-m", "alignbench", "leaderboard", "--alpaca-eval", str(tmp_path / "annotations.json"),
+    res = subprocess.run([sys.executable, "-m", "alignbench", "leaderboard", "--alpaca-eval",
+                          str(tmp_path / "annotations.json"),
                           "--out", str(tmp_path / "lb.csv")], capture_output=True, text=True, env=ENV, check=True)
     assert "mine" in res.stdout and "summary" in res.stdout
     assert "leaderboard:" in res.stderr and "leaderboard:" not in res.stdout

@@ -8,7 +8,8 @@ from repo_fixtures import REPO
 from alignbench.config import load_config
 from alignbench.errors import AlignbenchError
 
-EXPECTED = ["sft", "dpo", "dpo-sft", "best-of-n", "expert-iteration", "arm", "arm-pl", "brain", "exo", "exo-pref", "dpo-rw", "ppo",
+EXPECTED = ["sft", "dpo", "dpo-sft", "best-of-n", "expert-iteration", "arm", "arm-pl", "brain", "exo", "exo-pref",
+            "dpo-rw", "ppo",
             "rso", "ipo", "slic", "kto", "orpo", "rrhf", "raft", "pro", "dpo-pl", "preferred-ft", "online-dpo"]
 
 
@@ -44,7 +45,8 @@ LATE_FAILURES = [  # (override, message): each once passed loading and failed on
     ("methods.dpo.beta=inf", "methods.dpo.beta must be a finite, non-negative number, got str 'inf'"),
     ("methods.ppo.gae_lambda=-0.5", "methods.ppo.gae_lambda must be a finite, non-negative number"),
     ("methods.dpo-sft.max_prompts=abc", "methods.dpo-sft.max_prompts must be null or an integer"),
-    ("methods.dpo.max_prompts=8", "methods.dpo: unknown hyper-parameter(s) max_prompts"),  # DPO trains on every pair: was ignored
+    # DPO trains on every pair: was ignored
+    ("methods.dpo.max_prompts=8", "methods.dpo: unknown hyper-parameter(s) max_prompts"),
     ("methods.arm.checkpoint_every=.inf", "methods.arm.checkpoint_every must be an integer"),
     ("beta_sweep=[.nan]", "setting 'beta_sweep.0'"),
     ("beta=.inf", "setting 'beta': Input should be a finite number"),
@@ -78,13 +80,15 @@ def test_valid_settings_still_load():
     from alignbench.config import load_config
 
     cfg = load_config(REPO / "tests" / "data" / "tiny.yaml", ["methods.dpo.beta=1", "policy.lora={r: 4, alpha: 8}",
-                                                             "beta_sweep=[0.1, 1]", "seeds=[0, 4294967295]", "methods.dpo-sft.max_prompts=8"])
+                                                             "beta_sweep=[0.1, 1]", "seeds=[0, 4294967295]",
+                                                              "methods.dpo-sft.max_prompts=8"])
     assert cfg.policy.lora == {"r": 4, "alpha": 8} and cfg.seeds == [0, 2**32 - 1]
     for name in ("quickstart", "hh-harmless"):
         load_config(name)
 
 
-@pytest.mark.parametrize("override", ["sft.steps=true", "seed=true", "reward_model.steps=true", "methods.dpo.steps=true"])
+@pytest.mark.parametrize("override",
+                         ["sft.steps=true", "seed=true", "reward_model.steps=true", "methods.dpo.steps=true"])
 def test_a_boolean_is_not_a_number_in_any_setting(override):
     from alignbench.config import load_config
     from alignbench.errors import AlignbenchError

@@ -33,7 +33,8 @@ def test_two_judges_on_one_out_directory_do_not_pay_twice(tmp_path):
         assert first.wait(timeout=120) == 0, first.stderr.read()
         served = srv.completions
     lines = (tmp_path / "out" / "judgments.jsonl").read_text().splitlines()
-    print(f"second judge: exit {second.returncode}: {second.stderr.strip()}; completions served {served} for {len(lines)} judgments")
+    print(f"second judge: exit {second.returncode}: {second.stderr.strip()}; completions served "
+          f"{served} for {len(lines)} judgments")
     assert served == len(lines) == 2 * n  # before: 120 completions served for 60 judgments
     assert second.returncode == 2 and f"in use by another alignbench process (PID {first.pid})" in second.stderr
     assert len(second.stderr.strip().splitlines()) == 1
@@ -54,8 +55,12 @@ def test_a_held_run_directory_is_refused_before_any_work(tmp_path, capsys):
 def test_grade_and_audit_judge_hold_their_out_directory(tmp_path, capsys):
     from alignbench.dirlock import exclusive_dir
 
-    (tmp_path / "question.jsonl").write_text(json.dumps({"question_id": 1, "category": "writing", "turns": ["Write."]}) + "\n")
-    (tmp_path / "a.jsonl").write_text(json.dumps({"question_id": 1, "model_id": "a", "choices": [{"turns": ["ok"]}]}) + "\n")
+    (tmp_path / "question.jsonl").write_text(
+        json.dumps({"question_id": 1, "category": "writing", "turns": ["Write."]}) + "\n"
+    )
+    (tmp_path / "a.jsonl").write_text(
+        json.dumps({"question_id": 1, "model_id": "a", "choices": [{"turns": ["ok"]}]}) + "\n"
+    )
     (tmp_path / "pairs.jsonl").write_text(json.dumps({"prompt": "p", "chosen": "good", "rejected": "bad"}) + "\n")
     with JudgeServer(lambda prompt: "Rating: [[5]] [[A]]") as srv:
         cfg = yaml.safe_load((REPO / "judges" / "local-scripted-single.yaml").read_text())
@@ -65,7 +70,8 @@ def test_grade_and_audit_judge_hold_their_out_directory(tmp_path, capsys):
         (tmp_path / "single.yaml").write_text(yaml.safe_dump(cfg))
         pairwise = judge_yaml(tmp_path, srv.base_url)
         with exclusive_dir(tmp_path / "out", "--out directory"):  # another process is writing judgments here
-            assert main(["grade", "--questions", str(tmp_path / "question.jsonl"), "--answers", str(tmp_path / "a.jsonl"),
+            assert main(["grade", "--questions", str(tmp_path / "question.jsonl"), "--answers",
+                         str(tmp_path / "a.jsonl"),
                          "--judge", str(tmp_path / "single.yaml"), "--out", str(tmp_path / "out"), "--quiet"]) == 2
             assert main(["audit-judge", "--judge", str(pairwise), "--pairs", str(tmp_path / "pairs.jsonl"),
                          "--out", str(tmp_path / "out"), "--quiet", "--bootstrap", "200"]) == 2

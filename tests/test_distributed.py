@@ -29,10 +29,11 @@ def free_port() -> int:
 def launch_two(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
     """``accelerate launch`` two processes on this machine (CPU only: gloo) running ``args`` (a script or -m module)."""
     accelerate = Path(sys.executable).with_name("accelerate")
-    cmd = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+    cmd = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision",
+           "no",
            "--dynamo_backend", "no", "--main_process_ip", "127.0.0.1", "--main_process_port", str(free_port()), *args]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1",
-           "CUDA_VISIBLE_DEVICES": ""}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
@@ -78,7 +79,8 @@ def test_a_whole_run_under_two_processes_equals_one_process(tmp_path):
     config = ROOT / "tests" / "data" / "tiny-ddp.yaml"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     one = subprocess.run([sys.executable, "-m", "alignbench", "run", str(config), "--run-dir", str(tmp_path / "one"),
-                          "--leaderboard-dir", str(tmp_path / "lb1"), "--quiet"], capture_output=True, text=True, env=env, timeout=400)
+                          "--leaderboard-dir", str(tmp_path / "lb1"), "--quiet"], capture_output=True, text=True,
+                         env=env, timeout=400)
     assert one.returncode == 0, one.stderr[-3000:]
     for attempt in ("first", "resumed"):
         launch_two("-m", "alignbench", "run", str(config), "--run-dir", str(tmp_path / "two"),
@@ -95,7 +97,10 @@ def test_a_whole_run_under_two_processes_equals_one_process(tmp_path):
         outputs = f"methods/{method}/seed-0/outputs.jsonl"
         assert (tmp_path / "two" / outputs).read_text() == (tmp_path / "one" / outputs).read_text(), method
     for log in ("sft_train_log.jsonl", "methods/dpo/seed-0/train_log.jsonl", "methods/raft/seed-0/train_log.jsonl"):
-        losses = [[json.loads(line)["loss"] for line in (tmp_path / run / log).read_text().splitlines()] for run in ("one", "two")]
+        losses = [
+            [json.loads(line)["loss"] for line in (tmp_path / run / log).read_text().splitlines()]
+            for run in ("one", "two")
+        ]
         assert losses[1] == pytest.approx(losses[0], abs=LOSS_TOL), log
     run_log = (tmp_path / "two" / "run.log").read_text()
     assert run_log.count("start: alignbench") == 2  # rank 0's log only, once per launch

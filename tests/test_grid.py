@@ -16,7 +16,8 @@ TINY = Path(__file__).parent / "data" / "tiny.yaml"
 
 def grid_file(tmp_path, methods, seeds, extra_set=None):
     spec = {"base": str(TINY), "grid": {"methods": methods, "seeds": seeds},
-            "set": {"methods": {"sft": {}, "dpo": {"steps": 10, "lr": 2e-3, "batch_size": 16}, "exo": {"steps": 10, "lr": 2e-3, "batch_size": 16}},
+            "set": {"methods": {"sft": {}, "dpo": {"steps": 10, "lr": 2e-3, "batch_size": 16},
+                                "exo": {"steps": 10, "lr": 2e-3, "batch_size": 16}},
                     "sft.steps": 20, "reward_model.steps": 20, **(extra_set or {})}}
     p = tmp_path / "grid.yaml"
     p.write_text(yaml.safe_dump(spec))

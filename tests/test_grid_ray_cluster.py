@@ -22,7 +22,8 @@ import pytest
 from test_grid import grid_file
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform != "linux", reason="reads /proc to stop its own cluster")]
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(sys.platform != "linux", reason="reads /proc to stop its own cluster")]
 
 
 def processes() -> dict[int, tuple[int, str]]:
@@ -72,7 +73,8 @@ def ray_cluster():
            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled"}
     address = f"127.0.0.1:{port}"
     try:
-        subprocess.run([str(ray_bin), "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", "1",
+        subprocess.run([str(ray_bin), "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
+                        "--num-cpus", "1",
                         "--include-dashboard", "false", "--temp-dir", temp_dir, "--disable-usage-stats"],
                        env=env, check=True, capture_output=True, timeout=120)
         subprocess.run([sys.executable, str(ROOT / "tests" / "ray_second_node.py"), address, temp_dir, "1"],
@@ -103,9 +105,11 @@ def comparable(csv: Path) -> pd.DataFrame:
 def test_grid_on_a_two_node_ray_cluster(ray_cluster, tmp_path):
     address, env = ray_cluster
     (tmp_path / "local").mkdir()
-    local = subprocess.run([sys.executable, "-m", "alignbench", "grid", str(grid_file(tmp_path / "local", ["dpo"], [0, 1])),
+    local = subprocess.run([sys.executable, "-m", "alignbench", "grid",
+                            str(grid_file(tmp_path / "local", ["dpo"], [0, 1])),
                             "--backend", "local", "--out", str(tmp_path / "local" / "g"), "--quiet"],
-                           env=env, capture_output=True, text=True, timeout=900)  # the same thread count as the Ray workers
+                           # the same thread count as the Ray workers
+                           env=env, capture_output=True, text=True, timeout=900)
     assert local.returncode == 0, local.stderr[-3000:]
 
     (tmp_path / "ray").mkdir()
@@ -116,10 +120,12 @@ def test_grid_on_a_two_node_ray_cluster(ray_cluster, tmp_path):
         (out / "cells" / name).mkdir(parents=True)
         (out / "cells" / name / "config.yaml").write_text("methods: [unclosed\n")
     killed, stop = [], threading.Event()
-    killer = threading.Thread(target=kill_worker_once, args=(str(out / "cells" / "oracle-dpo-s1.yaml"), killed, stop), daemon=True)
+    killer = threading.Thread(target=kill_worker_once, args=(str(out / "cells" / "oracle-dpo-s1.yaml"), killed, stop),
+                              daemon=True)
     killer.start()
     try:
-        proc = subprocess.run([sys.executable, "-m", "alignbench", "grid", str(grid), "--backend", "ray", "--address", address,
+        proc = subprocess.run([sys.executable, "-m", "alignbench", "grid", str(grid), "--backend", "ray", "--address",
+                               address,
                                "--out", str(out), "--quiet"], env=env, capture_output=True, text=True, timeout=900)
     finally:
         stop.set()
@@ -128,9 +134,11 @@ def test_grid_on_a_two_node_ray_cluster(ray_cluster, tmp_path):
     assert killed, "the dpo-s1 cell's worker was never seen running"
     report = json.loads((out / "grid_report.json").read_text())["cells"]
     assert set(report) == {"oracle-dpo-s0", "oracle-dpo-s1", "oracle-exo-s0", "oracle-exo-s1"}  # none lost
-    assert report["oracle-dpo-s0"]["returncode"] == 0 and report["oracle-dpo-s1"]["returncode"] == 0  # retried after the kill
+    # retried after the kill
+    assert report["oracle-dpo-s0"]["returncode"] == 0 and report["oracle-dpo-s1"]["returncode"] == 0
     for name in ("oracle-exo-s0", "oracle-exo-s1"):
         assert report[name]["returncode"] != 0
         assert "Traceback (most recent call last)" in report[name]["stderr_tail"]
         assert f"cell {name} failed twice" in proc.stderr
-    pd.testing.assert_frame_equal(comparable(out / "leaderboard.csv"), comparable(tmp_path / "local" / "g" / "leaderboard.csv"))
+    pd.testing.assert_frame_equal(comparable(out / "leaderboard.csv"),
+                                  comparable(tmp_path / "local" / "g" / "leaderboard.csv"))

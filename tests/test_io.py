@@ -13,7 +13,8 @@ from alignbench.evaluation.local_server import JudgeServer, ScriptedJudge, prefe
 from alignbench.evaluation.outputs import write_outputs
 from alignbench.evaluation.store import JudgmentStore
 
-ALPACA = [{"generator_1": "a", "generator_2": "b", "preference": 2}, {"generator_1": "a", "generator_2": "b", "preference": 1}]
+ALPACA = [{"generator_1": "a", "generator_2": "b", "preference": 2},
+          {"generator_1": "a", "generator_2": "b", "preference": 1}]
 
 
 @pytest.mark.parametrize("errno_name", ["ENOSPC", "EROFS", "EACCES"])
@@ -50,9 +51,13 @@ def test_judge_on_a_full_disk_is_one_line_and_resumes(tmp_path, capsys, monkeypa
             raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
         return real_append(self, records)
 
-    with JudgeServer(ScriptedJudge(prefer_longer), latency_s=0.05) as srv:  # answers arrive together: many writes fail at once
+    # answers arrive together: many writes fail at once
+    with JudgeServer(ScriptedJudge(prefer_longer), latency_s=0.05) as srv:
         judge = judge_yaml(tmp_path, srv.base_url, max_concurrency=16)
-        argv = judge_argv(tmp_path, tmp_path / "m.jsonl", tmp_path / "r.jsonl", judge=str(judge)) + ["--bootstrap", "200"]
+        argv = judge_argv(tmp_path, tmp_path / "m.jsonl", tmp_path / "r.jsonl", judge=str(judge)) + [
+            "--bootstrap",
+            "200",
+        ]
         monkeypatch.setattr(JudgmentStore, "append", append)
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
@@ -66,7 +71,8 @@ def test_a_torch_write_failure_in_run_is_one_line(tmp_path, capsys, monkeypatch)
     from alignbench import pipeline
 
     def full(*a, **k):
-        raise RuntimeError("[enforce fail at inline_container.cc:603] . PytorchStreamWriter failed writing file data/0: file write failed")
+        raise RuntimeError("[enforce fail at inline_container.cc:603] . PytorchStreamWriter failed writing "
+                           "file data/0: file write failed")
 
     monkeypatch.setattr(pipeline, "run_comparison", full)
     assert main(["run", "--run-dir", str(tmp_path / "run"), "--leaderboard-dir", str(tmp_path / "lb"), "--quiet"]) == 2
@@ -83,4 +89,7 @@ def test_model_heads_are_written_atomically(tmp_path, monkeypatch):
     assert torch.equal(torch.load(tmp_path / "head.pt")["w"], torch.ones(2))
     from alignbench.models import encoder_reward, reward
 
-    assert "torch.save(" not in Path(reward.__file__).read_text() and "torch.save(" not in Path(encoder_reward.__file__).read_text()
+    assert (
+        "torch.save(" not in Path(reward.__file__).read_text()
+        and "torch.save(" not in Path(encoder_reward.__file__).read_text()
+    )

@@ -22,7 +22,8 @@ ROOT = Path(alignbench.__file__).resolve().parents[1]  # the directory holding t
 # Lowest first. A module belongs to the first layer naming its top-level name under alignbench (``""``: the
 # package's own __init__, the Python API). Imports go down or sideways (within a layer, without cycles).
 LAYERS: list[tuple[str, set[str]]] = [
-    ("leaves and statistics", {"errors", "io", "names", "owned", "secrets", "safe_yaml", "lifetime", "progress", "dirlock",
+    ("leaves and statistics",
+     {"errors", "io", "names", "owned", "secrets", "safe_yaml", "lifetime", "progress", "dirlock",
                                "distributed", "plugins", "registry", "version", "stats", "ranking", "length_control"}),
     ("tasks", {"tasks"}),
     ("models", {"models"}),
@@ -38,12 +39,16 @@ LAYERS: list[tuple[str, set[str]]] = [
 # Function-level imports of alignbench modules that stay, and why. A key names the importing module and the
 # imported one; "*" stands for any module.
 ALLOWED_LATE: dict[tuple[str, str], str] = {
-    ("alignbench", "*"): "the Python API: `import alignbench` (run before every submodule and CLI command) loads no torch",
+    ("alignbench", "*"): "the Python API: `import alignbench` (run before every submodule "
+    "and CLI command) loads no torch",
     ("alignbench.cli", "*"): "start-up time: each command imports what it runs, so `alignbench --help` and a bad "
-                             "command answer in a second without torch",
+    "command answer in a second without torch",
     ("alignbench.pipeline", "alignbench.stages.publish"): "memory: tables and plots bring pandas and matplotlib "
-                                                          "(~100 MB resident) the training stages need not carry",
-    ("alignbench.evaluation.evaluators", "alignbench.models.reward"): "start-up time: judge-only LLM runs never load torch models",
+    "(~100 MB resident) the training stages need not carry",
+    (
+        "alignbench.evaluation.evaluators",
+        "alignbench.models.reward",
+    ): "start-up time: judge-only LLM runs never load torch models",
 }
 
 # Modules whose function-level imports are left out of the cycle check (none: the registry names built-ins by
@@ -76,7 +81,9 @@ def _type_checking(node: ast.AST) -> bool:
         or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"))
 
 
-def _targets(node: ast.Import | ast.ImportFrom, importer: str, is_package: bool, known: dict, package: str) -> list[str]:
+def _targets(
+    node: ast.Import | ast.ImportFrom, importer: str, is_package: bool, known: dict, package: str
+) -> list[str]:
     """The modules of ``package`` one import statement loads (the deepest known module of each name)."""
     if isinstance(node, ast.Import):
         names = [a.name for a in node.names]
@@ -159,7 +166,8 @@ KNOWN, IMPORTS = import_graph()
 
 
 def test_every_module_has_a_layer():
-    assert [m for m in KNOWN if layer_of(m) is None] == [], "name the new module's layer in LAYERS (and ARCHITECTURE.md)"
+    assert [m for m in KNOWN if layer_of(m) is None] == [], ("name the new module's layer "
+                                                             "in LAYERS (and ARCHITECTURE.md)")
 
 
 def test_no_import_cycles():
@@ -191,7 +199,8 @@ def test_the_checks_see_late_relative_and_dotted_imports(tmp_path):
         "pkg/low.py": "def f():\n    from .high import g\n",
         "pkg/high.py": "import pkg.low\n",
         "pkg/sub/__init__.py": "from .. import low\n",
-        "pkg/sub/mod.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import high\nfrom . import other\n",
+        "pkg/sub/mod.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg "
+                          "import high\nfrom . import other\n",
         "pkg/sub/other.py": "",
     })
     known, imports = import_graph(root, "pkg")

@@ -14,13 +14,15 @@ from alignbench.leaderboard import COLUMNS, to_markdown, win_rate_panels, write_
 
 
 def _row(method, win, evaluator="reward-model", baseline="sft", task="oracle", run_id="qs-1", judge="train RM", **kw):
-    return {"task": task, "method": method, "evaluator": evaluator, "baseline": baseline, "n_prompts": 64, "win_rate": win,
+    return {"task": task, "method": method, "evaluator": evaluator, "baseline": baseline, "n_prompts": 64,
+            "win_rate": win,
             "ci_low": win - 5, "ci_high": win + 5, "std_error": 2.5, "wins": 1, "ties": 0, "losses": 1, "judge": judge,
             "run_id": run_id, "mean_reward": 1.0, "kl_to_sft": 0.5, **kw}
 
 
 def test_rows_sorted_by_win_rate_within_evaluator_and_baseline_and_summary_first(tmp_path):
-    rows = [_row("a", 60.0), _row("b", 80.0), _row("c", 70.0), _row("a", 90.0, baseline="dataset"), _row("b", 40.0, baseline="dataset")]
+    rows = [_row("a", 60.0), _row("b", 80.0), _row("c", 70.0), _row("a", 90.0, baseline="dataset"),
+            _row("b", 40.0, baseline="dataset")]
     paths = write_leaderboard(rows, tmp_path / "lb.csv")
     df = pd.read_csv(paths["csv"])
     assert df[df.baseline == "sft"].method.tolist() == ["b", "c", "a"]
@@ -49,7 +51,9 @@ def test_combined_runs_keep_task_and_run_and_the_title_names_them(tmp_path):
     # Two reward models never share a plot panel, and each panel names its task and reward model.
     panels = win_rate_panels(df.to_dict("records"))
     assert len(panels) == 2 and all(len({r["judge"] for r in rs}) == 1 for rs in panels.values())
-    assert any("oracle" in t and "policy" in t for t in panels) and any("hh-harmless" in t and "minilm" in t for t in panels)
+    assert any("oracle" in t and "policy" in t for t in panels) and any(
+        "hh-harmless" in t and "minilm" in t for t in panels
+    )
     assert alignbench.load_leaderboard(out).shape == df.shape
     assert out.with_suffix(".html").exists()
 
@@ -131,7 +135,8 @@ def test_names_are_plain_text_in_markdown_and_plots(tmp_path, name):
 
 
 def test_leaderboard_files_have_the_schema(tmp_path):
-    row = {"task": "t", "method": "m", "evaluator": "e", "baseline": "b", "n_prompts": 3, "win_rate": 50.0, "ci_low": 20.0,
+    row = {"task": "t", "method": "m", "evaluator": "e", "baseline": "b", "n_prompts": 3, "win_rate": 50.0,
+           "ci_low": 20.0,
            "ci_high": 80.0, "std_error": 10.0, "wins": 1, "ties": 1, "losses": 1, "mean_reward": 0.1, "kl_to_sft": 0.2}
     paths = write_leaderboard([row], tmp_path / "lb.csv")
     df = pd.read_csv(paths["csv"])

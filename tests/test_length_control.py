@@ -77,7 +77,8 @@ def test_alpaca_eval_annotations_grouped_by_model():
     for i in range(200):
         longer = rng.random() < 0.5
         recs.append({"generator_1": "base", "generator_2": "m", "output_1": "b" * 100,
-                     "output_2": "m" * (200 if longer else 100), "preference": 2.0 if (longer or rng.random() < 0.3) else 1.0})
+                     "output_2": "m" * (200 if longer else 100),
+                     "preference": 2.0 if (longer or rng.random() < 0.3) else 1.0})
     out = lc_from_annotations(recs, n_boot=50)
     assert out["m"]["win_rate"] > out["m"]["lc_win_rate"]  # the judge rewards the longer outputs
     with pytest.raises(AlignbenchError, match="output_2"):
@@ -90,7 +91,8 @@ def test_alpaca_eval_import_rows_carry_lc_columns(tmp_path):
     from alignbench.evaluation.alpaca_eval import rows_from_annotations
 
     rng = np.random.default_rng(4)
-    recs = [{"generator_1": "base", "generator_2": "m", "output_1": "b" * 100, "output_2": "m" * int(rng.integers(50, 200)),
+    recs = [{"generator_1": "base", "generator_2": "m", "output_1": "b" * 100,
+             "output_2": "m" * int(rng.integers(50, 200)),
              "preference": float(rng.choice([1.0, 2.0]))} for _ in range(100)]
     path = tmp_path / "annotations.json"
     path.write_text(json.dumps(recs))

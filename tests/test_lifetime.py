@@ -29,7 +29,8 @@ def test_sigterm_is_handled_like_sigint(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with JudgeServer(ScriptedJudge(prefer_longer), latency_s=0.05, deadline_s=120) as srv:
         jf = judge_yaml(tmp_path, srv.base_url, max_concurrency=1)
-        proc = subprocess.Popen(judge_cmd(tmp_path, jf), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+        proc = subprocess.Popen(judge_cmd(tmp_path, jf), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                env=env)
         store = tmp_path / "out" / "judgments.jsonl"
         wait_for_lines(store, 5)
         proc.send_signal(signal.SIGTERM)
@@ -82,8 +83,10 @@ def test_grid_cells_die_with_the_grid(tmp_path, how):
     grid.write_text(yaml.safe_dump({"base": "quickstart", "grid": {"methods": ["dpo"], "seeds": [0]},
                                     "set": {"sft.steps": 100000}}))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-c", IGNORE_SIGINT_THEN_EXEC, "grid", str(grid), "--out", str(tmp_path / "g"),
-                             "--workers", "1", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen([sys.executable, "-c", IGNORE_SIGINT_THEN_EXEC, "grid", str(grid), "--out",
+                             str(tmp_path / "g"),
+                             "--workers", "1", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=env)
     cells = []
     try:
         deadline = time.monotonic() + 60

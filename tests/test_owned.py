@@ -10,7 +10,8 @@ from repo_fixtures import REPO
 
 from alignbench.cli import main
 
-ALPACA = [{"generator_1": "a", "generator_2": "b", "preference": 2}, {"generator_1": "a", "generator_2": "b", "preference": 1}]
+ALPACA = [{"generator_1": "a", "generator_2": "b", "preference": 2},
+          {"generator_1": "a", "generator_2": "b", "preference": 1}]
 
 
 @pytest.mark.parametrize("victim", ["outputs.jsonl", "rows.json", "README.md", "notes.csv"])
@@ -53,7 +54,8 @@ def test_report_does_not_overwrite_a_hand_written_page(tmp_path, capsys):
     assert paths["html"].read_text() == "<html>my notes</html>"
 
 
-@pytest.mark.parametrize("name", ["oracle-ranking.csv", "oracle-ranking.md", "oracle-frontier.png", "oracle.md", "oracle.html"])
+@pytest.mark.parametrize("name",
+                         ["oracle-ranking.csv", "oracle-ranking.md", "oracle-frontier.png", "oracle.md", "oracle.html"])
 def test_run_refuses_every_foreign_file_it_would_write_before_training(tmp_path, capsys, name, no_training):
     lb = tmp_path / "lb"
     lb.mkdir()

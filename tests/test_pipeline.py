@@ -26,7 +26,8 @@ TINY = Path(__file__).parent / "data" / "tiny.yaml"
 
 def run_cli(*args, cwd=None, check=True):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, "-m", "alignbench", *args], capture_output=True, text=True, cwd=cwd, env=env, check=check)
+    return subprocess.run([sys.executable, "-m", "alignbench", *args], capture_output=True, text=True, cwd=cwd, env=env,
+                          check=check)
 
 
 def comparable(rows):
@@ -45,7 +46,8 @@ def check_leaderboard(lb_dir: Path, task="oracle"):
 
 
 def test_killed_run_resumes_to_the_same_table(tmp_path):
-    straight = run_cli("run", str(TINY), "--run-dir", str(tmp_path / "a"), "--leaderboard-dir", str(tmp_path / "lb_a"), "--quiet")
+    straight = run_cli("run", str(TINY), "--run-dir", str(tmp_path / "a"), "--leaderboard-dir", str(tmp_path / "lb_a"),
+                       "--quiet")
     assert "dpo" in straight.stdout
     df = check_leaderboard(tmp_path / "lb_a")
     assert set(df.method) == {"sft", "dpo", "best-of-n", "arm", "exo", "ppo"}
@@ -78,7 +80,8 @@ def test_killed_run_resumes_to_the_same_table(tmp_path):
 def test_run_dir_of_another_config_is_refused(tmp_path):
     run_cli("run", str(TINY), "--run-dir", str(tmp_path / "a"), "--leaderboard-dir", str(tmp_path / "lb"), "--quiet",
             "--set", "methods={sft: {}}")
-    res = run_cli("run", str(TINY), "--run-dir", str(tmp_path / "a"), "--leaderboard-dir", str(tmp_path / "lb"), "--quiet", check=False)
+    res = run_cli("run", str(TINY), "--run-dir", str(tmp_path / "a"), "--leaderboard-dir", str(tmp_path / "lb"),
+                  "--quiet", check=False)
     assert res.returncode == 2
     assert "holds a run of a different config" in res.stderr and len(res.stderr.strip().splitlines()) == 1
 
@@ -87,11 +90,13 @@ def test_run_dir_of_another_config_is_refused(tmp_path):
 def test_reduced_quickstart_end_to_end(tmp_path):
     """Every registered method on the oracle task, fewer steps than the built-in quickstart."""
     overrides = []
-    for m, key in [("dpo", "steps"), ("dpo-sft", "steps"), ("expert-iteration", "steps"), ("arm", "steps"), ("arm-pl", "steps"),
-                   ("exo", "steps"), ("exo-pref", "steps"), ("dpo-rw", "steps")]:
+    for m, key in [("dpo", "steps"), ("dpo-sft", "steps"), ("expert-iteration", "steps"), ("arm", "steps"),
+                   ("arm-pl", "steps"), ("exo", "steps"), ("exo-pref", "steps"), ("dpo-rw", "steps")]:
         overrides += ["--set", f"methods.{m}.{key}=40"]
-    overrides += ["--set", "methods.brain.rounds=2", "--set", "methods.ppo.iterations=10", "--set", "task.options.n_test_prompts=32"]
-    res = run_cli("run", "quickstart", "--run-dir", str(tmp_path / "qs"), "--leaderboard-dir", str(tmp_path / "lb"), *overrides)
+    overrides += ["--set", "methods.brain.rounds=2", "--set", "methods.ppo.iterations=10", "--set",
+                  "task.options.n_test_prompts=32"]
+    res = run_cli("run", "quickstart", "--run-dir", str(tmp_path / "qs"), "--leaderboard-dir", str(tmp_path / "lb"),
+                  *overrides)
     df = check_leaderboard(tmp_path / "lb")
     assert set(df.method) == set(all_methods())  # the quickstart runs every registered method
     assert df.exact_reward.notna().all()
@@ -105,8 +110,8 @@ def test_kill_minus_nine_during_run_twenty_times(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
     def cmd(d):
-        return [sys.executable, "-m", "alignbench", "run", str(tiny), "--run-dir", str(tmp_path / d), "--leaderboard-dir",
-                str(tmp_path / f"lb-{d}"), "--quiet"]
+        return [sys.executable, "-m", "alignbench", "run", str(tiny), "--run-dir", str(tmp_path / d),
+                "--leaderboard-dir", str(tmp_path / f"lb-{d}"), "--quiet"]
 
     subprocess.run(cmd("clean"), check=True, capture_output=True, env=env)
     rng = random.Random(1)
@@ -130,7 +135,8 @@ def test_kill_minus_nine_during_run_twenty_times(tmp_path):
 @pytest.mark.slow
 def test_a_run_whose_judge_leaves_judgments_missing_fails_unless_allowed(tmp_path, capsys):
     # Every 5th request after the preflight's is answered 503, with no retries: some judgments stay missing.
-    with JudgeServer(ScriptedJudge(prefer_longer), fault_for=lambda n, prompt: "server_error" if n > 1 and n % 5 == 0 else None) as srv:
+    with JudgeServer(ScriptedJudge(prefer_longer),
+                     fault_for=lambda n, prompt: "server_error" if n > 1 and n % 5 == 0 else None) as srv:
         jf = judge_yaml(tmp_path, srv.base_url, max_retries=0)
         argv = ["run", str(REPO / "tests" / "data" / "tiny.yaml"), "--run-dir", str(tmp_path / "run"), "--quiet",
                 "--leaderboard-dir", str(tmp_path / "lb"), "--judge", str(jf)]

@@ -25,13 +25,15 @@ def quickstart_methods_small() -> dict:
     small = {}
     for label, hp in methods.items():
         hp = dict(hp or {})
-        for key, value in {"steps": 4, "steps_per_round": 2, "rounds": 2, "iterations": 2, "rollout_batch": 8, "minibatch": 4,
+        for key, value in {"steps": 4, "steps_per_round": 2, "rounds": 2, "iterations": 2, "rollout_batch": 8,
+                           "minibatch": 4,
                            "ppo_epochs": 1, "n": 4, "num_accepted": 2, "prompts_per_round": 8, "batch_size": 8}.items():
             if key in hp:
                 hp[key] = value
         if "group_size" in hp:
             hp["group_size"] = 2
-        if label in ("brain", "rso", "expert-iteration", "arm", "arm-pl", "exo", "dpo-rw", "pro", "rrhf", "dpo-pl", "dpo-sft"):
+        if label in ("brain", "rso", "expert-iteration", "arm", "arm-pl", "exo", "dpo-rw", "pro", "rrhf", "dpo-pl",
+                     "dpo-sft"):
             hp["max_prompts"] = 8
         small[label] = hp
     return small
@@ -40,7 +42,8 @@ def quickstart_methods_small() -> dict:
 def chat_config(root, paths, policy, rm, methods):
     return validate_config({
         "name": "chat",
-        "task": {"name": "jsonl", "options": {"pairs_path": str(paths["disk"]), "test_prompts_path": str(paths["prompts"])}},
+        "task": {"name": "jsonl",
+                 "options": {"pairs_path": str(paths["disk"]), "test_prompts_path": str(paths["prompts"])}},
         "policy": {"path": str(policy), "max_new_tokens": 12, "max_prompt_tokens": 128},
         "sft": {"steps": 0},
         "reward_model": {"path": str(rm)},
@@ -52,7 +55,8 @@ def chat_config(root, paths, policy, rm, methods):
 
 @pytest.mark.slow
 def test_chat_model_chat_data_hf_reward_model_every_method_first_time(tmp_path):
-    paths = write_chat_data(tmp_path / "data", n_test=32)  # 32 prompts: with 8, a sampled KL's own SE is too noisy to hold −3 SE
+    # 32 prompts: with 8, a sampled KL's own SE is too noisy to hold −3 SE
+    paths = write_chat_data(tmp_path / "data", n_test=32)
     policy, rm = write_chat_policy(tmp_path / "policy"), write_hf_reward_model(tmp_path / "rm")
     methods = quickstart_methods_small()
     rows = run_comparison(chat_config(tmp_path, paths, policy, rm, methods), quiet=True)
@@ -81,7 +85,11 @@ def test_unpaired_data_run_kto_trains_on_it_and_a_pair_method_refuses_in_one_lin
     from alignbench.errors import AlignbenchError
     from chat_fixtures import conversations
 
-    rows = [{"prompt": r["prompt"], "completion": r[key], "label": key == "chosen"} for r in conversations(16) for key in ("chosen", "rejected")]
+    rows = [
+        {"prompt": r["prompt"], "completion": r[key], "label": key == "chosen"}
+        for r in conversations(16)
+        for key in ("chosen", "rejected")
+    ]
     Dataset.from_list(rows).to_parquet(str(tmp_path / "kto.parquet"))
     policy, rm = write_chat_policy(tmp_path / "policy"), write_hf_reward_model(tmp_path / "rm")
     paths = {"disk": tmp_path / "kto.parquet", "prompts": None}
@@ -90,11 +98,13 @@ def test_unpaired_data_run_kto_trains_on_it_and_a_pair_method_refuses_in_one_lin
     cfg["task"]["options"] = {"pairs_path": str(paths["disk"]), "n_test": 4}
     cfg["sft"] = {"steps": 2, "batch_size": 4}  # SFT on the desirable completions
     rows = run_comparison(validate_config(cfg), quiet=True)
-    assert {r["method"] for r in rows} == {"kto", "best-of-n"} and {r["baseline"] for r in rows} == {"sft"}  # no dataset baseline
+    # no dataset baseline
+    assert {r["method"] for r in rows} == {"kto", "best-of-n"} and {r["baseline"] for r in rows} == {"sft"}
     assert 'no "dataset" baseline' in (tmp_path / "runs" / "chat" / "run.log").read_text()
     cfg["methods"] = {"sft": {}, "dpo": {"steps": 1}}
     cfg["runs_dir"] = str(tmp_path / "runs2")
-    with pytest.raises(AlignbenchError, match=r"^method dpo: .*kto.parquet holds unpaired \{prompt, completion, label\} examples: "
+    with pytest.raises(AlignbenchError,
+                       match=r"^method dpo: .*kto.parquet holds unpaired \{prompt, completion, label\} examples: "
                                               "this method needs preference pairs") as e:
         run_comparison(validate_config(cfg), quiet=True)
     assert "\n" not in str(e.value)
@@ -110,13 +120,16 @@ def test_prompt_only_training_data_feeds_the_sampling_methods(tmp_path):
 
     Dataset.from_list([{"prompt": r["prompt"]} for r in conversations(16)]).save_to_disk(str(tmp_path / "prompts_disk"))
     policy, rm = write_chat_policy(tmp_path / "policy"), write_hf_reward_model(tmp_path / "rm")
-    methods = {"sft": {}, "best-of-n": {"n": 2}, "raft": {"rounds": 1, "steps_per_round": 2, "batch_size": 4, "n": 2, "prompts_per_round": 4}}
+    methods = {"sft": {}, "best-of-n": {"n": 2},
+               "raft": {"rounds": 1, "steps_per_round": 2, "batch_size": 4, "n": 2, "prompts_per_round": 4}}
     cfg = chat_config(tmp_path, {"disk": tmp_path / "prompts_disk", "prompts": None}, policy, rm, methods).model_dump()
     cfg["task"]["options"] = {"pairs_path": str(tmp_path / "prompts_disk"), "n_test": 4}
     rows = run_comparison(validate_config(cfg), quiet=True)
     assert {r["method"] for r in rows} == {"best-of-n", "raft"} and {r["baseline"] for r in rows} == {"sft"}
     cfg.update(methods={"sft": {}, "orpo": {"steps": 1}}, runs_dir=str(tmp_path / "runs2"))
-    with pytest.raises(AlignbenchError, match=r"^method orpo: .*prompts_disk holds prompts only \{prompt\}: this method needs preference pairs"):
+    with pytest.raises(AlignbenchError,
+                       match=r"^method orpo: .*prompts_disk holds prompts only \{prompt\}: "
+                             r"this method needs preference pairs"):
         run_comparison(validate_config(cfg), quiet=True)
     cfg.update(sft={"steps": 3}, runs_dir=str(tmp_path / "runs3"))
     with pytest.raises(AlignbenchError, match="no responses to train SFT on .*set sft.steps: 0"):

@@ -118,18 +118,25 @@ def test_ppo_first_ratio_is_one_with_a_dropout_model(user_world):
     policy = sft.clone()
     prompts = [f"Human: question {i}\n\nAssistant:" for i in range(8)]
     reward = lambda samples, prompts, outputs: [float(len(o)) for o in outputs]  # noqa: E731
-    history = train_ppo(policy, sft, reward, prompts, PPOConfig(iterations=1, rollout_batch=8, minibatch=8, ppo_epochs=1))
+    history = train_ppo(policy, sft, reward, prompts,
+                        PPOConfig(iterations=1, rollout_batch=8, minibatch=8, ppo_epochs=1))
     assert history[0]["first_ratio_max_dev"] < 1e-5
     # the broken variant: dropout left on in the update
     policy = sft.clone()
-    history = train_ppo(policy, sft, reward, prompts, PPOConfig(iterations=1, rollout_batch=8, minibatch=8, ppo_epochs=1,
+    history = train_ppo(policy, sft, reward, prompts,
+                        PPOConfig(iterations=1, rollout_batch=8, minibatch=8, ppo_epochs=1,
                                                                 disable_dropout=False))
     assert history[0]["first_ratio_max_dev"] > 1e-3
 
 
 def _write_outputs(path: Path, generator: str, prompt: str, outputs: list[str]):
-    path.write_text("".join(json.dumps({"prompt_id": f"p{i}", "prompt": prompt, "output": o, "generator": generator}) + "\n"
-                            for i, o in enumerate(outputs)), encoding="utf-8")
+    path.write_text(
+        "".join(
+            json.dumps({"prompt_id": f"p{i}", "prompt": prompt, "output": o, "generator": generator}) + "\n"
+            for i, o in enumerate(outputs)
+        ),
+        encoding="utf-8",
+    )
 
 
 def test_rm_judge_reads_past_the_policys_max_new_tokens(user_world, tmp_path):
@@ -152,8 +159,8 @@ def test_rm_judge_reads_past_the_policys_max_new_tokens(user_world, tmp_path):
     rm.save(tmp_path / "rm")
     _write_outputs(tmp_path / "m.jsonl", "method", prompt, [a, huge])
     _write_outputs(tmp_path / "r.jsonl", "reference", prompt, [b, b])
-    rows = judge_outputs([tmp_path / "m.jsonl"], tmp_path / "r.jsonl", f"rm:{tmp_path / 'rm'}", tmp_path / "out", quiet=True,
-                         n_bootstrap=100)
+    rows = judge_outputs([tmp_path / "m.jsonl"], tmp_path / "r.jsonl", f"rm:{tmp_path / 'rm'}", tmp_path / "out",
+                         quiet=True, n_bootstrap=100)
     assert rows[0]["n_truncated"] == 1
 
 
@@ -171,8 +178,8 @@ def test_user_run_with_an_llm_judge_reports_length_controlled_win_rate(user_worl
         judge.update({"base_url": srv.base_url, "template": str(Path("judges/templates/pairwise.txt").resolve())})
         judge_path = tmp_path / "scripted.yaml"
         judge_path.write_text(yaml.safe_dump(judge))
-        cfg = user_config(root, pairs, prompts, model, runs_dir=str(tmp_path / "runs"), leaderboard_dir=str(tmp_path / "lb"),
-                          methods={"sft": {}, "best-of-n": {"n": 4}},
+        cfg = user_config(root, pairs, prompts, model, runs_dir=str(tmp_path / "runs"),
+                          leaderboard_dir=str(tmp_path / "lb"), methods={"sft": {}, "best-of-n": {"n": 4}},
                           evaluation={"evaluators": ["reward-model"], "judges": [str(judge_path)], "bootstrap": 200})
         rows = run_comparison(cfg, quiet=True)
     judged = [r for r in rows if str(r["evaluator"]).startswith("llm:")]

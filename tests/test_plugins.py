@@ -70,7 +70,8 @@ from alignbench.tasks.oracle import OracleSpec, load_oracle
 
 def small_oracle(n_test_prompts: int = 8, seed: int = 0):
     """The oracle with fewer pairs, under its own name."""
-    task = load_oracle(OracleSpec(n_test_prompts=n_test_prompts, pairs_per_train_prompt=2, pairs_per_test_prompt=2, seed=seed))
+    task = load_oracle(OracleSpec(n_test_prompts=n_test_prompts, pairs_per_train_prompt=2, pairs_per_test_prompt=2,
+                                  seed=seed))
     task.name = "small-oracle"
     return task
 '''
@@ -99,10 +100,13 @@ def test_a_run_publishes_rows_for_a_plugin_method_evaluator_and_task(plugin_pack
     config = {
         "name": "plugins", "task": {"name": "my_plugins.tasks:small_oracle", "options": {"n_test_prompts": 8}},
         "beta": 1.0, "policy": {"n_layer": 1, "n_embd": 32, "n_head": 2},
-        "sft": {"steps": 20, "batch_size": 32}, "reward_model": {"backbone": "policy", "pooling": "next-token", "steps": 10},
-        "methods": {"sft": {}, "dpo": {"steps": 5, "lr": 1e-3}, "simpo": {"method": "my_plugins.simpo:SimPO", "steps": 5, "lr": 1e-3},
+        "sft": {"steps": 20, "batch_size": 32},
+        "reward_model": {"backbone": "policy", "pooling": "next-token", "steps": 10},
+        "methods": {"sft": {}, "dpo": {"steps": 5, "lr": 1e-3},
+                    "simpo": {"method": "my_plugins.simpo:SimPO", "steps": 5, "lr": 1e-3},
                     "simpo-ep": {"steps": 3, "lr": 1e-3}},
-        "evaluation": {"baselines": ["sft"], "evaluators": ["gold-reward", "my_plugins.evals:brevity"], "bootstrap": 100},
+        "evaluation": {"baselines": ["sft"], "evaluators": ["gold-reward", "my_plugins.evals:brevity"],
+                       "bootstrap": 100},
     }
     rows = alignbench.run(validate_config(config), run_dir=tmp_path / "run", leaderboard_dir=tmp_path / "lb")
     assert {r["method"] for r in rows} >= {"dpo", "simpo", "simpo-ep"}
@@ -120,11 +124,15 @@ def test_plugin_methods_are_listed_and_typed_like_built_ins(plugin_package):
 
 
 @pytest.mark.parametrize("config,message", [
-    ({"methods": {"x": {"method": "no_such_pkg.mod:Thing"}}}, r"setting 'methods.x.method': cannot import 'no_such_pkg.mod'"),
-    ({"methods": {"x": {"method": "my_plugins.simpo:Nothing"}}}, r"setting 'methods.x.method': module 'my_plugins.simpo' has no 'Nothing'"),
-    ({"methods": {"x": {"method": "my_plugins.evals:brevity"}}}, r"setting 'methods.x.method': 'my_plugins.evals:brevity' is not a subclass of alignbench.methods.base.Method"),
+    ({"methods": {"x": {"method": "no_such_pkg.mod:Thing"}}},
+     r"setting 'methods.x.method': cannot import 'no_such_pkg.mod'"),
+    ({"methods": {"x": {"method": "my_plugins.simpo:Nothing"}}},
+     r"setting 'methods.x.method': module 'my_plugins.simpo' has no 'Nothing'"),
+    ({"methods": {"x": {"method": "my_plugins.evals:brevity"}}},
+     r"setting 'methods.x.method': 'my_plugins.evals:brevity' is not a subclass of alignbench.methods.base.Method"),
     ({"methods": {"sft": {}}, "evaluation": {"evaluators": ["my_plugins.simpo:SimPOParams.x"]}}, r"unknown evaluator"),
-    ({"methods": {"sft": {}}, "task": {"name": "my_plugins.tasks:nothing"}}, r"module 'my_plugins.tasks' has no 'nothing'"),
+    ({"methods": {"sft": {}}, "task": {"name": "my_plugins.tasks:nothing"}},
+     r"module 'my_plugins.tasks' has no 'nothing'"),
 ])
 def test_a_bad_plugin_is_one_line_naming_the_setting(plugin_package, config, message):
     with pytest.raises(AlignbenchError, match=message) as e:

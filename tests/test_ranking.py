@@ -8,8 +8,8 @@ import pytest
 
 from alignbench.errors import AlignbenchError
 from alignbench.ranking import (
-    ELO_ANCHOR, fit_bradley_terry, pairwise_difference_matrix, publish_ranking, ranks_from_intervals, round_robin_outcomes,
-    write_ranking,
+    ELO_ANCHOR, fit_bradley_terry, pairwise_difference_matrix, publish_ranking, ranks_from_intervals,
+    round_robin_outcomes, write_ranking,
 )
 
 TRUE_ELO = {"base": 1000.0, "a": 1150.0, "b": 1050.0, "c": 900.0, "d": 1000.0}
@@ -60,7 +60,8 @@ def test_vs_baseline_only_equals_logit_of_win_rate():
 def test_interval_coverage_over_repeated_simulations():
     """95% prompt-bootstrap intervals cover the true Elo in 90–99% of 200 simulations × 4 methods.
 
-    Measured: 0.941 (round robin, mean width 63 Elo). An interval from a bootstrap that resamples nothing (or ±0) would cover ~0%."""
+    Measured: 0.941 (round robin, mean width 63 Elo). An interval from a bootstrap that resamples nothing (or ±0) would
+    cover ~0%."""
     rng = np.random.default_rng(7)
     covered, total = 0, 0
     for sim in range(200):

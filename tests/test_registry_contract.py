@@ -46,12 +46,18 @@ def _test_module(relative: str):
     return module
 
 
-_oracle, _normalisation = _test_module("methods/test_methods_oracle.py"), _test_module("methods/test_length_normalisation.py")
+_oracle, _normalisation = (
+    _test_module("methods/test_methods_oracle.py"),
+    _test_module("methods/test_length_normalisation.py"),
+)
 CASES, CHECKS = _oracle.CASES, _oracle.CHECKS
 NORMALISATION, NOT_TRAINED = _normalisation.NORMALISATION, _normalisation.NOT_TRAINED
 TRAINS_NOTHING = {"sft": "π_sft itself", "best-of-n": "reranks π_sft's samples"}
-LOSS_FUNCTIONS = {name for name, fn in vars(losses).items() if inspect.isfunction(fn) and fn.__module__ == losses.__name__
-                  and not name.startswith("_")}
+LOSS_FUNCTIONS = {
+    name
+    for name, fn in vars(losses).items()
+    if inspect.isfunction(fn) and fn.__module__ == losses.__name__ and not name.startswith("_")
+}
 
 
 # --- the tables themselves --------------------------------------------------------------------------------------
@@ -76,7 +82,12 @@ def test_every_built_in_adapter_module_is_in_the_table():
     for info in pkgutil.iter_modules(package.__path__):
         module = importlib.import_module(f"alignbench.methods.{info.name}")
         for obj in vars(module).values():
-            if isinstance(obj, type) and issubclass(obj, Method) and obj.__module__ == module.__name__ and obj.__dict__.get("name"):
+            if (
+                isinstance(obj, type)
+                and issubclass(obj, Method)
+                and obj.__module__ == module.__name__
+                and obj.__dict__.get("name")
+            ):
                 assert METHODS.builtins.get(obj.name) == f"{obj.__module__}:{obj.__qualname__}", obj
 
 
@@ -114,9 +125,10 @@ def _loss_functions_used(module) -> set[str]:
 
 @pytest.mark.parametrize("name", METHODS.names())
 def test_every_method_trains_on_losses_that_have_a_hand_value_test(name):
-    """Each loss function a method trains on is named in tests/training/test_losses.py or tests/training/test_losses_hand_values.py.
-    Broken variant: a new method whose loss ``simpo_loss`` is added to training/losses.py with no hand-worked test,
-    or a method that trains on nothing from losses.py without being listed in TRAINS_NOTHING."""
+    """Each loss function a method trains on is named in tests/training/test_losses.py or
+    tests/training/test_losses_hand_values.py. Broken variant: a new method whose loss ``simpo_loss`` is added to
+    training/losses.py with no hand-worked test, or a method that trains on nothing from losses.py without being listed
+    in TRAINS_NOTHING."""
     module = inspect.getmodule(METHODS.get(name))
     used = _loss_functions_used(module)
     if name in TRAINS_NOTHING:
@@ -201,7 +213,8 @@ def test_every_evaluator_returns_a_well_formed_comparison(name, tmp_path):
     arguments = {"rm": str(saved)}
     with simulated_judge_for_task(task, seed=0, max_requests=1000, deadline_s=60) as judge:
         arguments["llm"] = str(judge.yaml_path)
-        evaluator = EVALUATORS.get(name)(sources, arguments.get(name, ""))  # an evaluator that takes an argument gets one here
+        # an evaluator that takes an argument gets one here
+        evaluator = EVALUATORS.get(name)(sources, arguments.get(name, ""))
         assert isinstance(evaluator, Evaluator)
         _check_comparison(evaluator.compare(pairs, "m", "b", 0), evaluator, pairs)
 

@@ -77,11 +77,13 @@ def _external_references(page: Path) -> list[str]:
 
 
 def _rows():
-    methods = {"alpha": (61.0, 55.0), "beta": (72.5, 40.0), "gamma": (48.0, 66.0), "delta": (90.0, 52.0), "eps|ilon": (30.0, 30.0)}
+    methods = {"alpha": (61.0, 55.0), "beta": (72.5, 40.0), "gamma": (48.0, 66.0), "delta": (90.0, 52.0),
+               "eps|ilon": (30.0, 30.0)}
     rows = []
     for name, (vs_sft, vs_data) in methods.items():
         for baseline, win in (("sft", vs_sft), ("dataset", vs_data)):
-            rows.append({"task": "oracle", "method": name, "evaluator": "reward-model", "baseline": baseline, "n_prompts": 64,
+            rows.append({"task": "oracle", "method": name, "evaluator": "reward-model", "baseline": baseline,
+                         "n_prompts": 64,
                          "win_rate": win, "ci_low": win - 6, "ci_high": win + 6, "std_error": 3.0, "wins": 1, "ties": 0,
                          "losses": 1, "judge": "train RM", "run_id": "quickstart-1", "mean_reward": win / 20,
                          "kl_to_sft": win / 50, "exact_reward": win / 18})

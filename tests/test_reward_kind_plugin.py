@@ -80,7 +80,8 @@ def test_a_plugin_kind_loads_by_dotted_path_or_entry_point_and_scores_as_an_eval
     ("my_rm.kinds:NotAModel", r"reward_model.json: setting 'kind': 'my_rm.kinds:NotAModel' is not a subclass of "
                               r"alignbench.models.reward_base.RewardModelBase"),
     ("my_rm.kinds:Nothing", r"reward_model.json: setting 'kind': module 'my_rm.kinds' has no 'Nothing'"),
-    ("causal-lm-hed", r"reward_model.json: setting 'kind': unknown reward kind 'causal-lm-hed' \(known: causal-lm-head, "
+    ("causal-lm-hed",
+     r"reward_model.json: setting 'kind': unknown reward kind 'causal-lm-hed' \(known: causal-lm-head, "
                       r"hf-sequence-classification, minilm-encoder; .*alignbench.reward_kinds entry point\)"),
     (7, r"reward_model.json: setting 'kind' must be a reward model kind"),
 ])

@@ -30,4 +30,5 @@ def test_a_repeated_yaml_key_is_refused_naming_its_lines(tmp_path, capsys, kind)
     assert f"{path}:{line}: key " in err and f"appears twice in one mapping (first on line {first})" in err
     from alignbench.safe_yaml import load_yaml_text
 
-    assert load_yaml_text("a: &b {x: 1}\nc:\n  <<: *b\n  x: 2\n", "t") == {"a": {"x": 1}, "c": {"x": 2}}  # merges still work
+    # merges still work
+    assert load_yaml_text("a: &b {x: 1}\nc:\n  <<: *b\n  x: 2\n", "t") == {"a": {"x": 1}, "c": {"x": 2}}

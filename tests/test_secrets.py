@@ -20,7 +20,8 @@ def test_api_key_pasted_into_api_key_env_is_never_echoed(tmp_path, capsys):
 
 
 def test_base_url_password_is_not_echoed_in_the_error(tmp_path, capsys):
-    code = main(judge_args(tmp_path, write(tmp_path, "m.jsonl", line()), judge=judge_file(tmp_path, base_url="ftp://user:hunter2pw@h/v1")))
+    code = main(judge_args(tmp_path, write(tmp_path, "m.jsonl", line()),
+                           judge=judge_file(tmp_path, base_url="ftp://user:hunter2pw@h/v1")))
     err = capsys.readouterr().err
     assert code == 2 and "setting 'base_url'" in err and "hunter2pw" not in err
 
@@ -33,14 +34,14 @@ def test_api_key_never_written_and_requests_go_to_base_url(tmp_path, capsys, mon
     write_outputs(tmp_path / "r.jsonl", r)
     with JudgeServer(ScriptedJudge(prefer_longer), require_key=secret) as srv:
         jf = judge_yaml(tmp_path, srv.base_url, api_key_env="ALIGNBENCH_TEST_KEY")
-        assert main(["judge", "--outputs", str(tmp_path / "m.jsonl"), "--reference", str(tmp_path / "r.jsonl"), "--judge", str(jf),
-                     "--out", str(tmp_path / "out"), "--quiet"]) == 0
+        assert main(["judge", "--outputs", str(tmp_path / "m.jsonl"), "--reference", str(tmp_path / "r.jsonl"),
+                     "--judge", str(jf), "--out", str(tmp_path / "out"), "--quiet"]) == 0
         assert main(["leaderboard", str(tmp_path / "out"), "--out", str(tmp_path / "lb" / "t.csv")]) == 0
         assert srv.completions == 40 and all(p == "/v1/chat/completions" for p in srv.seen_paths)
         # A wrong key: the error names the failure, never the key.
         monkeypatch.setenv("ALIGNBENCH_TEST_KEY", secret + "-wrong")
-        assert main(["judge", "--outputs", str(tmp_path / "m.jsonl"), "--reference", str(tmp_path / "r.jsonl"), "--judge", str(jf),
-                     "--out", str(tmp_path / "out2")]) == 2
+        assert main(["judge", "--outputs", str(tmp_path / "m.jsonl"), "--reference", str(tmp_path / "r.jsonl"),
+                     "--judge", str(jf), "--out", str(tmp_path / "out2")]) == 2
     captured = capsys.readouterr()
     assert "every judgment of method failed" in captured.err and "AuthenticationError" in captured.err
     assert secret not in captured.out + captured.err
@@ -57,8 +58,8 @@ def test_missing_key_variable_is_a_clear_error(tmp_path, capsys, monkeypatch):
     write_outputs(tmp_path / "m.jsonl", m)
     write_outputs(tmp_path / "r.jsonl", r)
     jf = judge_yaml(tmp_path, "http://127.0.0.1:9/v1", api_key_env="NO_SUCH_KEY_VAR")
-    assert main(["judge", "--outputs", str(tmp_path / "m.jsonl"), "--reference", str(tmp_path / "r.jsonl"), "--judge", str(jf),
-                 "--out", str(tmp_path / "out")]) == 2
+    assert main(["judge", "--outputs", str(tmp_path / "m.jsonl"), "--reference", str(tmp_path / "r.jsonl"), "--judge",
+                 str(jf), "--out", str(tmp_path / "out")]) == 2
     assert "environment variable NO_SUCH_KEY_VAR is not set" in capsys.readouterr().err
 
 
@@ -71,8 +72,8 @@ def test_url_credentials_never_reach_rows_csv_or_screen(tmp_path, capsys):
     with JudgeServer(ScriptedJudge(prefer_longer)) as srv:
         url = srv.base_url.replace("http://", f"http://alice:{password}@")
         jf = judge_yaml(tmp_path, url)
-        assert main(["judge", "--outputs", str(tmp_path / "m.jsonl"), "--reference", str(tmp_path / "r.jsonl"), "--judge", str(jf),
-                     "--out", str(tmp_path / "out"), "--bootstrap", "200"]) == 0
+        assert main(["judge", "--outputs", str(tmp_path / "m.jsonl"), "--reference", str(tmp_path / "r.jsonl"),
+                     "--judge", str(jf), "--out", str(tmp_path / "out"), "--bootstrap", "200"]) == 0
         assert main(["leaderboard", str(tmp_path / "out"), "--out", str(tmp_path / "lb.csv")]) == 0
     captured = capsys.readouterr()
     assert password not in captured.out + captured.err
@@ -113,4 +114,5 @@ def test_one_function_redacts_urls_and_remembered_secrets():
     from alignbench.secrets import redact, remember
 
     remember("tok-abc-123")
-    assert redact("GET https://u:pw@h.example/v1 with tok-abc-123 failed") == "GET https://***@h.example/v1 with *** failed"
+    assert redact("GET "
+                  "https://u:pw@h.example/v1 with tok-abc-123 failed") == "GET https://***@h.example/v1 with *** failed"

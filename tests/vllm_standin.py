@@ -92,6 +92,7 @@ class FreshnessChecked:
         out = self.inner.sample(policy, prompts, n, seed, temperature)
         engine = StandInLLM.instances[-1]
         assert engine.generated_with[-1] == policy_fingerprint(policy), \
-            f"sample {self.samples} came from stale weights (engine {engine.generated_with[-1]}, policy {policy_fingerprint(policy)})"
+            (f"sample {self.samples} came from stale weights (engine {engine.generated_with[-1]}, "
+             f"policy {policy_fingerprint(policy)})")
         self.samples += 1
         return out

@@ -37,7 +37,8 @@ def load_annotations(path: str | Path) -> list[dict]:
                 raise AlignbenchError(f"{path}: annotation {i}: missing or non-string field '{k}'")
         pref = a.get("preference")
         if pref is not None and (isinstance(pref, bool) or not isinstance(pref, (int, float))):
-            raise AlignbenchError(f"{path}: annotation {i}: 'preference' must be a number or null, got {type(pref).__name__}")
+            raise AlignbenchError(f"{path}: annotation {i}: 'preference' must be a number or "
+                                  f"null, got {type(pref).__name__}")
     return data
 
 
@@ -114,7 +115,10 @@ def length_controlled_columns(files: dict[str, list[dict]], lc_weights: str | Pa
     difficulty, method = {}, {}
     for key, recs in todo.items():
         if gamed is not None:
-            difficulty[key], method[key] = gamed.difficulty_at(len(recs), f"{key[0]}: {key[2]} vs {key[1]}"), "alpaca_eval"
+            difficulty[key], method[key] = (
+                gamed.difficulty_at(len(recs), f"{key[0]}: {key[2]} vs {key[1]}"),
+                "alpaca_eval",
+            )
     for baseline in {b for _, b, _ in todo}:
         keys = [k for k in todo if k[1] == baseline and k[2] != baseline and k not in difficulty]
         if len(keys) >= 2:
@@ -156,6 +160,7 @@ def rows_from_annotation_files(paths: list[str | Path], seed: int = 0, n_bootstr
     return rows
 
 
-def rows_from_annotations(path: str | Path, seed: int = 0, n_bootstrap: int = 2000, lc_weights: str | Path | None = None) -> list[dict]:
+def rows_from_annotations(path: str | Path, seed: int = 0, n_bootstrap: int = 2000,
+                          lc_weights: str | Path | None = None) -> list[dict]:
     """Rows of one ``annotations.json`` (see :func:`rows_from_annotation_files`)."""
     return rows_from_annotation_files([path], seed, n_bootstrap, lc_weights)

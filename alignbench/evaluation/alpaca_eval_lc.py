@@ -50,7 +50,8 @@ class GamedRows:
         missing = [i for i in range(n) if i not in self.difficulty.index]
         if missing:
             raise AlignbenchError(f"{source}: annotation {missing[0]} has no instruction difficulty in {self.path} "
-                                  f"(alpaca_eval looks it up by the annotation's position; the table covers {len(self.difficulty)})")
+                                  "(alpaca_eval looks it up by the annotation's position; the table "
+                                  f"covers {len(self.difficulty)})")
         return self.difficulty.loc[list(range(n))].to_numpy(float)
 
 
@@ -67,7 +68,8 @@ def load_gamed(directory: str | Path) -> GamedRows:
         raise AlignbenchError(f"{path}: not a CSV file ({' '.join(str(e).split())[:120]})") from None
     missing = [c for c in GAMED_COLUMNS if c not in df.columns]
     if missing:
-        raise AlignbenchError(f"{path}: missing column(s) {', '.join(missing)} (alpaca_eval's df_gamed.csv has {', '.join(GAMED_COLUMNS)})")
+        raise AlignbenchError(f"{path}: missing column(s) {', '.join(missing)} (alpaca_eval's df_gamed.csv "
+                              f"has {', '.join(GAMED_COLUMNS)})")
     for col in ("preference", "std_delta_len", "instruction_difficulty"):
         values = pd.to_numeric(df[col], errors="coerce")
         bad = values.isna() & df[col].notna() if col == "preference" else values.isna()
@@ -80,10 +82,12 @@ def load_gamed(directory: str | Path) -> GamedRows:
         row = int(np.flatnonzero(flag.isna().to_numpy())[0])
         raise AlignbenchError(f"{path}: row {row + 2}: column not_gamed_baseline must be True or False")
     flag = flag.to_numpy(float)
-    features = np.column_stack([np.tanh(df["std_delta_len"].to_numpy(float)), df["instruction_difficulty"].to_numpy(float), flag])
+    features = np.column_stack([np.tanh(df["std_delta_len"].to_numpy(float)),
+                                df["instruction_difficulty"].to_numpy(float), flag])
     preference = df["preference"].to_numpy(float)  # already the soft preference in [0, 1]: used as it is
     weight = flag + GAMED_WEIGHT * (1 - flag)
-    return GamedRows(features, preference, weight, df.drop_duplicates("index")["instruction_difficulty"].astype(float), path)
+    return GamedRows(features, preference, weight, df.drop_duplicates("index")["instruction_difficulty"].astype(float),
+                     path)
 
 
 def glm_features(model_length: np.ndarray, baseline_length: np.ndarray, difficulty: np.ndarray | None) -> np.ndarray:
@@ -116,8 +120,8 @@ def _duplicated(x: np.ndarray, y: np.ndarray, weight: np.ndarray | None):
     true_prob = np.concatenate([y, 1 - y])
     true_weight = None if weight is None else np.concatenate([weight, weight])
     fit_weight = true_prob if true_weight is None else true_prob * true_weight
-    return (np.vstack([x, x]), np.concatenate([np.ones(n), np.zeros(n)]).astype(int), fit_weight, true_prob, true_weight,
-            np.concatenate([np.arange(n), np.arange(n)]))
+    return (np.vstack([x, x]), np.concatenate([np.ones(n), np.zeros(n)]).astype(int), fit_weight, true_prob,
+            true_weight, np.concatenate([np.arange(n), np.arange(n)]))
 
 
 def _l1(cls, cv: bool) -> dict:
@@ -138,7 +142,8 @@ def _l1_model(cv: bool, C: float = 1.0):
 
     scorer = make_scorer(_soft_log_loss, response_method="predict_proba", greater_is_better=False)
     scorer = scorer.set_score_request(true_sample_weight=True, true_prob=True)
-    return LogisticRegressionCV(cv=GroupKFold(n_splits=N_SPLITS), scoring=scorer, **kwargs, **_l1(LogisticRegressionCV, True))
+    return LogisticRegressionCV(cv=GroupKFold(n_splits=N_SPLITS), scoring=scorer, **kwargs,
+                                **_l1(LogisticRegressionCV, True))
 
 
 def fit_glm(x: np.ndarray, y: np.ndarray, gamed: GamedRows | None, C: float | None = None):
@@ -159,7 +164,8 @@ def fit_glm(x: np.ndarray, y: np.ndarray, gamed: GamedRows | None, C: float | No
         model = _l1_model(C is None, C if C is not None else 1.0)
         model.set_fit_request(sample_weight=True)
         if C is None:
-            model.fit(X, labels, sample_weight=fit_weight, groups=groups, true_sample_weight=true_weight, true_prob=true_prob)
+            model.fit(X, labels, sample_weight=fit_weight, groups=groups, true_sample_weight=true_weight,
+                      true_prob=true_prob)
         else:
             model.fit(X, labels, sample_weight=fit_weight)
     return model

@@ -57,7 +57,8 @@ def _label(game, path, lineno, k) -> str | None:
     if label is None:
         return None
     if label not in LABELS:
-        raise AlignbenchError(f"{where(path, lineno)}: game {k + 1}: verdict {label!r} is not one of {', '.join(LABELS)}")
+        raise AlignbenchError(f"{where(path, lineno)}: game {k + 1}: verdict {label!r} is "
+                              f"not one of {', '.join(LABELS)}")
     return label
 
 
@@ -70,7 +71,8 @@ def read_judgments(path: str | Path, baseline: str | None = None) -> Judgments:
     ids, games, seen = [], [], set()
     for lineno, rec in iter_jsonl(path):
         if "games" not in rec:
-            hint = (" (a FastChat MT-Bench judgment: use --mt-bench)" if "g1_winner" in rec or "score" in rec and "turn" in rec
+            hint = (" (a FastChat "
+                    "MT-Bench judgment: use --mt-bench)" if "g1_winner" in rec or "score" in rec and "turn" in rec
                     else "")
             raise AlignbenchError(f"{where(path, lineno)}: no 'games': not an Arena-Hard judgment record{hint}")
         qid = rec.get("question_id", rec.get("uid"))
@@ -83,13 +85,15 @@ def read_judgments(path: str | Path, baseline: str | None = None) -> Judgments:
         if not isinstance(m, str) or not m:
             raise AlignbenchError(f"{where(path, lineno)}: missing or invalid 'model'")
         if model is not None and m != model:
-            raise AlignbenchError(f"{where(path, lineno)}: model {m!r}, but earlier lines judge {model!r} (one model per file)")
+            raise AlignbenchError(f"{where(path, lineno)}: model {m!r}, but earlier lines judge "
+                                  f"{model!r} (one model per file)")
         model, judge = m, str(rec.get("judge", judge or ""))
         if isinstance(rec.get("baseline"), str):
             bases.add(rec["baseline"])
         g = rec["games"]
         if not isinstance(g, list) or len(g) != 2:
-            raise AlignbenchError(f"{where(path, lineno)}: 'games' must hold two games (the second with the order swapped)")
+            raise AlignbenchError(f"{where(path, lineno)}: 'games' must hold two games (the "
+                                  "second with the order swapped)")
         ids.append(str(qid))
         games.append((_label(g[0], path, lineno, 0), _label(g[1], path, lineno, 1)))
     if not ids:
@@ -154,7 +158,9 @@ def win_rate_vs(rating: float, baseline_rating: float) -> float:
     return 1 / (1 + BASE ** ((baseline_rating - rating) / SCALE))
 
 
-def arena_hard_scores(files: list[Judgments], multiplier: int = 3, num_rounds: int = 100, seed: int = 0) -> dict[str, dict]:
+def arena_hard_scores(
+    files: list[Judgments], multiplier: int = 3, num_rounds: int = 100, seed: int = 0
+) -> dict[str, dict]:
     """model → {arena_hard_score, arena_hard_ci_low, arena_hard_ci_high} (percent), all files' battles in one
     fit as arena-hard pools a judge directory."""
     baselines = {j.baseline for j in files}
@@ -193,8 +199,8 @@ def comparison(j: Judgments) -> Comparison:
     """The file's verdicts as alignbench's per-question comparison: ``first`` = the model shown first (game 2)."""
     first = np.array([_outcome(g2, True) for _, g2 in j.games])
     second = np.array([_outcome(g1, False) for g1, _ in j.games])
-    return Comparison(j.model, j.baseline, f"arena-hard:{j.judge}", f"{j.judge} (arena-hard judgments)", 0, j.question_ids,
-                      combine_orders(first, second), first=first, second=second)
+    return Comparison(j.model, j.baseline, f"arena-hard:{j.judge}", f"{j.judge} (arena-hard judgments)", 0,
+                      j.question_ids, combine_orders(first, second), first=first, second=second)
 
 
 def rows_from_arena_hard(paths: list[str | Path], seed: int = 0, n_bootstrap: int = 2000, baseline: str | None = None,
@@ -205,9 +211,11 @@ def rows_from_arena_hard(paths: list[str | Path], seed: int = 0, n_bootstrap: in
     models = [j.model for j in files]
     twice = next((m for m in models if models.count(m) > 1), None)
     if twice:
-        raise AlignbenchError(f"--arena-hard: two files judge model {twice!r} ({', '.join(str(j.path) for j in files if j.model == twice)})")
+        raise AlignbenchError(f"--arena-hard: two files judge model {twice!r} "
+                              f"({', '.join(str(j.path) for j in files if j.model == twice)})")
     scores = arena_hard_scores(files, num_rounds=num_rounds, seed=seed)
-    context = RowContext(task="arena-hard", run_id=str(Path(paths[0]).parent), seeds=str(seed), method_columns=lambda m: scores[m])
+    context = RowContext(task="arena-hard", run_id=str(Path(paths[0]).parent), seeds=str(seed),
+                         method_columns=lambda m: scores[m])
     comps = [comparison(j) for j in files]
     if comparisons is not None:
         comparisons.extend(comps)

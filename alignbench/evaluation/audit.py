@@ -87,12 +87,14 @@ def audit_figures(first: np.ndarray, second: np.ndarray, chosen_is_shorter: np.n
         "agreement_with_human": ratio_with_interval(np.where(usable, combined, 0.0), usable, n_boot, seed, ci),
         "position_consistency": ratio_with_interval(both & (first == second), both, n_boot, seed + 1, ci),
         "first_position_rate": ratio_with_interval(chose_first, decisive, n_boot, seed + 2, ci),
-        "length_bias": ratio_with_interval(np.where(longer_wins, 1 - np.nan_to_num(combined), 0.0), longer_wins, n_boot, seed + 3, ci),
+        "length_bias": ratio_with_interval(np.where(longer_wins, 1 - np.nan_to_num(combined), 0.0), longer_wins, n_boot,
+                                           seed + 3, ci),
         "unparseable_rate": ratio_with_interval(unparsed, np.full(len(first), 2.0), n_boot, seed + 4, ci),
     }
 
 
-def audit_judge(judge: str, pairs_path: str | Path | None = None, limit: int | None = None, out_dir: str | Path | None = None,
+def audit_judge(judge: str, pairs_path: str | Path | None = None, limit: int | None = None,
+                out_dir: str | Path | None = None,
                 n_boot: int = 2000, seed: int = 0, base_url: str | None = None, progress=None) -> dict:
     """Judge the labelled pairs in both orders and return the audit (also written to ``out_dir/audit.json``).
 
@@ -105,7 +107,8 @@ def audit_judge(judge: str, pairs_path: str | Path | None = None, limit: int | N
 
 def _audit_simulated(limit, out_dir, n_boot, seed, progress, pairs_path) -> dict:
     if pairs_path is not None:
-        raise AlignbenchError("audit-judge --judge simulated judges the oracle task's own labelled pairs; leave out --pairs")
+        raise AlignbenchError("audit-judge --judge simulated judges the oracle task's own "
+                              "labelled pairs; leave out --pairs")
     if limit is not None and limit < 1:
         raise AlignbenchError(f"--limit must be at least 1, got {limit}")
     task = load_oracle(OracleSpec())
@@ -120,7 +123,8 @@ def _audit(cfg, pairs, out_dir, n_boot, seed, progress) -> dict:
     cfg = cfg.model_copy(update={"both_orders": True})
     if not pairs:
         raise AlignbenchError("audit-judge: no labelled pairs to judge")
-    aligned = [(OutputRecord(p.prompt_id, p.prompt, p.chosen, CHOSEN), OutputRecord(p.prompt_id, p.prompt, p.rejected, REJECTED))
+    aligned = [(OutputRecord(p.prompt_id, p.prompt, p.chosen, CHOSEN),
+                OutputRecord(p.prompt_id, p.prompt, p.rejected, REJECTED))
                for p in pairs]
     out_dir = Path(out_dir) if out_dir else Path("runs") / f"audit-{cfg.name}"
     with exclusive_dir(out_dir, "--out directory"):  # two audits on one directory would both pay
@@ -170,7 +174,11 @@ def audit_table_lines(result: dict) -> list[str]:
              f"{'figure':<44} {'%':>6}  {'95% interval':>15}  {'over':>6}"]
     for key, label in LABELS.items():
         f = result["figures"][key]
-        cell = f"{'–':>6}{'':18}" if f["percent"] != f["percent"] else f"{f['percent']:6.1f}  [{f['ci_low']:5.1f}, {f['ci_high']:5.1f}]"
+        cell = (
+            f"{'–':>6}{'':18}"
+            if f["percent"] != f["percent"]
+            else f"{f['percent']:6.1f}  [{f['ci_low']:5.1f}, {f['ci_high']:5.1f}]"
+        )
         lines.append(f"{label:<44} {cell:>24}  {f['n']:>6}")
     jps = result["judgments_per_second"]
     lines.append(f"{'judgments per second (judged now)':<44} {('%.1f' % jps) if jps else '– (all cached)':>6}")

@@ -57,7 +57,8 @@ def compare(outputs: dict[str, dict[int, list[OutputRecord]]], baselines: dict[s
     seen = [e.name for e in evaluators]
     twice = next((n for n in seen if seen.count(n) > 1), None)
     if twice:
-        raise AlignbenchError(f"two evaluators are named {twice}: their rows would be mixed (give one judge YAML another name)")
+        raise AlignbenchError(f"two evaluators are named {twice}: their rows would be mixed "
+                              "(give one judge YAML another name)")
     jobs = []  # (evaluator, pairs, method, baseline, seed): every output is aligned before anything is judged
     for method, by_seed in outputs.items():
         for baseline, base_by_seed in baselines.items():
@@ -84,12 +85,15 @@ def compare(outputs: dict[str, dict[int, list[OutputRecord]]], baselines: dict[s
 
 def judged_statistics(first: np.ndarray, second: np.ndarray | None, settings: StatisticsSettings | None = None) -> dict:
     """The statistic columns of one judged comparison from its two orders' per-prompt outcomes."""
-    comp = Comparison("method", "baseline", "llm", "", 0, [str(i) for i in range(len(first))], combine_orders(first, second),
+    comp = Comparison("method", "baseline", "llm", "", 0, [str(i) for i in range(len(first))],
+                      combine_orders(first, second),
                       first=np.asarray(first, float), second=None if second is None else np.asarray(second, float))
     return statistics([comp], settings or StatisticsSettings())
 
 
-def rows_from_comparisons(comparisons: list[Comparison], settings: StatisticsSettings, context: RowContext) -> list[LeaderboardRow]:
+def rows_from_comparisons(
+    comparisons: list[Comparison], settings: StatisticsSettings, context: RowContext
+) -> list[LeaderboardRow]:
     """One row per method × baseline × evaluator (first-seen order), its seeds combined."""
     groups: dict[tuple, list[Comparison]] = {}
     for c in comparisons:
@@ -97,17 +101,19 @@ def rows_from_comparisons(comparisons: list[Comparison], settings: StatisticsSet
     rows = []
     for (method, baseline, evaluator), comps in groups.items():
         values = {"task": context.task, "method": method, "evaluator": evaluator, "baseline": baseline,
-                  "judge": comps[0].judge, "template_sha": comps[0].template_sha, "seed": context.seeds, "run_id": context.run_id,
-                  **context.method_columns(method), **statistics(comps, settings)}
+                  "judge": comps[0].judge, "template_sha": comps[0].template_sha, "seed": context.seeds,
+                  "run_id": context.run_id, **context.method_columns(method), **statistics(comps, settings)}
         rows.append(make_row(f"{method} vs {baseline} ({evaluator})", **values))
     return rows
 
 
 def statistics(comps: list[Comparison], settings: StatisticsSettings) -> dict:
     """The statistic columns of one method × baseline × evaluator from its per-seed comparisons."""
-    out = across_seeds([c.outcome for c in comps], settings.n_bootstrap, settings.seed, settings.ci, graded=comps[0].graded)
+    out = across_seeds([c.outcome for c in comps], settings.n_bootstrap, settings.seed, settings.ci,
+                       graded=comps[0].graded)
     if all(c.method_reward is not None for c in comps):
-        out["mean_reward"] = float(np.mean([np.nanmean(c.method_reward) for c in comps]))  # a rating judge may leave gaps
+        # a rating judge may leave gaps
+        out["mean_reward"] = float(np.mean([np.nanmean(c.method_reward) for c in comps]))
     cuts = [c.n_truncated for c in comps]
     out["n_truncated"] = None if None in cuts else sum(cuts)
     if comps[0].first is not None:
@@ -162,6 +168,6 @@ def save_comparisons(path: Path, comparisons: list[Comparison]) -> None:
 
 def load_comparisons(path: Path) -> list[Comparison]:
     if not Path(path).exists():
-        raise AlignbenchError(f"{Path(path).parent}: no comparisons.jsonl (made by a version before per-prompt results were kept; "
-                              "re-run it to aggregate its seeds)")
+        raise AlignbenchError(f"{Path(path).parent}: no comparisons.jsonl (made by a version before "
+                              "per-prompt results were kept; re-run it to aggregate its seeds)")
     return [Comparison.from_json(rec) for _, rec in iter_jsonl(path)]

@@ -56,22 +56,25 @@ class Evaluator:
 class RewardEvaluator(Evaluator):
     """Pointwise: one reward function scores both responses; strictly higher wins, equal is a tie."""
 
-    def __init__(self, name: str, reward_fn: Callable, identity: str, reward_model=None, notify: Callable[[str], None] | None = None):
+    def __init__(self, name: str, reward_fn: Callable, identity: str, reward_model=None,
+                 notify: Callable[[str], None] | None = None):
         self.name, self.reward_fn, self.identity = name, reward_fn, identity
         self.reward_model = reward_model  # with a context window: responses it had to cut are counted
         self.notify = notify
 
     def compare(self, pairs, method, baseline, seed, progress=None) -> Comparison:
-        prompts = [prompt_from_record(m.prompt, m.extra) for m, _ in pairs]  # a conversation again, for chat-template RMs
-        scores = call_reward(self.reward_fn, prompts + prompts, [m.output for m, _ in pairs] + [r.output for _, r in pairs])
+        # a conversation again, for chat-template RMs
+        prompts = [prompt_from_record(m.prompt, m.extra) for m, _ in pairs]
+        scores = call_reward(self.reward_fn, prompts + prompts,
+                             [m.output for m, _ in pairs] + [r.output for _, r in pairs])
         mine, theirs = np.array(scores[: len(pairs)]), np.array(scores[len(pairs):])
         outcome = np.where(mine > theirs, 1.0, np.where(mine < theirs, 0.0, 0.5))
         cut = None
         if self.reward_model is not None:
             cut = int(sum(self.reward_model.truncated(prompts, [m.output for m, _ in pairs])))
             if cut and self.notify:
-                self.notify(f"{method} vs {baseline}: the {self.name} cut {cut} of {len(pairs)} response(s) to fit its context "
-                            "(scored on what fits; column n_truncated)")
+                self.notify(f"{method} vs {baseline}: the {self.name} cut {cut} of {len(pairs)} "
+                            "response(s) to fit its context (scored on what fits; column n_truncated)")
         return Comparison(method, baseline, self.name, self.identity, seed, [m.prompt_id for m, _ in pairs], outcome,
                           method_reward=mine, baseline_reward=theirs, n_truncated=cut)
 
@@ -95,22 +98,27 @@ class LLMJudgeEvaluator(_JudgeEvaluator):
     _failed: dict[str, dict] = {}  # key → failure record, from prepare(): not requested a second time by compare()
 
     def prepare(self, jobs, progress=None) -> None:
-        requests = [r for pairs, method, baseline, _ in jobs for r in build_requests(pairs, self.judge, method, baseline)]
+        requests = [
+            r for pairs, method, baseline, _ in jobs for r in build_requests(pairs, self.judge, method, baseline)
+        ]
         info = judge_requests(requests, self.judge, self.store, progress)
         self._failed = {f["key"]: f for f in info.failures}
 
     def compare(self, pairs, method, baseline, seed, progress=None) -> Comparison:
-        first, second, info, _ = judge_pairs(pairs, self.judge, self.store, method, baseline, progress, known_failures=self._failed)
+        first, second, info, _ = judge_pairs(pairs, self.judge, self.store, method, baseline, progress,
+                                             known_failures=self._failed)
         if info.failures and np.isnan(first).all() and (second is None or np.isnan(second).all()):
             # Name the transport failure (a 401, a time-out) rather than "no prompt has a usable verdict".
-            raise AlignbenchError(f"judge {self.judge.name}: every judgment of {method} failed ({len(info.failures)} failures, "
-                                  f"first: {info.failures[0]['error']}); see {self.store.path.stem}.failures.jsonl")
+            raise AlignbenchError(f"judge {self.judge.name}: every judgment of {method} failed "
+                                  f"({len(info.failures)} failures, first: {info.failures[0]['error']}); see "
+                                  f"{self.store.path.stem}.failures.jsonl")
         if info.failures and self.notify:
             self.notify(f"{len(info.failures)} judgment(s) of {method} failed after retries "
                         f"(see {self.store.path.stem}.failures.jsonl); re-run to retry them")
         return Comparison(method, baseline, self.name, self.identity, seed, [m.prompt_id for m, _ in pairs],
                           combine_orders(first, second), first=first, second=second,
-                          method_length=lengths(m.output for m, _ in pairs), baseline_length=lengths(r.output for _, r in pairs),
+                          method_length=lengths(m.output for m, _ in pairs),
+                          baseline_length=lengths(r.output for _, r in pairs),
                           n_request_failures=len(info.failures), template_sha=self.judge.template_sha)
 
 
@@ -121,8 +129,10 @@ class SingleAnswerEvaluator(_JudgeEvaluator):
     prefix = "llm-single"
 
     def compare(self, pairs, method, baseline, seed, progress=None) -> Comparison:
-        mine = grading_requests([GradingItem(m.prompt_id, [m.prompt], [m.output], method) for m, _ in pairs], self.judge)
-        theirs = grading_requests([GradingItem(r.prompt_id, [r.prompt], [r.output], baseline) for _, r in pairs], self.judge)
+        mine = grading_requests([GradingItem(m.prompt_id, [m.prompt], [m.output], method) for m, _ in pairs],
+                                self.judge)
+        theirs = grading_requests([GradingItem(r.prompt_id, [r.prompt], [r.output], baseline) for _, r in pairs],
+                                  self.judge)
         info = judge_requests(mine + theirs, self.judge, self.store, progress)
         if info.failures and self.notify:
             self.notify(f"{len(info.failures)} grading(s) of {method} vs {baseline} failed after retries "
@@ -131,7 +141,8 @@ class SingleAnswerEvaluator(_JudgeEvaluator):
         a, b = ratings(mine, self.store), ratings(theirs, self.store)
         x, y = np.array([a[(i, "turn-1")] for i in ids]), np.array([b[(i, "turn-1")] for i in ids])
         outcome = np.where(np.isnan(x) | np.isnan(y), np.nan, np.where(x > y, 1.0, np.where(x < y, 0.0, 0.5)))
-        return Comparison(method, baseline, self.name, self.identity, seed, ids, outcome, method_reward=x, baseline_reward=y,
+        return Comparison(method, baseline, self.name, self.identity, seed, ids, outcome, method_reward=x,
+                          baseline_reward=y,
                           n_request_failures=len(info.failures), template_sha=self.judge.template_sha)
 
 
@@ -170,7 +181,8 @@ def register_evaluator(prefix: str):
 def run_reward_model(sources: EvaluatorSources, argument: str) -> Evaluator:
     rm = sources.reward_model
     if rm is None:
-        raise AlignbenchError("evaluator reward-model is a run's own reward model; outside a run name a saved one: rm:<directory>")
+        raise AlignbenchError("evaluator reward-model is a run's own reward model; outside a run "
+                              "name a saved one: rm:<directory>")
     return RewardEvaluator("reward-model", rm.as_reward_fn(), sources.reward_model_identity, rm, sources.notify)
 
 
@@ -212,6 +224,7 @@ def build_evaluator(spec: str, sources: EvaluatorSources) -> Evaluator:
         check_kind(plugin, spec, "evaluation.evaluators")
         evaluator = plugin(sources, "")
         if not isinstance(evaluator, Evaluator):
-            raise AlignbenchError(f"setting 'evaluation.evaluators': {spec!r} built a {type(evaluator).__name__}, not an Evaluator")
+            raise AlignbenchError(f"setting 'evaluation.evaluators': {spec!r} built a "
+                                  f"{type(evaluator).__name__}, not an Evaluator")
         return evaluator
     return EVALUATORS.get("llm")(sources, spec)

@@ -145,7 +145,8 @@ class JudgeConfig(BaseModel):
         if len(questions) == 1:
             values, text = {"question": questions[0], "answer": answers[0]}, self.template_text
         else:
-            values = {"question_1": questions[0], "answer_1": answers[0], "question_2": questions[1], "answer_2": answers[1]}
+            values = {"question_1": questions[0], "answer_1": answers[0], "question_2": questions[1],
+                      "answer_2": answers[1]}
             text = self.multi_turn_text
         return SINGLE_PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
 
@@ -187,22 +188,31 @@ def load_judge(name: str, base_url: str | None = None) -> JudgeConfig:
         err = e.errors()[0]
         raise AlignbenchError(f"{path}: setting '{'.'.join(str(x) for x in err['loc'])}': {err['msg']}") from None
     if cfg.mode == "single" and cfg.parser not in ("rating", "fastchat-rating"):
-        raise AlignbenchError(f"{path}: setting 'parser': mode single needs parser 'rating' or 'fastchat-rating', got {cfg.parser!r}")
+        raise AlignbenchError(f"{path}: setting 'parser': mode single needs parser 'rating' or "
+                              f"'fastchat-rating', got {cfg.parser!r}")
     if cfg.mode == "pairwise" and cfg.parser in ("rating", "fastchat-rating"):
-        raise AlignbenchError(f"{path}: setting 'parser': 'rating' is for mode single; pairwise judges need a verdict parser")
+        raise AlignbenchError(f"{path}: setting 'parser': 'rating' is for mode single; "
+                              "pairwise judges need a verdict parser")
     if cfg.arena_hard_config is not None:
         if cfg.template or cfg.mode != "pairwise" or cfg.parser != "arena-hard":
-            raise AlignbenchError(f"{path}: setting 'arena_hard_config' takes mode pairwise, parser arena-hard and no 'template'")
+            raise AlignbenchError(f"{path}: setting 'arena_hard_config' takes mode pairwise, "
+                                  "parser arena-hard and no 'template'")
         system, text = _arena_hard_prompt(path, cfg.arena_hard_config)
-        return cfg.model_copy(update={"template_text": text, "system_text": system, "name": path.stem, "source": str(path)})
+        return cfg.model_copy(update={"template_text": text, "system_text": system, "name": path.stem,
+                                      "source": str(path)})
     if not cfg.template:
         raise AlignbenchError(f"{path}: setting 'template' is missing (or give 'arena_hard_config')")
     if cfg.parser == "arena-hard":
         raise AlignbenchError(f"{path}: setting 'parser': 'arena-hard' goes with 'arena_hard_config'")
     text = _read_template(path, "template", cfg.template, cfg.mode)
-    multi = _read_template(path, "template_multi_turn", cfg.template_multi_turn, "single-multi-turn") if cfg.template_multi_turn else ""
+    multi = (
+        _read_template(path, "template_multi_turn", cfg.template_multi_turn, "single-multi-turn")
+        if cfg.template_multi_turn
+        else ""
+    )
     remember(*url_secrets(cfg.base_url))
-    return cfg.model_copy(update={"template_text": text, "multi_turn_text": multi, "name": path.stem, "source": str(path)})
+    return cfg.model_copy(update={"template_text": text, "multi_turn_text": multi, "name": path.stem,
+                                  "source": str(path)})
 
 
 ARENA_HARD_FIELDS = {"{question_1}": "{{prompt}}", "{answer_1}": "{{response_a}}", "{answer_2}": "{{response_b}}"}
@@ -213,10 +223,12 @@ def _arena_hard_prompt(path: Path, value: str) -> tuple[str, str]:
     ``prompt_template`` (a string or a one-element list) with {question_1}, {answer_1}, {answer_2}."""
     cpath = (path.parent / value) if not Path(value).is_absolute() else Path(value)
     if not cpath.exists():
-        raise AlignbenchError(f"{path}: setting 'arena_hard_config': {cpath} does not exist (arena-hard's config/judge_config.yaml)")
+        raise AlignbenchError(f"{path}: setting 'arena_hard_config': {cpath} does not exist "
+                              "(arena-hard's config/judge_config.yaml)")
     data = load_yaml_file(cpath, "Arena-Hard judge config")
     if not isinstance(data, dict):
-        raise AlignbenchError(f"{cpath}: expected a mapping with system_prompt and prompt_template (Arena-Hard judge config)")
+        raise AlignbenchError(f"{cpath}: expected a mapping with system_prompt and "
+                              "prompt_template (Arena-Hard judge config)")
     system, template = data.get("system_prompt"), data.get("prompt_template")
     if isinstance(template, list) and len(template) == 1:
         template = template[0]
@@ -239,7 +251,8 @@ def _read_template(path: Path, setting: str, value: str, kind: str) -> str:
     pattern = PLACEHOLDER if kind == "pairwise" else SINGLE_PLACEHOLDER
     missing = REQUIRED[kind] - set(pattern.findall(text))
     if missing:
-        raise AlignbenchError(f"{tpath}: template lacks placeholder(s) {', '.join('{{' + m + '}}' for m in sorted(missing))}")
+        raise AlignbenchError(f"{tpath}: template lacks placeholder(s) "
+                              f"{', '.join('{{' + m + '}}' for m in sorted(missing))}")
     return text
 
 
@@ -255,11 +268,16 @@ def check_reachable(cfg: JudgeConfig, wait_s: float = CONNECT_WAIT_S) -> None:
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            with socket.create_connection((url.hostname, port), timeout=max(0.1, min(2.0, deadline - time.monotonic()))):
+            with socket.create_connection(
+                (url.hostname, port), timeout=max(0.1, min(2.0, deadline - time.monotonic()))
+            ):
                 return
         except OSError as e:
             if time.monotonic() >= deadline:
-                hint = " (start one with `alignbench serve-judge`)" if url.hostname in ("127.0.0.1", "localhost") else ""
+                hint = (
+                    " (start one with `alignbench serve-judge`)" if url.hostname in ("127.0.0.1", "localhost") else ""
+                )
                 raise AlignbenchError(f"judge {cfg.name}: cannot reach {redact(cfg.base_url)} after {wait_s:g} s "
-                                      f"({e.strerror or type(e).__name__}){hint}; base_url is set in {cfg.source}") from None
+                                      f"({e.strerror or type(e).__name__}){hint}; "
+                                      f"base_url is set in {cfg.source}") from None
             time.sleep(0.2)

@@ -70,7 +70,8 @@ def build_requests(pairs, judge: JudgeConfig, method: str, baseline: str) -> lis
         if judge.both_orders:
             orders.append(("baseline-first", r.output, m.output, r.generator, m.generator))
         for order, a, b, ga, gb in orders:
-            key = judgment_key(judge.model, judge.template_sha, judge.temperature, judge.seed, judge.max_tokens, m.prompt, a, b)
+            key = judgment_key(judge.model, judge.template_sha, judge.temperature, judge.seed, judge.max_tokens,
+                               m.prompt, a, b)
             reqs.append(JudgeRequest(key, m.prompt_id, order, m.prompt, a, b, ga, gb, method, baseline))
     return reqs
 
@@ -91,11 +92,15 @@ def _classify(exc) -> str:
     """'retry' for transient faults, 'fatal' for requests that cannot succeed as sent."""
     import openai  # lazy: 0.6 s to import, and only a judgment that runs needs it (config loading imports this module)
 
-    if isinstance(exc, (openai.RateLimitError, openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError)):
+    if isinstance(
+        exc, (openai.RateLimitError, openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError)
+    ):
         return "retry"
     if isinstance(exc, openai.APIStatusError):
         return "retry" if exc.status_code >= 500 or exc.status_code in (408, 409) else "fatal"
-    if isinstance(exc, (openai.APIResponseValidationError, ValueError, KeyError, IndexError, TypeError, asyncio.TimeoutError)):
+    if isinstance(
+        exc, (openai.APIResponseValidationError, ValueError, KeyError, IndexError, TypeError, asyncio.TimeoutError)
+    ):
         return "retry"  # malformed or truncated bodies
     return "fatal"
 
@@ -103,7 +108,8 @@ def _classify(exc) -> str:
 def _usage(resp: dict) -> dict:
     """Token counts the server reported (0 when it reports none)."""
     usage = resp.get("usage") or {}
-    return {"prompt_tokens": int(usage.get("prompt_tokens") or 0), "completion_tokens": int(usage.get("completion_tokens") or 0)}
+    return {"prompt_tokens": int(usage.get("prompt_tokens") or 0),
+            "completion_tokens": int(usage.get("completion_tokens") or 0)}
 
 
 def _redact(text: str, secrets) -> str:
@@ -218,7 +224,8 @@ async def _bounded(coro, seconds: float):
         raise _AttemptTimeout() from None
 
 
-async def _run(requests: list[JudgeRequest], judge: JudgeConfig, store: JudgmentStore, info: JudgeRunInfo, progress, failures_path):
+async def _run(requests: list[JudgeRequest], judge: JudgeConfig, store: JudgmentStore, info: JudgeRunInfo, progress,
+               failures_path):
     import openai  # lazy: see _classify
 
     secret = judge.api_key()
@@ -291,7 +298,8 @@ async def _run(requests: list[JudgeRequest], judge: JudgeConfig, store: Judgment
             store.append(pending)
         await client.close()
         progress.remove_task(task)
-    error = next((o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, asyncio.CancelledError)), None)
+    error = next((o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, asyncio.CancelledError)),
+                 None)
     if error is not None:
         raise error
 

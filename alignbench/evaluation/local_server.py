@@ -91,7 +91,8 @@ class FaultPlan:
             if self._rng is None:
                 self._rng = random.Random(self.seed)
             u = self._rng.random()
-        for name in ("rate_limit", "rate_limit_no_header", "server_error", "hang", "drop", "malformed", "no_verdict", "truncated"):
+        for name in ("rate_limit", "rate_limit_no_header", "server_error", "hang", "drop", "malformed", "no_verdict",
+                     "truncated"):
             p = getattr(self, name)
             if u < p:
                 return name
@@ -143,7 +144,8 @@ class _BoundedServer(ThreadingHTTPServer):
         exc = sys.exc_info()[1]
         if isinstance(exc, (ConnectionError, TimeoutError, socket.timeout)):
             return
-        print(f"alignbench judge server: {type(exc).__name__}: {exc} (request from {client_address[0]})", file=sys.stderr)
+        print(f"alignbench judge server: {type(exc).__name__}: {exc} (request from {client_address[0]})",
+              file=sys.stderr)
 
 
 class JudgeServer:
@@ -151,8 +153,10 @@ class JudgeServer:
 
     def __init__(self, script: Callable[[str], str], latency_s: float = 0.0, latency_jitter_s: float = 0.0,
                  faults: FaultPlan | None = None, max_requests: int = 100_000, deadline_s: float = 600.0,
-                 require_key: str | None = None, port: int = 0, fault_for: Callable[[int, str], str | None] | None = None,
-                 max_body_bytes: int = MAX_BODY_BYTES, idle_timeout_s: float = IDLE_TIMEOUT_S, max_connections: int = MAX_CONNECTIONS):
+                 require_key: str | None = None, port: int = 0,
+                 fault_for: Callable[[int, str], str | None] | None = None,
+                 max_body_bytes: int = MAX_BODY_BYTES, idle_timeout_s: float = IDLE_TIMEOUT_S,
+                 max_connections: int = MAX_CONNECTIONS):
         self.script = script
         self.max_body_bytes = max_body_bytes
         self.idle_timeout_s = idle_timeout_s
@@ -211,7 +215,8 @@ class JudgeServer:
         try:
             self._server = _BoundedServer(("127.0.0.1", self.port), Handler, self.max_connections)
         except OSError as e:
-            raise AlignbenchError(f"cannot listen on 127.0.0.1:{self.port} ({e.strerror}); pick another --port") from None
+            raise AlignbenchError(f"cannot listen on 127.0.0.1:{self.port} "
+                                  f"({e.strerror}); pick another --port") from None
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
@@ -269,14 +274,19 @@ class JudgeServer:
                 self._send(h, 400, b'{"error": {"message": "expected {\\"messages\\": [{\\"content\\": \\"...\\"}]}"}}')
                 return
             with self._lock:
-                self.system_messages += [m.get("content") for m in payload["messages"][:-1] if isinstance(m, dict) and m.get("role") == "system"]
+                self.system_messages += [
+                    m.get("content")
+                    for m in payload["messages"][:-1]
+                    if isinstance(m, dict) and m.get("role") == "system"
+                ]
             fault = self.fault_for(n, prompt) if self.fault_for else None
             fault = fault or (self.faults.draw() if self.faults.total else None)
             if fault:
                 with self._lock:
                     self.fault_counts[fault] = self.fault_counts.get(fault, 0) + 1
             if fault == "rate_limit":
-                self._send(h, 429, b'{"error": {"message": "rate limited"}}', {"Retry-After": f"{self.faults.retry_after_s:g}"})
+                self._send(h, 429, b'{"error": {"message": "rate limited"}}',
+                           {"Retry-After": f"{self.faults.retry_after_s:g}"})
                 return
             if fault == "rate_limit_no_header":
                 self._send(h, 429, b'{"error": {"message": "rate limited"}}')
@@ -371,10 +381,13 @@ SERVE_DESCRIPTION = ("Serve a scripted judge (it prefers the longer answer) on 1
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765, as in judges/local-scripted.yaml)")
+    parser.add_argument("--port", type=int, default=8765,
+                        help="port on 127.0.0.1 (default 8765, as in judges/local-scripted.yaml)")
     parser.add_argument("--time-limit", type=float, default=3600.0, help="stop after this many seconds (default 3600)")
-    parser.add_argument("--max-requests", type=int, default=100_000, help="stop after this many requests (default 100000)")
-    parser.add_argument("--position-bias", type=float, default=0.0, help="probability of answering [[A]] whatever the content (default 0)")
+    parser.add_argument("--max-requests", type=int, default=100_000,
+                        help="stop after this many requests (default 100000)")
+    parser.add_argument("--position-bias", type=float, default=0.0,
+                        help="probability of answering [[A]] whatever the content (default 0)")
 
 
 def serve_command(args: argparse.Namespace) -> int:

@@ -68,11 +68,13 @@ def read_answers(path: str | Path, questions: dict[str, dict]) -> list[GradingIt
             raise AlignbenchError(f"{where(path, lineno)}: question_id {qid!r} is not in the question file")
         choices = rec.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            raise AlignbenchError(f"{where(path, lineno)}: field 'choices' must be a non-empty list of {{turns: [...]}}")
+            raise AlignbenchError(f"{where(path, lineno)}: field 'choices' must be a "
+                                  "non-empty list of {turns: [...]}")
         answers = _turns(choices[0], "turns", path, lineno)
         q = questions[qid]
         if len(answers) != len(q["turns"]):
-            raise AlignbenchError(f"{where(path, lineno)}: {len(answers)} answer turn(s) for a {len(q['turns'])}-turn question")
+            raise AlignbenchError(f"{where(path, lineno)}: {len(answers)} answer turn(s) for a "
+                                  f"{len(q['turns'])}-turn question")
         model = rec.get("model_id") if isinstance(rec.get("model_id"), str) and rec.get("model_id") else Path(path).stem
         items.append(GradingItem(qid, q["turns"], answers, model, q["category"]))
     if not items:
@@ -86,17 +88,18 @@ def read_answers(path: str | Path, questions: dict[str, dict]) -> list[GradingIt
 def grading_requests(items: list[GradingItem], judge: JudgeConfig) -> list[JudgeRequest]:
     """One request per item and turn; turn t shows the conversation up to t and grades its last reply."""
     if judge.mode != "single":
-        raise AlignbenchError(f"{judge.source}: setting 'mode': grading needs a judge with mode single, got {judge.mode!r}")
+        raise AlignbenchError(f"{judge.source}: setting 'mode': grading needs a judge with "
+                              f"mode single, got {judge.mode!r}")
     reqs = []
     for it in items:
         for t in range(1, len(it.questions) + 1):
             if t == 2 and not judge.multi_turn_text:
-                raise AlignbenchError(f"{judge.source}: setting 'template_multi_turn' is needed to grade two-turn questions "
-                                      f"(question {it.item_id})")
+                raise AlignbenchError(f"{judge.source}: setting 'template_multi_turn' is "
+                                      f"needed to grade two-turn questions (question {it.item_id})")
             text = judge.render_single(it.questions[:t], it.answers[:t])
             key = judgment_key(judge.model, judge.template_sha, judge.temperature, judge.seed, judge.max_tokens,
-                               json.dumps(it.questions[:t], ensure_ascii=False), json.dumps(it.answers[:t], ensure_ascii=False),
-                               f"single:turn-{t}")
+                               json.dumps(it.questions[:t], ensure_ascii=False),
+                               json.dumps(it.answers[:t], ensure_ascii=False), f"single:turn-{t}")
             reqs.append(JudgeRequest(key, it.item_id, f"turn-{t}", it.questions[t - 1], it.answers[t - 1], "",
                                      it.model, "", it.model, "", text=text))
     return reqs
@@ -108,7 +111,9 @@ def ratings(requests: list[JudgeRequest], store: JudgmentStore) -> dict[tuple[st
     for r in requests:
         rec = store.get(r.key)
         value = rec.get("verdict") if rec else None
-        out[(r.prompt_id, r.order)] = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else np.nan
+        out[(r.prompt_id, r.order)] = (
+            float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else np.nan
+        )
     return out
 
 
@@ -166,7 +171,8 @@ def grade_mtbench(question_file: str | Path | None, answer_files: list[str | Pat
         cfg = mp.protocol_judge(cfg, prompts)
         protocol = lambda items: mp.protocol_requests(items, cfg, prompts, references)  # noqa: E731
     if question_file is None:
-        raise AlignbenchError("grade: give --questions FILE (or --mt-bench-data DIR, whose mt_bench/question.jsonl is used)")
+        raise AlignbenchError("grade: give --questions FILE (or --mt-bench-data DIR, whose "
+                              "mt_bench/question.jsonl is used)")
     questions = read_questions(question_file)
     loaded = [read_answers(path, questions) for path in answer_files]
     out_dir = Path(out_dir)
@@ -175,18 +181,22 @@ def grade_mtbench(question_file: str | Path | None, answer_files: list[str | Pat
         rows = []
         for items in loaded:
             row, info = grade_items(items, cfg, store, n_boot, seed, progress, protocol(items) if protocol else None)
-            rows.append(make_row(f"grading of {items[0].model}", task=task, method=items[0].model, evaluator=f"llm-single:{cfg.name}",
-                                 **row, judge=cfg.identity(), template_sha=cfg.template_sha, seed=str(seed), run_id=str(out_dir),
-                                 n_request_failures=len(info.failures)).as_dict())
+            rows.append(make_row(f"grading of {items[0].model}", task=task, method=items[0].model,
+                                 evaluator=f"llm-single:{cfg.name}",
+                                 **row, judge=cfg.identity(), template_sha=cfg.template_sha, seed=str(seed),
+                                 run_id=str(out_dir), n_request_failures=len(info.failures)).as_dict())
         atomic_write_json(out_dir / "rows.json", rows)
         return rows
 
 
 def grade_table_lines(rows: list[dict]) -> list[str]:
-    lines = [f"{'model':<24} {'mean':>5}  {'95% interval':>14}  {'turn 1':>6} {'turn 2':>6}  {'rated':>5} {'unparsed':>8}  distribution (score:count)"]
+    lines = [f"{'model':<24} {'mean':>5}  {'95% interval':>14}  {'turn 1':>6} {'turn 2':>6}  {'rated':>5} "
+             f"{'unparsed':>8}  distribution (score:count)"]
     for r in rows:
         t2 = r.get("mean_score_turn_2")
-        lines.append(f"{r['method']:<24} {r['mean_score']:5.2f}  [{r['score_ci_low']:5.2f}, {r['score_ci_high']:5.2f}]  "
-                     f"{r.get('mean_score_turn_1', float('nan')):6.2f} {('%6.2f' % t2) if t2 is not None else '     –'}  "
-                     f"{r['n_ratings']:>5} {r['n_parse_failures']:>8}  {r['score_distribution']}")
+        lines.append(f"{r['method']:<24} {r['mean_score']:5.2f}  "
+                     f"[{r['score_ci_low']:5.2f}, {r['score_ci_high']:5.2f}]  "
+                     f"{r.get('mean_score_turn_1', float('nan')):6.2f} "
+                     f"{('%6.2f' % t2) if t2 is not None else '     –'}  {r['n_ratings']:>5} "
+                     f"{r['n_parse_failures']:>8}  {r['score_distribution']}")
     return lines

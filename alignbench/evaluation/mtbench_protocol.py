@@ -60,7 +60,8 @@ def load_judge_prompts(directory: Path) -> dict[str, dict]:
                 if not isinstance(rec.get(key), str):
                     raise AlignbenchError(f"{where(path, lineno)}: {name}: missing or non-string '{key}'")
             if rec["output_format"] != "[[rating]]":
-                raise AlignbenchError(f"{where(path, lineno)}: {name}: output_format {rec['output_format']!r}, expected '[[rating]]'")
+                raise AlignbenchError(f"{where(path, lineno)}: {name}: output_format "
+                                      f"{rec['output_format']!r}, expected '[[rating]]'")
             prompts[name] = rec
     missing = [n for n in PROMPTS.values() if n not in prompts]
     if missing:
@@ -74,9 +75,12 @@ def load_references(directory: Path) -> dict[str, list[str]]:
     out = {}
     for lineno, rec in iter_jsonl(path):
         choices = rec.get("choices")
-        turns = choices[0].get("turns") if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
+        turns = (
+            choices[0].get("turns") if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
+        )
         if "question_id" not in rec or not isinstance(turns, list) or not all(isinstance(t, str) for t in turns):
-            raise AlignbenchError(f"{where(path, lineno)}: expected {{question_id, choices: [{{turns: [...]}}]}} (FastChat reference answer)")
+            raise AlignbenchError(f"{where(path, lineno)}: expected {{question_id, choices: [{{turns: "
+                                  "[...]}]} (FastChat reference answer)")
         out[str(rec["question_id"])] = turns
     return out
 
@@ -88,8 +92,8 @@ def question_file(directory: Path) -> Path:
 def protocol_judge(judge: JudgeConfig, prompts: dict[str, dict]) -> JudgeConfig:
     """The judge with MT-Bench's rating parser, its identity tied to the prompts used (template_sha)."""
     text = json.dumps([prompts[n] for n in PROMPTS.values()], sort_keys=True, ensure_ascii=False)
-    return judge.model_copy(update={"mode": "single", "parser": "fastchat-rating", "template_text": text, "multi_turn_text": "",
-                                    "name": f"{judge.name}-mt-bench"})
+    return judge.model_copy(update={"mode": "single", "parser": "fastchat-rating", "template_text": text,
+                                    "multi_turn_text": "", "name": f"{judge.name}-mt-bench"})
 
 
 def protocol_requests(items: list[GradingItem], judge: JudgeConfig, prompts: dict[str, dict],
@@ -104,7 +108,8 @@ def protocol_requests(items: list[GradingItem], judge: JudgeConfig, prompts: dic
         for t in range(1, len(it.questions) + 1):
             entry = prompts[PROMPTS[(needs_ref, t)]]
             values = ({"question": it.questions[0], "answer": it.answers[0]} if t == 1 else
-                      {"question_1": it.questions[0], "question_2": it.questions[1], "answer_1": it.answers[0], "answer_2": it.answers[1]})
+                      {"question_1": it.questions[0], "question_2": it.questions[1], "answer_1": it.answers[0],
+                       "answer_2": it.answers[1]})
             if needs_ref:
                 values["ref_answer_1"] = references[it.item_id][0]
                 if t == 2:
@@ -112,9 +117,12 @@ def protocol_requests(items: list[GradingItem], judge: JudgeConfig, prompts: dic
             try:
                 text = entry["prompt_template"].format(**values)
             except (KeyError, IndexError, ValueError) as e:
-                raise AlignbenchError(f"judge prompt {entry['name']}: cannot fill its template ({type(e).__name__}: {e})") from None
-            key = judgment_key(judge.model, hashlib.sha256((entry["system_prompt"] + "\x00" + text).encode()).hexdigest()[:16],
-                               judge.temperature, judge.seed, judge.max_tokens, json.dumps(it.questions[:t], ensure_ascii=False),
+                raise AlignbenchError(f"judge prompt {entry['name']}: cannot fill its "
+                                      f"template ({type(e).__name__}: {e})") from None
+            key = judgment_key(judge.model,
+                               hashlib.sha256((entry["system_prompt"] + "\x00" + text).encode()).hexdigest()[:16],
+                               judge.temperature, judge.seed, judge.max_tokens,
+                               json.dumps(it.questions[:t], ensure_ascii=False),
                                json.dumps(it.answers[:t], ensure_ascii=False), f"mt-bench:{entry['name']}")
             reqs.append(JudgeRequest(key, it.item_id, f"turn-{t}", it.questions[t - 1], it.answers[t - 1], "",
                                      it.model, "", it.model, "", text=text, system=entry["system_prompt"]))

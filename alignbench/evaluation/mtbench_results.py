@@ -58,7 +58,8 @@ def _kind(rec, path, lineno) -> str:
         return "single"
     hint = " (an Arena-Hard judgment: use --arena-hard)" if "games" in rec else \
         " (alpaca_eval annotations: use --alpaca-eval)" if "generator_2" in rec else ""
-    raise AlignbenchError(f"{where(path, lineno)}: not a FastChat MT-Bench judgment record (no 'score' or 'g1_winner'){hint}")
+    raise AlignbenchError(f"{where(path, lineno)}: not a FastChat MT-Bench judgment record "
+                          f"(no 'score' or 'g1_winner'){hint}")
 
 
 def read_single(path, lines) -> dict[str, dict[tuple[str, str], float]]:
@@ -70,7 +71,8 @@ def read_single(path, lines) -> dict[str, dict[tuple[str, str], float]]:
         model, qid, turn = _name(rec, "model", path, lineno), _qid(rec, path, lineno), _turn(rec, path, lineno)
         score = rec["score"]
         if isinstance(score, bool) or not isinstance(score, (int, float)) or not (score == -1 or 0 <= score <= 10):
-            raise AlignbenchError(f"{where(path, lineno)}: 'score' must be a rating 0–10 or −1 (no rating), got {score!r}")
+            raise AlignbenchError(f"{where(path, lineno)}: 'score' must be a rating 0–10 "
+                                  f"or −1 (no rating), got {score!r}")
         key = (qid, f"turn-{turn}")
         if key in out.setdefault(model, {}):
             raise AlignbenchError(f"{where(path, lineno)}: {model}: question {qid} turn {turn} graded twice")
@@ -88,7 +90,8 @@ def read_pairs(path, lines) -> list[tuple[str, str, str, str, str]]:
                              _qid(rec, path, lineno), _turn(rec, path, lineno))
         for k in ("g1_winner", "g2_winner"):
             if rec.get(k) not in WINNERS:
-                raise AlignbenchError(f"{where(path, lineno)}: '{k}' must be one of {', '.join(WINNERS)}, got {rec.get(k)!r}")
+                raise AlignbenchError(f"{where(path, lineno)}: '{k}' must be one of "
+                                      f"{', '.join(WINNERS)}, got {rec.get(k)!r}")
         key = (m1, m2, qid, turn)
         if key in seen:
             raise AlignbenchError(f"{where(path, lineno)}: {m1} vs {m2}, question {qid} turn {turn} judged twice")
@@ -105,8 +108,10 @@ def _single_rows(path: Path, lines, seed: int, n_bootstrap: int) -> list[dict]:
     rows = []
     for model, scores in read_single(path, lines).items():
         row = score_row(scores, n_bootstrap, seed)
-        rows.append(make_row(f"{path}: {model}", task="mt-bench", method=model, evaluator=f"mt-bench-single:{_judge_name(path)}",
-                             **row, judge=f"{_judge_name(path)} (FastChat judgments)", seed=str(seed), run_id=str(path)).as_dict())
+        rows.append(make_row(f"{path}: {model}", task="mt-bench", method=model,
+                             evaluator=f"mt-bench-single:{_judge_name(path)}",
+                             **row, judge=f"{_judge_name(path)} (FastChat judgments)", seed=str(seed),
+                             run_id=str(path)).as_dict())
     return rows
 
 
@@ -139,14 +144,15 @@ def pair_comparisons(path: Path, pairs, baseline: str | None) -> list[Comparison
         # FastChat: a tie where game 1 is a tie or the games disagree — on a 1/½/0 scale, ½ unless both agree.
         outcome = np.where(error, np.nan, np.where((first == second) & (first != 0.5), first, 0.5))
         comps.append(Comparison(model, baseline or "every other model", f"mt-bench-pair:{_judge_name(path)}",
-                                f"{_judge_name(path)} (FastChat judgments)", 0, ids, outcome, first=first, second=second))
+                                f"{_judge_name(path)} (FastChat judgments)", 0, ids, outcome, first=first,
+                                second=second))
     if not comps:
         raise AlignbenchError(f"{path}: no pairwise judgment involves the baseline {baseline!r} (--mt-bench-baseline)")
     return comps
 
 
-def rows_from_mt_bench(paths: list[str | Path], seed: int = 0, n_bootstrap: int = 2000, baseline: str | None = "gpt-3.5-turbo",
-                       comparisons: list | None = None) -> list[dict]:
+def rows_from_mt_bench(paths: list[str | Path], seed: int = 0, n_bootstrap: int = 2000,
+                       baseline: str | None = "gpt-3.5-turbo", comparisons: list | None = None) -> list[dict]:
     """Rows of FastChat MT-Bench judgment files, single or pairwise (told apart by their records); the pairwise
     files' per-question comparisons are appended to ``comparisons`` when given."""
     rows = []
@@ -161,5 +167,6 @@ def rows_from_mt_bench(paths: list[str | Path], seed: int = 0, n_bootstrap: int 
             if comparisons is not None:
                 comparisons.extend(comps)
             context = RowContext(task="mt-bench", run_id=str(path), seeds=str(seed))
-            rows.extend(r.as_dict() for r in rows_from_comparisons(comps, StatisticsSettings(n_bootstrap, seed), context))
+            rows.extend(r.as_dict() for r in rows_from_comparisons(comps, StatisticsSettings(n_bootstrap, seed),
+                                                                   context))
     return rows

@@ -116,7 +116,8 @@ def _load_jsonl(path: Path) -> list[OutputRecord]:
         if isinstance(pid, int) and not isinstance(pid, bool):
             pid = str(pid)
         if pid is None:
-            raise AlignbenchError(f"{where(path, lineno)}: missing field 'prompt_id' (accepted formats: {ACCEPTED_FORMATS})")
+            raise AlignbenchError(f"{where(path, lineno)}: missing field 'prompt_id' "
+                                  f"(accepted formats: {ACCEPTED_FORMATS})")
         if not isinstance(pid, str) or not pid:
             raise AlignbenchError(f"{where(path, lineno)}: field 'prompt_id' must be a non-empty string or integer")
         if pid in seen:
@@ -128,7 +129,8 @@ def _load_jsonl(path: Path) -> list[OutputRecord]:
         seed = rec.get("seed")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise AlignbenchError(f"{where(path, lineno)}: field 'seed' must be an integer")
-        records.append(OutputRecord(pid, prompt, output, generator, seed, {k: v for k, v in rec.items() if k not in KNOWN}))
+        records.append(OutputRecord(pid, prompt, output, generator, seed,
+                                    {k: v for k, v in rec.items() if k not in KNOWN}))
     return records
 
 
@@ -145,7 +147,8 @@ def _read_json(path: Path):
     except UnicodeDecodeError:
         raise AlignbenchError(f"{path}: not valid UTF-8") from None
     except ValueError as e:
-        raise AlignbenchError(f"{path}: malformed JSON (line {getattr(e, 'lineno', '?')}: {getattr(e, 'msg', e)})") from None
+        raise AlignbenchError(f"{path}: malformed JSON (line "
+                              f"{getattr(e, 'lineno', '?')}: {getattr(e, 'msg', e)})") from None
 
 
 def _load_alpaca_eval(path: Path) -> list[OutputRecord]:
@@ -163,7 +166,8 @@ def _alpaca_records(located: list[tuple[str, str, object]]) -> list[OutputRecord
     records, seen = [], {}
     for at, label, rec in located:
         if not isinstance(rec, dict):
-            raise AlignbenchError(f"{at}: expected an object {{instruction, output, generator}}, got {type(rec).__name__}")
+            raise AlignbenchError(f"{at}: expected an object {{instruction, output, "
+                                  f"generator}}, got {type(rec).__name__}")
         for key in ("instruction", "output", "generator"):
             if not isinstance(rec.get(key), str):
                 raise AlignbenchError(f"{at}: missing or non-string field '{key}' (alpaca_eval model_outputs.json)")
@@ -187,7 +191,8 @@ def _mt_bench_questions(answer_path: Path) -> dict[str, str]:
     for lineno, q in iter_jsonl(qfile):
         turns = q.get("turns")
         if "question_id" not in q or not isinstance(turns, list) or not all(isinstance(t, str) for t in turns):
-            raise AlignbenchError(f"{where(qfile, lineno)}: expected {{question_id, turns: [text, …]}} (FastChat question.jsonl)")
+            raise AlignbenchError(f"{where(qfile, lineno)}: expected {{question_id, turns: [text, "
+                                  "…]} (FastChat question.jsonl)")
         questions[str(q["question_id"])] = _join_turns(turns)
     return questions
 
@@ -214,7 +219,9 @@ def _load_mt_bench(path: Path) -> list[OutputRecord]:
         if not isinstance(model, str) or not model:
             raise AlignbenchError(f"{at}: missing or non-string field 'model_id' (FastChat MT-Bench answers)")
         choices = rec.get("choices")
-        turns = choices[0].get("turns") if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
+        turns = (
+            choices[0].get("turns") if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
+        )
         if not isinstance(turns, list) or not turns or not all(isinstance(t, str) for t in turns):
             raise AlignbenchError(f"{at}: field 'choices' must be [{{turns: [text, …]}}] (FastChat MT-Bench answers)")
         extra = {"answer_id": rec.get("answer_id")}
@@ -237,8 +244,8 @@ def _arena_hard_questions(answer_path: Path) -> dict[str, str]:
         if text is None and isinstance(q.get("turns"), list) and q["turns"] and isinstance(q["turns"][0], dict):
             text = q["turns"][0].get("content")
         if isinstance(qid, bool) or not isinstance(qid, (str, int)) or not isinstance(text, str):
-            raise AlignbenchError(f"{where(qfile, lineno)}: expected {{uid | question_id, prompt | turns: [{{content}}]}} "
-                                  "(Arena-Hard question.jsonl)")
+            raise AlignbenchError(f"{where(qfile, lineno)}: expected {{uid | question_id, "
+                                  "prompt | turns: [{content}]} (Arena-Hard question.jsonl)")
         out[str(qid)] = text
     return out
 
@@ -278,13 +285,23 @@ def _load_arena_hard(path: Path) -> list[OutputRecord]:
             prompt = prompt if prompt is not None else (users[0] if users and users[0] is not None else None)
         else:
             choices = rec.get("choices")
-            turns = choices[0].get("turns") if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
-            texts = [t.get("content") if isinstance(t, dict) else None for t in turns] if isinstance(turns, list) else [None]
+            turns = (
+                choices[0].get("turns")
+                if isinstance(choices, list) and choices and isinstance(choices[0], dict)
+                else None
+            )
+            texts = (
+                [t.get("content") if isinstance(t, dict) else None for t in turns]
+                if isinstance(turns, list)
+                else [None]
+            )
             if not texts or not all(isinstance(t, str) for t in texts):
-                raise AlignbenchError(f"{at}: field 'choices' must be [{{turns: [{{content}}, …]}}] (Arena-Hard answers)")
+                raise AlignbenchError(f"{at}: field 'choices' must be [{{turns: "
+                                      "[{content}, …]}] (Arena-Hard answers)")
             output = _join_turns(texts)
         extra = {} if prompt is not None else {"question_text_missing": True}
-        records.append(OutputRecord(qid, prompt if prompt is not None else f"Arena-Hard question {qid}", output, model, None, extra))
+        records.append(OutputRecord(qid, prompt if prompt is not None else f"Arena-Hard question {qid}", output, model,
+                                    None, extra))
     return records
 
 
@@ -299,12 +316,15 @@ def write_submission_files(directory: str | Path, records: list[OutputRecord]) -
     directory = Path(directory)
     alpaca = directory / "alpaca_eval" / "model_outputs.json"
     alpaca.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(alpaca, [{"instruction": r.prompt, "output": r.output, "generator": r.generator, "dataset": "alignbench"}
+    atomic_write_json(alpaca,
+                      [{"instruction": r.prompt, "output": r.output, "generator": r.generator, "dataset": "alignbench"}
                                for r in records])
     generator = records[0].generator if records else "model"
     answers = directory / "fastchat" / "model_answer" / f"{_file_safe(generator)}.jsonl"
     answers.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_jsonl(answers, [{"question_id": r.prompt_id, "answer_id": f"{r.generator}-{r.prompt_id}", "model_id": r.generator,
+    atomic_write_jsonl(answers,
+                       [{"question_id": r.prompt_id, "answer_id": f"{r.generator}-{r.prompt_id}",
+                         "model_id": r.generator,
                                   "choices": [{"index": 0, "turns": [r.output]}], "tstamp": 0.0} for r in records])
     atomic_write_jsonl(directory / "fastchat" / "question.jsonl",
                        [{"question_id": r.prompt_id, "category": "alignbench", "turns": [r.prompt]} for r in records])
@@ -315,7 +335,8 @@ def _file_safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_.@=" else "_" for c in name)
 
 
-def align_outputs(method: list[OutputRecord], reference: list[OutputRecord], method_path="outputs", reference_path="reference"):
+def align_outputs(method: list[OutputRecord], reference: list[OutputRecord], method_path="outputs",
+                  reference_path="reference"):
     """Pair each method output with the reference output of the same prompt_id (same order as ``method``).
 
     Files that share no prompt_id at all (an alpaca_eval file, keyed by instruction, against a JSONL
@@ -331,10 +352,12 @@ def align_outputs(method: list[OutputRecord], reference: list[OutputRecord], met
         if m.prompt_id not in ref:
             raise AlignbenchError(f"{method_path}: {_short(m.prompt_id)} has no output in {reference_path}")
         if ref[m.prompt_id].prompt != m.prompt:
-            raise AlignbenchError(f"{method_path}: prompt_id {m.prompt_id!r} has a different prompt text in {reference_path}")
+            raise AlignbenchError(f"{method_path}: prompt_id {m.prompt_id!r} has a different "
+                                  f"prompt text in {reference_path}")
     missing = [pid for pid in ref if pid not in mine]
     if missing:
-        raise AlignbenchError(f"{reference_path}: {_short(missing[0])} has no output in {method_path} ({len(missing)} missing)")
+        raise AlignbenchError(f"{reference_path}: {_short(missing[0])} has no output in "
+                              f"{method_path} ({len(missing)} missing)")
     return [(m, ref[m.prompt_id]) for m in method]
 
 

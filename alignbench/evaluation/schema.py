@@ -22,8 +22,10 @@ class LeaderboardRow(BaseModel):
     # --- the fixed columns, in their published order -----------------------------------------------
     task: str = Field(description="the task the prompts come from")
     method: str = Field(description="the generator judged (config label, alpaca_eval's generator_2, a model id)")
-    evaluator: str = Field(description="who judged: reward-model, gold-reward, llm:<judge>, llm-single:<judge>, alpaca_eval")
-    baseline: str | None = _c("what the method is compared against (dataset, sft, a reference generator); none for single-answer grading")
+    evaluator: str = Field(description="who judged: reward-model, gold-reward, llm:<judge>, "
+                                       "llm-single:<judge>, alpaca_eval")
+    baseline: str | None = _c("what the method is compared against (dataset, sft, a reference generator); "
+                              "none for single-answer grading")
     n_prompts: int | None = _c("prompts with a usable verdict")
     win_rate: float | None = _c("mean per-prompt score (win 1, tie ½, loss 0) × 100")
     ci_low: float | None = _c("lower end of the prompt-bootstrap interval of win_rate (%)")
@@ -68,9 +70,12 @@ class LeaderboardRow(BaseModel):
     lc_win_rate: float | None = _c("length-controlled win rate (%)")
     lc_ci_low: float | None = _c("lower end of lc_win_rate's interval (%)")
     lc_ci_high: float | None = _c("upper end of lc_win_rate's interval (%)")
-    lc_std_error: float | None = _c("alpaca_eval imports: sem of the per-prompt LC predictions × 100 (alpaca_eval's lc_standard_error when lc_method is alpaca_eval)")
-    lc_method: str | None = _c("where lc_win_rate's instruction difficulty came from: alpaca_eval, estimated or length-only")
-    arena_hard_score: float | None = _c("Arena-Hard judgments: arena-hard's score (Bradley–Terry win rate against the baseline, %)")
+    lc_std_error: float | None = _c("alpaca_eval imports: sem of the per-prompt LC predictions × 100 (alpaca_eval's "
+                                    "lc_standard_error when lc_method is alpaca_eval)")
+    lc_method: str | None = _c("where lc_win_rate's instruction difficulty came from: "
+                               "alpaca_eval, estimated or length-only")
+    arena_hard_score: float | None = _c("Arena-Hard judgments: arena-hard's score (Bradley–Terry "
+                                        "win rate against the baseline, %)")
     arena_hard_ci_low: float | None = _c("lower end of arena-hard's 95% bootstrap interval over battles (%)")
     arena_hard_ci_high: float | None = _c("upper end of arena-hard's 95% bootstrap interval over battles (%)")
 

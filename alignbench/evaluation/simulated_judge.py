@@ -95,7 +95,8 @@ def check_knobs(noise_scale: float, first_position_bias: float, unparseable_rate
     if not (noise_scale > 0 and math.isfinite(noise_scale)):
         raise AlignbenchError(f"simulated judge: noise_scale must be a positive number, got {noise_scale}")
     if not 0 < first_position_bias < 1:
-        raise AlignbenchError(f"simulated judge: first_position_bias must lie strictly between 0 and 1, got {first_position_bias}")
+        raise AlignbenchError("simulated judge: first_position_bias must lie strictly between 0 "
+                              f"and 1, got {first_position_bias}")
     if not 0 <= unparseable_rate < 1:
         raise AlignbenchError(f"simulated judge: unparseable_rate must lie in [0, 1), got {unparseable_rate}")
 
@@ -137,7 +138,8 @@ def simulated_judge_for_task(task, noise_scale: float = 1.0, first_position_bias
     check_knobs(noise_scale, first_position_bias, unparseable_rate)
     reward = gold_reward_of(task)
     base = load_judge(base_yaml)
-    model = f"simulated-bt(noise={noise_scale:g},first={first_position_bias:g},unparseable={unparseable_rate:g},seed={seed})"
+    model = (f"simulated-bt(noise={noise_scale:g},first={first_position_bias:g},"
+             f"unparseable={unparseable_rate:g},seed={seed})")
     annotator = SimulatedAnnotator(reward, base.template_text, noise_scale, first_position_bias, unparseable_rate, seed)
     with JudgeServer(annotator, max_requests=max_requests, deadline_s=deadline_s) as server, \
             tempfile.TemporaryDirectory(prefix="alignbench-simjudge-") as tmp:

@@ -20,7 +20,8 @@ MAX_STORED_RAW = 256 * 1024
 
 def judgment_key(judge_model: str, template_sha: str, temperature: float, seed: int, max_tokens: int,
                  prompt: str, output_a: str, output_b: str) -> str:
-    payload = json.dumps([judge_model, template_sha, temperature, seed, max_tokens, prompt, output_a, output_b], ensure_ascii=False)
+    payload = json.dumps([judge_model, template_sha, temperature, seed, max_tokens, prompt, output_a, output_b],
+                         ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 

@@ -28,8 +28,8 @@ def train_on_groups(ctx, method, data: GroupData, loss_fn, length_average: bool 
     if needs_reference:
         cache_logprobs(ctx.sft_policy, data, "ref_logps", length_average=length_average)
     policy = ctx.sft_policy.clone()
-    trainer = GroupTrainer(policy, train_config(method.params, ctx.seed), ctx.progress, ctx.run_dir / "checkpoint", label=method.label,
-                           log_path=ctx.run_dir / "train_log.jsonl")
+    trainer = GroupTrainer(policy, train_config(method.params, ctx.seed), ctx.progress, ctx.run_dir / "checkpoint",
+                           label=method.label, log_path=ctx.run_dir / "train_log.jsonl")
     trainer.fit(data, loss_fn, length_average=length_average)
     trainer.finish()
     return policy

@@ -27,7 +27,9 @@ class ARMPLParams(SampledParams):
     beta: float = param(0.1, BETA_HELP, positive=True)
     group_size: int = param(4, "K: responses ranked per group", positive=True)
     n: int = param(32, "SNIS proposals per draw (sampler snis only)", positive=True)
-    sampler: Literal["sft", "snis"] = param("sft", "where the K responses come from: π_sft samples (ARM §4.2.5) or SNIS draws from π*")
+    sampler: Literal["sft", "snis"] = param("sft",
+                                            "where the K responses come from: π_sft samples "
+                                            "(ARM §4.2.5) or SNIS draws from π*")
     groups_per_prompt: int = param(1, "groups drawn per training prompt")
 
 
@@ -58,7 +60,8 @@ class ARM(Method):
 class ARMPL(Method):
     name = "arm-pl"
     kind = "offline-group"
-    description = "ARM-PL (ARM Eq. 10–12): cross-entropy between reward- and β·h-induced Plackett–Luce rankings of K samples"
+    description = ("ARM-PL (ARM Eq. 10–12): cross-entropy between reward- and β·h-induced "
+                   "Plackett–Luce rankings of K samples")
     # ARM §4.2.5 samples the K responses from π_sft; SNIS samples from π* are offered as well.
     Params = ARMPLParams
 
@@ -68,7 +71,8 @@ class ARMPL(Method):
         if self.params.sampler == "sft":
             data, rewards = scored_sft_groups(ctx, self.params, K, reps)
         else:  # snis (the choices are checked when the config loads)
-            _, data, _, rewards = snis_groups(ctx, int(self.params.n), K, beta, ctx.seed, reps, training_prompts(ctx, self.params))
+            _, data, _, rewards = snis_groups(ctx, int(self.params.n), K, beta, ctx.seed, reps,
+                                              training_prompts(ctx, self.params))
         data.tensors["rewards"] = rewards
         gen = torch.Generator().manual_seed(ctx.seed)
 

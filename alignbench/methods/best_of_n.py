@@ -60,7 +60,8 @@ class BestOfNPolicy:
         return best_of_n_logprobs(enumeration.sft_logp, enumeration.rewards(self.reward_fn), self.n)
 
     def save(self, directory):
-        atomic_write_json(Path(directory) / "best_of_n.json", {"n": self.n, "note": "samples from the run's SFT policy, ranks with its reward model"})
+        atomic_write_json(Path(directory) / "best_of_n.json",
+                          {"n": self.n, "note": "samples from the run's SFT policy, ranks with its reward model"})
 
 
 @dataclass(frozen=True)

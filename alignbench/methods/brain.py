@@ -19,14 +19,17 @@ class BRAInParams(RoundsParams):
     gamma: float = param(1.0, "γ: reward temperature of the posterior π_sft·exp(r/γ)", positive=True)
     n: int = param(32, "proposal samples per prompt and round", positive=True)
     length_average: bool = param(True, "token-averaged log-probs (β = γ/L on fixed-length tasks) instead of summed")
-    baseline: Literal["self-normalized", "unnormalized", "none"] = param("self-normalized", "the baseline β̂ subtracted from α̂ in the gradient Σ(α̂ − β̂)∇log π_θ")
+    baseline: Literal["self-normalized", "unnormalized", "none"] = param(
+        "self-normalized", "the baseline β̂ subtracted from α̂ in the gradient Σ(α̂ − β̂)∇log π_θ"
+    )
 
 
 @register
 class BRAIn(Method):
     name = "brain"
     kind = "offline-group"
-    description = "BRAIn Alg. 1: n proposal samples, α̂ = softmax(r/γ + log π_sft − log q′), gradient Σ(α̂ − β̂)∇log π_θ"
+    description = ("BRAIn Alg. 1: n proposal samples, α̂ = softmax(r/γ + log π_sft − log "
+                   "q′), gradient Σ(α̂ − β̂)∇log π_θ")
     # rounds × steps_per_round = BRAIn's e × k; the proposal q′ is refreshed to π_θ after each round.
     Params = BRAInParams
 
@@ -43,7 +46,8 @@ class BRAIn(Method):
                 data.tensors["sft_logps"] = data.tensors["proposal_logps"].clone()
             else:
                 cache_logprobs(ctx.sft_policy, data, "sft_logps", length_average=avg)
-            data.tensors["alpha"] = losses.brain_alpha(rewards, params.gamma, data.tensors["sft_logps"], data.tensors["proposal_logps"])
+            data.tensors["alpha"] = losses.brain_alpha(rewards, params.gamma, data.tensors["sft_logps"],
+                                                       data.tensors["proposal_logps"])
             pool = data if pool is None else concat_groups(pool, data)
             if trainer.step >= (t + 1) * int(params.steps_per_round):
                 continue  # resumed past this round

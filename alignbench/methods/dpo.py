@@ -54,7 +54,8 @@ class DPOSFT(Method):
     def fit(self, ctx):
         sampled, rewards = scored_sft_groups(ctx, self.params, 2, int(self.params.pairs_per_prompt))
         data, keep = winner_first(sampled, rewards, [(i, 0, 1) for i in range(len(rewards))])
-        ctx.progress.log(f"{self.label}: {len(keep)} labelled pairs ({len(rewards) - len(keep)} tied pairs carry no preference)")
+        ctx.progress.log(f"{self.label}: {len(keep)} labelled pairs ({len(rewards) - len(keep)} "
+                         "tied pairs carry no preference)")
         return train_on_groups(ctx, self, data, dpo_loss_fn(self.params.beta))
 
     def target_beta(self, task=None):

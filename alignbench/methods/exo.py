@@ -32,7 +32,8 @@ class _RewardGroups(Method):
     Params = RewardGroupParams
 
     def fit(self, ctx):
-        data, rewards = scored_sft_groups(ctx, self.params, int(self.params.group_size), int(self.params.groups_per_prompt))
+        data, rewards = scored_sft_groups(ctx, self.params, int(self.params.group_size),
+                                          int(self.params.groups_per_prompt))
         data.tensors["rewards"] = rewards
         bp, br, name = self.params.beta_pi, self.params.beta_r, self.loss_name
 

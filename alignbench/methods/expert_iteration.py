@@ -19,7 +19,9 @@ class ExpertIterationParams(SampledParams):
     n: int = param(32, "SNIS proposals from π_sft per draw from π*", positive=True)
     samples_per_prompt: int = param(1, "draws from π* per training prompt", positive=True)
     # token: token-level mean over the batch, as SFT | sequence: mean of per-response means | sum: ARM Eq. 7
-    normalization: Literal["token", "sequence", "sum"] = param("token", "how the NLL of the draws is averaged: token, sequence or sum")
+    normalization: Literal["token", "sequence", "sum"] = param("token",
+                                                               "how the NLL of the draws is "
+                                                               "averaged: token, sequence or sum")
 
 
 @register
@@ -30,10 +32,11 @@ class ExpertIteration(Method):
     Params = ExpertIterationParams
 
     def fit(self, ctx):
-        _, data, _, _ = snis_groups(ctx, int(self.params.n), 1, self.params.beta, ctx.seed, int(self.params.samples_per_prompt),
-                                    training_prompts(ctx, self.params))
+        _, data, _, _ = snis_groups(ctx, int(self.params.n), 1, self.params.beta, ctx.seed,
+                                    int(self.params.samples_per_prompt), training_prompts(ctx, self.params))
         norm = self.params.normalization
-        return train_on_groups(ctx, self, data, lambda logps, b: losses.sft_nll_loss(logps[:, 0], b["response_lengths"][:, 0], norm),
+        return train_on_groups(ctx, self, data,
+                               lambda logps, b: losses.sft_nll_loss(logps[:, 0], b["response_lengths"][:, 0], norm),
                                needs_reference=False)
 
     def target_beta(self, task=None):

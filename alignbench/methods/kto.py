@@ -26,9 +26,11 @@ class KTOParams(OfflineParams):
 class KTO(Method):
     name = "kto"
     kind = "offline-group"
-    description = "KTO: λ_D(1 − σ(β(h − z₀))) on desirable, λ_U(1 − σ(β(z₀ − h))) on undesirable, z₀ a detached batch KL estimate"
+    description = ("KTO: λ_D(1 − σ(β(h − z₀))) on desirable, λ_U(1 − σ(β(z₀ − h))) on undesirable, "
+                   "z₀ a detached batch KL estimate")
     # Unpaired {prompt, completion, label} data is trained on directly. Otherwise the dataset's pairs are split
-    # into unpaired examples (chosen → desirable, rejected → undesirable), as in the paper's comparison with DPO. Each example carries a mismatched response (another example's)
+    # into unpaired examples (chosen → desirable, rejected → undesirable), as in the paper's comparison with DPO. Each
+    # example carries a mismatched response (another example's)
     # whose log-ratio under its prompt feeds z₀ = max(0, mean over the batch), KTO §4.1.
     Params = KTOParams
 
@@ -42,7 +44,10 @@ class KTO(Method):
         mismatch = torch.randperm(len(examples), generator=torch.Generator().manual_seed(ctx.seed)).tolist()
         data = GroupData(
             [policy.encode_prompt(x) for x, _, _ in examples],
-            [[policy.encode_response(y), policy.encode_response(examples[j][1])] for (_, y, _), j in zip(examples, mismatch)],
+            [
+                [policy.encode_response(y), policy.encode_response(examples[j][1])]
+                for (_, y, _), j in zip(examples, mismatch)
+            ],
             {"desirable": torch.tensor([d for _, _, d in examples])},
         )
         beta, ld, lu = self.params.beta, self.params.lambda_d, self.params.lambda_u

@@ -21,7 +21,9 @@ class OnlineDPOParams(RoundsParams):
     n: int = param(8, "samples from the current policy per prompt and round (best vs worst form a pair)", positive=True)
     # sft keeps π_sft as DPO's reference in every round; previous uses the policy the round started from
     # (each round's own KL anchor).
-    reference: Literal["sft", "previous"] = param("sft", "DPO's reference each round: π_sft, or the policy the round started from")
+    reference: Literal["sft", "previous"] = param("sft",
+                                                  "DPO's reference each round: π_sft, or "
+                                                  "the policy the round started from")
     pairs: Literal["accumulate", "round"] = param(
         "accumulate", "train each round on every pair so far, D ← D ∪ D_t (the paper), or on the round's pairs only")
     restart: bool = param(False, "train each round afresh from π_0 = π_sft (new optimiser) instead of continuing")
@@ -36,8 +38,8 @@ class OnlineDPOParams(RoundsParams):
 class OnlineDPO(Method):
     name = "online-dpo"
     kind = "offline-group"
-    description = ("iterative DPO: each round samples n from the current policy, pairs the RM's best-of-n with its worst-of-n, "
-                   "adds them to every earlier round's pairs, DPO steps")
+    description = ("iterative DPO: each round samples n from the current policy, pairs the RM's "
+                   "best-of-n with its worst-of-n, adds them to every earlier round's pairs, DPO steps")
     # The Alignment Guidebook's iterative DPO (§3.5, after Xiong et al. 2023): D ← D ∪ D_t each round and π_t trained
     # with DPO on D; "from π_0" there is the restart option (Claude's online RLHF restarts too, §2.2).
     # pairs: round with restart: false is the earlier behaviour (each round's own pairs, continuing).

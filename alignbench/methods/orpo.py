@@ -20,7 +20,8 @@ class ORPOParams(OfflineParams):
 class ORPO(Method):
     name = "orpo"
     kind = "offline-group"
-    description = "ORPO on the dataset's pairs: −log P(y_w) − λ log σ(log odds(y_w) − log odds(y_l)), token-averaged, no reference"
+    description = ("ORPO on the dataset's pairs: −log P(y_w) − λ log σ(log odds(y_w) − log "
+                   "odds(y_l)), token-averaged, no reference")
     Params = ORPOParams
 
     def fit(self, ctx):

@@ -39,7 +39,8 @@ def _choices(annotation) -> tuple | None:
 
 
 def _is_optional_int(annotation) -> bool:
-    return typing.get_origin(annotation) in (typing.Union, types.UnionType) and set(typing.get_args(annotation)) == {int, type(None)}
+    return (typing.get_origin(annotation) in (typing.Union, types.UnionType)
+            and set(typing.get_args(annotation)) == {int, type(None)})
 
 
 @functools.cache
@@ -124,14 +125,17 @@ class Params:
             raise AlignbenchError(f"methods.{label}: " + cls.unused[ignored].format(value=values[ignored]))
         old = next((k for k in cls.renamed if k in values), None)
         if old is not None:
-            raise AlignbenchError(f"methods.{label}.{old} is now called {cls.renamed[old]}: write methods.{label}.{cls.renamed[old]}")
+            raise AlignbenchError(f"methods.{label}.{old} is now called {cls.renamed[old]}: write "
+                                  f"methods.{label}.{cls.renamed[old]}")
         for name, renames in cls.renamed_values.items():
             if isinstance(values.get(name), str) and values[name] in renames:
-                raise AlignbenchError(f"methods.{label}.{name}: {values[name]!r} is now called {renames[values[name]]!r}")
+                raise AlignbenchError(f"methods.{label}.{name}: {values[name]!r} is now "
+                                      f"called {renames[values[name]]!r}")
         unknown = sorted(set(values) - set(cls.names()))
         if unknown:
             raise AlignbenchError(
-                f"methods.{label}: unknown hyper-parameter(s) {', '.join(unknown)} (known: {', '.join(sorted(set(cls.names()) - set(cls.unused))) or 'none'})"
+                f"methods.{label}: unknown hyper-parameter(s) {', '.join(unknown)} (known: "
+                f"{', '.join(sorted(set(cls.names()) - set(cls.unused))) or 'none'})"
             )
         for f in cls.fields():
             if f.name not in values:
@@ -159,7 +163,8 @@ class OfflineParams(Params):
     steps: int = param(200, "optimiser steps", positive=True)
     lr: float = param(1e-6, "learning rate (AdamW)", positive=True)
     batch_size: int = param(16, "groups per optimiser step", positive=True)
-    grad_accum: int = param(1, "micro-batches each step's batch is split into (same gradient, less memory)", positive=True)
+    grad_accum: int = param(1, "micro-batches each step's batch is split into (same gradient, less memory)",
+                            positive=True)
     warmup_steps: int = param(0, "steps of linear learning-rate warm-up")
     schedule: Literal["constant", "linear", "cosine"] = param("constant", "learning-rate schedule after warm-up")
     checkpoint_every: int = param(50, "steps between resumable checkpoints (0: only at the end)")
@@ -186,13 +191,16 @@ class RoundsParams(SampledParams):
     """Methods that train in rounds, sampling each round from the policy being trained."""
 
     unused: ClassVar[dict[str, str]] = {
-        "steps": "steps ({value}) is not used by a method that trains in rounds: it takes rounds × steps_per_round steps; set those",
+        "steps": "steps ({value}) is not used by a method that trains in rounds: it takes rounds × "
+                 "steps_per_round steps; set those",
         # A resumed run would draw its early rounds from the wrong policy.
-        "checkpoint_every": "checkpoint_every is not used by a method that trains in rounds (no mid-method checkpoints: "
-                            "a resumed run would sample its early rounds from the wrong policy)",
+        "checkpoint_every": "checkpoint_every is not used by a method that trains in "
+                            "rounds (no mid-method checkpoints: a resumed run would sample its "
+                            "early rounds from the wrong policy)",
     }
     rounds: int = param(4, "sampling rounds", positive=True)
-    steps_per_round: int = param(50, "optimiser steps per round (total steps = rounds × steps_per_round)", positive=True)
+    steps_per_round: int = param(50, "optimiser steps per round (total steps = rounds × steps_per_round)",
+                                 positive=True)
     prompts_per_round: int = param(64, "training prompts drawn (without replacement) per round")
 
 

@@ -24,7 +24,9 @@ class PPOParams(Params):
     minibatch: int = param(PPOConfig.minibatch, "rollouts per PPO minibatch", positive=True)
     ppo_epochs: int = param(PPOConfig.ppo_epochs, "passes over each rollout", positive=True)
     lr: float = param(PPOConfig.lr, "learning rate (AdamW) of policy and value head", positive=True)
-    beta: float = param(PPOConfig.beta, "KL penalty coefficient against π_sft (trlx init_kl_coef; unset: the run's beta)", positive=True)
+    beta: float = param(PPOConfig.beta,
+                        "KL penalty coefficient against π_sft (trlx init_kl_coef; unset: the run's beta)",
+                        positive=True)
     discount: float = param(PPOConfig.discount, "γ: discount of the GAE returns", positive=True)
     gae_lambda: float = param(PPOConfig.gae_lambda, "λ of generalised advantage estimation")
     clip: float = param(PPOConfig.clip, "clip range of the policy ratio")
@@ -38,14 +40,16 @@ class PPOParams(Params):
 class PPO(Method):
     name = "ppo"
     kind = "online-rl"
-    description = "PPO with trlx's interface: KL-penalised reward vs π_sft (β = 0.1), GAE, clipped policy/value losses, value head"
+    description = ("PPO with trlx's interface: KL-penalised reward vs π_sft (β = 0.1), GAE, clipped "
+                   "policy/value losses, value head")
     Params = PPOParams
 
     def fit(self, ctx):
         policy = ctx.sft_policy.clone()
         cfg = PPOConfig(**{**self.hp, "seed": ctx.seed})
         history = train_ppo(
-            policy, ctx.sft_policy, ctx.reward_fn, [p.text for p in ctx.task.train_prompts], cfg, ctx.progress, ctx.backend, self.label
+            policy, ctx.sft_policy, ctx.reward_fn, [p.text for p in ctx.task.train_prompts], cfg, ctx.progress,
+            ctx.backend, self.label
         )
         atomic_write_text(ctx.run_dir / "train_log.jsonl", "".join(json.dumps(r) + "\n" for r in history))
         return policy

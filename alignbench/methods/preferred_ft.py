@@ -14,11 +14,14 @@ from .registry import register
 class PreferredFT(Method):
     name = "preferred-ft"
     kind = "supervised"
-    description = "Preferred-FT (DPO's baseline): token cross-entropy on the dataset's chosen responses, continuing from π_sft"
+    description = ("Preferred-FT (DPO's baseline): token cross-entropy on the dataset's chosen "
+                   "responses, continuing from π_sft")
     Params = OfflineParams
 
     def fit(self, ctx):
         pairs = ctx.task.train_pairs
-        data = GroupData([ctx.sft_policy.encode_prompt(p.prompt) for p in pairs], [[ctx.sft_policy.encode_response(p.chosen)] for p in pairs])
-        return train_on_groups(ctx, self, data, lambda logps, b: losses.sft_nll_loss(logps[:, 0], b["response_lengths"][:, 0]),
+        data = GroupData([ctx.sft_policy.encode_prompt(p.prompt) for p in pairs],
+                         [[ctx.sft_policy.encode_response(p.chosen)] for p in pairs])
+        return train_on_groups(ctx, self, data,
+                               lambda logps, b: losses.sft_nll_loss(logps[:, 0], b["response_lengths"][:, 0]),
                                needs_reference=False)

@@ -1,5 +1,6 @@
 """PRO (Song et al. 2023, arXiv:2306.17492): Plackett–Luce over the ranking with the policy's own likelihoods, as
-restated in Santos, "Aligning Language Models with Human Feedback without Reinforcement Learning" (IST Lisbon MSc report), Eq. 17–18."""
+restated in Santos, "Aligning Language Models with Human Feedback without Reinforcement Learning" (IST Lisbon MSc
+report), Eq. 17–18."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ class PROParams(RankedParams):
 class PRO(Method):
     name = "pro"
     kind = "offline-group"
-    description = "PRO (Song et al. 2023; Santos Eq. 17–18): −Σ_k log softmax over {k…K} of token-averaged log-probs in the RM's ranking, + β·SFT on the top"
+    description = ("PRO (Song et al. 2023; Santos Eq. 17–18): −Σ_k log softmax over {k…K} of token-averaged log-probs "
+                   "in the RM's ranking, + β·SFT on the top")
     Params = PROParams
 
     def fit(self, ctx):
@@ -39,5 +41,6 @@ class PRO(Method):
                 return losses.pro_loss(lp, b["rewards"], w)
         else:
             def loss_fn(lp, b):  # summed log-likelihoods = token averages × lengths
-                return losses.pro_loss(lp, b["rewards"], w * (lp.shape[1] - 1) ** 2, sft_logps=lp * b["response_lengths"])
+                return losses.pro_loss(lp, b["rewards"], w * (lp.shape[1] - 1) ** 2,
+                                       sft_logps=lp * b["response_lengths"])
         return train_on_groups(ctx, self, data, loss_fn, length_average=True, needs_reference=False)

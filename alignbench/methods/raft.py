@@ -17,14 +17,16 @@ from .sampling import take
 class RAFTParams(RoundsParams):
     renamed: ClassVar[dict[str, str]] = {"k": "n"}
 
-    n: int = param(8, "samples from the current policy per prompt (the paper's K); the reward model's best is kept", positive=True)
+    n: int = param(8, "samples from the current policy per prompt (the paper's K); the reward model's best is kept",
+                   positive=True)
 
 
 @register
 class RAFT(Method):
     name = "raft"
     kind = "offline-group"
-    description = "RAFT: each round samples K from the current policy for a batch of prompts, keeps the RM's best, fine-tunes on them"
+    description = ("RAFT: each round samples K from the current policy for a batch of prompts, keeps "
+                   "the RM's best, fine-tunes on them")
     # rounds × steps_per_round optimiser steps; prompts_per_round is the paper's b. The paper's output
     # temperature λ is left at 1 (the backend's sampling).
     Params = RAFTParams
@@ -36,6 +38,7 @@ class RAFT(Method):
         for _, _, data, texts, rewards in sampled_rounds(ctx, params, policy, int(params.n)):
             best, _, best_rewards = take(data, texts, rewards, rewards.argmax(dim=1, keepdim=True))
             best.tensors["rewards"] = best_rewards
-            trainer.fit(best, lambda lp, b: losses.raft_loss(lp, b["rewards"], b["response_lengths"]), steps=int(params.steps_per_round))
+            trainer.fit(best, lambda lp, b: losses.raft_loss(lp, b["rewards"], b["response_lengths"]),
+                        steps=int(params.steps_per_round))
         trainer.finish()
         return policy

@@ -15,12 +15,14 @@ from .registry import register
 class RRHF(Method):
     name = "rrhf"
     kind = "offline-group"
-    description = "RRHF: Σ_{r_i<r_j} max(0, p_i − p_j) over K π_sft samples ranked by the RM (p token-averaged), plus SFT on the best"
+    description = ("RRHF: Σ_{r_i<r_j} max(0, p_i − p_j) over K π_sft samples ranked by the RM (p "
+                   "token-averaged), plus SFT on the best")
     # The paper mixes responses from several sources; here the K come from π_sft (the seeds' setting).
     Params = RankedParams
 
     def fit(self, ctx):
         data = ranked_groups(ctx, self.params)
-        data.tensors["lengths"] = torch.tensor([[len(r) for r in group] for group in data.response_ids], dtype=torch.float32)
+        data.tensors["lengths"] = torch.tensor([[len(r) for r in group] for group in data.response_ids],
+                                               dtype=torch.float32)
         return train_on_groups(ctx, self, data, lambda lp, b: losses.rrhf_loss(lp, b["rewards"], b["lengths"]),
                                length_average=True, needs_reference=False)

@@ -28,7 +28,8 @@ class RSOParams(SampledParams):
 class RSO(Method):
     name = "rso"
     kind = "offline-group"
-    description = "RSO: n proposals from π_sft, rejection-sampled to π*_β (accept w.p. exp((r − M)/β)), RM-labelled pairs, DPO or hinge loss"
+    description = ("RSO: n proposals from π_sft, rejection-sampled to π*_β (accept w.p. exp((r − M)/β)), "
+                   "RM-labelled pairs, DPO or hinge loss")
     # RSO Alg. 1 with the paper's 64 proposals and 8 accepted per prompt; accepted draws are paired in
     # acceptance order (y1, y2), (y3, y4), … and each pair labelled by the reward model.
     Params = RSOParams
@@ -42,7 +43,8 @@ class RSO(Method):
             accepted = losses.rso_rejection_sample(rewards[i], beta, k, gen)
             pairs += [(i, a, b) for a, b in zip(accepted[0::2], accepted[1::2])]
         data, _ = winner_first(proposals, rewards, pairs)
-        ctx.progress.log(f"{self.label}: {len(data)} labelled pairs from rejection sampling ({len(pairs) - len(data)} ties left out)")
+        ctx.progress.log(f"{self.label}: {len(data)} labelled pairs from rejection sampling "
+                         f"({len(pairs) - len(data)} ties left out)")
         loss = getattr(losses, LOSSES[self.params.loss])
 
         def loss_fn(logps, batch):

@@ -37,7 +37,8 @@ def take(data: GroupData, texts: list[list[str]], rewards: torch.Tensor, index: 
     return new, new_texts, torch.gather(rewards, 1, index)
 
 
-def snis_groups(ctx, n: int, k: int, beta: float, seed: int, draws_per_prompt: int = 1, prompts: list[Prompt] | None = None):
+def snis_groups(ctx, n: int, k: int, beta: float, seed: int, draws_per_prompt: int = 1,
+                prompts: list[Prompt] | None = None):
     """Groups of ``k`` samples from π* ∝ π_sft·exp(r/β), each an independent run of ARM Alg. 1
     (its own ``n`` proposals from π_sft, one draw resampled by softmax(r/β)).
 

@@ -10,7 +10,8 @@ from .registry import register
 class SFT(Method):
     name = "sft"
     kind = "reference"
-    description = "the supervised fine-tuned policy π_sft (token cross-entropy on chosen responses); the reference for all methods"
+    description = ("the supervised fine-tuned policy π_sft (token cross-entropy on chosen "
+                   "responses); the reference for all methods")
 
     def fit(self, ctx):
         return ctx.sft_policy

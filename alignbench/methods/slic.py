@@ -20,19 +20,22 @@ class SLiCParams(SampledParams):
 
     delta: float = param(1.0, "δ: margin of the rank-calibration hinge", positive=True)
     sft_weight: float = param(0.5, "λ: weight of the cross-entropy (SFT term) on the target y_ref")
-    pairs: Literal["dataset", "sft-rm"] = param("sft-rm", "pairs from the dataset, or π_sft samples ranked by the reward model")
+    pairs: Literal["dataset", "sft-rm"] = param("sft-rm",
+                                                "pairs from the dataset, or π_sft samples ranked by the reward model")
     pairs_per_prompt: int = param(1, "π_sft sample pairs per training prompt (pairs sft-rm)", positive=True)
 
     def __post_init__(self):
         if self.pairs == "dataset" and (self.max_prompts is not None or self.pairs_per_prompt != 1):
-            raise AlignbenchError("max_prompts and pairs_per_prompt apply to pairs: sft-rm (pairs: dataset trains on every dataset pair)")
+            raise AlignbenchError("max_prompts and pairs_per_prompt apply to pairs: sft-rm (pairs: "
+                                  "dataset trains on every dataset pair)")
 
 
 @register
 class SLiC(Method):
     name = "slic"
     kind = "offline-group"
-    description = "SLiC-HF: max(0, δ − log π(y_w) + log π(y_l)) − λ log π(y_ref); pairs from the dataset or π_sft + reward model"
+    description = ("SLiC-HF: max(0, δ − log π(y_w) + log π(y_l)) − λ log π(y_ref); pairs from the "
+                   "dataset or π_sft + reward model")
     # pairs: sft-rm = SLiC-HF sample-and-rank (pairs from π_sft labelled by the reward model, the paper's
     # main variant); dataset = SLiC-HF direct on the human pairs. y_ref, the regularisation target, is the
     # pair's winner in both (the Alignment Guidebook §3.3 allows y_ref sampled from π_sft).

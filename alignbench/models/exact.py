@@ -63,7 +63,8 @@ def variable_length_logprobs(policy, prompts: list[str], chunk: int = 4096) -> t
             for s in range(0, len(responses), chunk):
                 part = responses[s : s + chunk]
                 ids, attn, rmask = build_batch([p] * len(part), part, policy.pad_id)
-                total, _ = sequence_logprobs(model, ids.to(device), attn.to(device), rmask.to(device), policy.format.allowed_token_ids)
+                total, _ = sequence_logprobs(model, ids.to(device), attn.to(device), rmask.to(device),
+                                             policy.format.allowed_token_ids)
                 out[i, s : s + len(part)] = total.float().cpu()
     finally:
         model.train(was_training)
@@ -106,7 +107,9 @@ class PrefixTree:
 
 
 @torch.no_grad()
-def tree_states(model, prompt_ids: torch.Tensor, tree: PrefixTree, depth: int, read) -> tuple[torch.Tensor, list[torch.Tensor]]:
+def tree_states(
+    model, prompt_ids: torch.Tensor, tree: PrefixTree, depth: int, read
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Run ``model`` over the prompts ``[C, Lp]`` (no padding) and the tree's nodes down to ``depth``.
 
     Returns ``read(output)`` at every prompt position ``[C, Lp, S]`` and, per depth 1..depth, at
@@ -185,7 +188,8 @@ def enumerated_rewards(reward_fn, prompts: list[str], responses: list[str]) -> t
     scores = score_all(prompts, responses) if score_all is not None else None
     if scores is not None:
         return torch.as_tensor(scores, dtype=torch.float64)
-    flat = reward_fn([p + r for p in prompts for r in responses], [p for p in prompts for _ in responses], responses * len(prompts))
+    flat = reward_fn([p + r for p in prompts for r in responses], [p for p in prompts for _ in responses],
+                     responses * len(prompts))
     return torch.tensor(flat, dtype=torch.float64).view(len(prompts), len(responses))
 
 
@@ -209,9 +213,12 @@ def _tree_rewards(rm, prompts, responses):
         prompt_h, levels = tree_states(rm.backbone, ids, tree, depth, lambda o: o.last_hidden_state)
         per_depth = [levels[d][:, tree.node_of[d + 1].to(device)] for d in range(depth)]  # each [C, N, H]
         if depth < R:
-            per_depth.append(torch.zeros_like(per_depth[-1]))  # the final (EOS) state, which next-token pooling never reads
+            # the final (EOS) state, which next-token pooling never reads
+            per_depth.append(torch.zeros_like(per_depth[-1]))
         hidden = torch.cat([prompt_h[:, None].expand(C, N, Lp, -1), torch.stack(per_depth, dim=2)], dim=2).flatten(0, 1)
-        input_ids = torch.cat([ids[:, None].expand(C, N, Lp), responses_t.to(device)[None].expand(C, N, R)], dim=2).flatten(0, 1)
+        input_ids = torch.cat(
+            [ids[:, None].expand(C, N, Lp), responses_t.to(device)[None].expand(C, N, R)], dim=2
+        ).flatten(0, 1)
         attn = torch.ones_like(input_ids)
         rmask = torch.cat([torch.zeros(C * N, Lp), torch.ones(C * N, R)], dim=1)
         out[chunk] = rm.pool(hidden, input_ids, attn, rmask).view(C, N).double().cpu()

@@ -82,7 +82,8 @@ class TransformersBackend:
         return Samples(texts=texts, token_ids=token_ids)
 
     def _sample_batch(self, policy: Policy, prompt_ids: list[list[int]], gen: torch.Generator, temperature: float):
-        model = getattr(policy.model, "module", policy.model)  # a DDP wrapper's forward would wait for the other processes
+        # a DDP wrapper's forward would wait for the other processes
+        model = getattr(policy.model, "module", policy.model)
         was_training = model.training
         model.eval()
         fmt = policy.format
@@ -131,7 +132,8 @@ class TransformersBackend:
         for b in range(B):
             row = out_tokens[b].tolist()
             if fmt.fixed_length is None:
-                # Cut after the first stop token; a response cut at max_new_tokens keeps exactly the tokens sampled (no EOS added).
+                # Cut after the first stop token; a response cut at max_new_tokens keeps exactly the tokens sampled (no
+                # EOS added).
                 end = next((k for k, i in enumerate(row) if i in stop_set), None)
                 row = row[: end + 1] if end is not None else row
             result.append(row)

@@ -37,7 +37,9 @@ class GroupData:
 LOGIT_BUDGET = 1 << 22  # logits held at once (16 MB of float32): peak memory of reference caching, not speed
 
 
-def group_logprobs(policy, data: GroupData, length_average: bool = False, grad: bool = True, chunk: int = 512) -> torch.Tensor:
+def group_logprobs(
+    policy, data: GroupData, length_average: bool = False, grad: bool = True, chunk: int = 512
+) -> torch.Tensor:
     """Sequence log-probs of every response in ``data`` under ``policy``: ``[G, K]``.
 
     Rows go through the model in chunks of at most ``chunk`` sequences and, for models whose
@@ -66,7 +68,8 @@ def group_logprobs(policy, data: GroupData, length_average: bool = False, grad: 
             for s in range(0, len(flat_p), chunk):
                 ids, attn, rmask = build_batch(flat_p[s : s + chunk], flat_r[s : s + chunk], policy.pad_id)
                 dev = policy.device
-                total, mean = sequence_logprobs(policy.model, ids.to(dev), attn.to(dev), rmask.to(dev), policy.format.allowed_token_ids)
+                total, mean = sequence_logprobs(policy.model, ids.to(dev), attn.to(dev), rmask.to(dev),
+                                                policy.format.allowed_token_ids)
                 outs.append(mean if length_average else total)
     finally:
         policy.model.train(was_training)

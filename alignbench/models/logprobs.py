@@ -20,7 +20,8 @@ def build_batch(prompt_ids: list[list[int]], response_ids: list[list[int]], pad_
     filled = positions < lengths[:, None]
     input_ids = torch.full(filled.shape, pad_id, dtype=torch.long)
     # one tensor of every row's tokens, scattered row-major into the filled positions
-    input_ids[filled] = torch.tensor([t for p, r in zip(prompt_ids, response_ids) for seq in (p, r) for t in seq], dtype=torch.long)
+    input_ids[filled] = torch.tensor([t for p, r in zip(prompt_ids, response_ids) for seq in (p, r) for t in seq],
+                                     dtype=torch.long)
     response_mask = (filled & (positions >= prompt_len[:, None])).float()
     return input_ids, filled.long(), response_mask
 
@@ -76,7 +77,9 @@ class _LinearTokenLogprobs(torch.autograd.Function):
         hidden, weight, targets, bias, lse = ctx.saved_tensors
         rows = max(1, HEAD_CHUNK_LOGITS // weight.shape[0])
         grad_hidden = torch.empty_like(hidden) if ctx.needs_input_grad[0] else None
-        grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if ctx.needs_input_grad[1] else None
+        grad_weight = (
+            torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if ctx.needs_input_grad[1] else None
+        )
         for s in range(0, hidden.shape[0], rows):
             h, g_out = hidden[s : s + rows], grad_out[s : s + rows].float()
             # d logp[target] / d logits = onehot(target) − softmax

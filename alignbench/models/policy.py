@@ -148,7 +148,8 @@ class Policy:
         if self.format.fixed_length is not None:
             if len(ids) != self.format.fixed_length:
                 raise AlignbenchError(
-                    f"response {response!r} has {len(ids)} tokens; this task's responses have exactly {self.format.fixed_length}"
+                    f"response {response!r} has {len(ids)} tokens; this task's responses have "
+                    f"exactly {self.format.fixed_length}"
                 )
             return ids
         return ids[: self.format.max_new_tokens - 1] + [self.tokenizer.eos_token_id]
@@ -213,7 +214,8 @@ class Policy:
 
     def _decode_response(self, ids: list[int]) -> str:
         if self.format.fixed_length is not None:
-            drop = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}  # read once: a tokenizer attribute costs µs
+            # read once: a tokenizer attribute costs µs
+            drop = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
             ids = [i for i in ids if i not in drop]
             return " ".join(self.tokenizer.convert_ids_to_tokens(ids))
         stops = set(self.stop_ids)
@@ -231,7 +233,8 @@ class Policy:
         return next(self.model.parameters()).device
 
     def clone(self) -> "Policy":
-        new = Policy(copy.deepcopy(self.model), self.tokenizer, copy.deepcopy(self.format))  # no source_dir: it will train
+        # no source_dir: it will train
+        new = Policy(copy.deepcopy(self.model), self.tokenizer, copy.deepcopy(self.format))
         new.lora = self.lora
         if self.lora:
             new.model = apply_lora(new.model, self.lora)
@@ -261,7 +264,8 @@ class Policy:
         per_prompt = diff.mean(dim=1)  # n samples of one prompt share its KL
         n = len(per_prompt)
         se = float(per_prompt.std(unbiased=True) / n**0.5) if n > 1 else float("nan")
-        return {"kl_to_sft": float(per_prompt.mean()), "kl_to_sft_se": se, "kl_kind": "sampled", "kl_samples": int(diff.numel())}
+        return {"kl_to_sft": float(per_prompt.mean()), "kl_to_sft_se": se, "kl_kind": "sampled",
+                "kl_samples": int(diff.numel())}
 
     def exact_logprobs(self, prompts: list[str]):
         """``[P, N]`` log-probabilities of every response (fixed-alphabet tasks only), else None."""
@@ -304,7 +308,8 @@ def apply_lora(model, lora: dict):
         raise AlignbenchError("setting 'policy.lora' needs peft: pip install 'alignbench[peft]'") from None
     unknown = set(lora) - {"r", "alpha", "dropout", "target_modules"}
     if unknown:
-        raise AlignbenchError(f"setting 'policy.lora': unknown key(s) {', '.join(sorted(unknown))} (r, alpha, dropout, target_modules)")
+        raise AlignbenchError(f"setting 'policy.lora': unknown key(s) {', '.join(sorted(unknown))} (r, "
+                              "alpha, dropout, target_modules)")
     cfg = LoraConfig(
         r=int(lora.get("r", 8)),
         lora_alpha=int(lora.get("alpha", 16)),
@@ -321,10 +326,13 @@ def load_policy(path: str | Path, response_format: ResponseFormat | None = None)
 
     path = Path(path)
     if not path.is_dir():
-        raise AlignbenchError(f"model path {path} is not a directory (alignbench never downloads models; give a local path)")
+        raise AlignbenchError(f"model path {path} is not a directory (alignbench never "
+                              "downloads models; give a local path)")
     meta = path / "alignbench_policy.json"
     if response_format is None:
-        response_format = ResponseFormat(**json.loads(meta.read_text())["response_format"]) if meta.exists() else ResponseFormat()
+        response_format = (
+            ResponseFormat(**json.loads(meta.read_text())["response_format"]) if meta.exists() else ResponseFormat()
+        )
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
@@ -335,7 +343,8 @@ def load_policy(path: str | Path, response_format: ResponseFormat | None = None)
         # comparing ids with pad, so the EOS that ends a response is trained on and attended to.
         tokenizer.pad_token = tokenizer.eos_token
     if tokenizer.bos_token_id is None and not getattr(tokenizer, "chat_template", None):
-        tokenizer.bos_token = tokenizer.eos_token  # the plain path starts prompts with BOS; a chat template brings its own start
+        # the plain path starts prompts with BOS; a chat template brings its own start
+        tokenizer.bos_token = tokenizer.eos_token
     if model.get_input_embeddings().num_embeddings < len(tokenizer):
         raise AlignbenchError(
             f"tokenizer in {path} has {len(tokenizer)} tokens but the model's embedding has "

@@ -43,7 +43,8 @@ class CausalLMRewardModel(RewardModelBase):
     kind = "causal-lm-head"
     score_batch_size = 1024  # short sequences: bigger batches cut per-call overhead (3× on the oracle)
 
-    def __init__(self, backbone, tokenizer, max_prompt_tokens: int = 256, max_response_tokens: int = 64, pooling: str = "last"):
+    def __init__(self, backbone, tokenizer, max_prompt_tokens: int = 256, max_response_tokens: int = 64,
+                 pooling: str = "last"):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
@@ -59,7 +60,9 @@ class CausalLMRewardModel(RewardModelBase):
 
     @classmethod
     def from_policy(cls, policy, pooling: str = "last"):
-        backbone = copy.deepcopy(policy.model.transformer if hasattr(policy.model, "transformer") else policy.model.base_model)
+        backbone = copy.deepcopy(
+            policy.model.transformer if hasattr(policy.model, "transformer") else policy.model.base_model
+        )
         return cls(backbone, policy.tokenizer, policy.format.max_prompt_tokens, policy.format.max_new_tokens, pooling)
 
     @property
@@ -126,8 +129,8 @@ class CausalLMRewardModel(RewardModelBase):
         atomic_write_torch(directory / "head.pt", self.head.state_dict())
         atomic_write_json(
             directory / "reward_model.json",
-            {"kind": self.kind, "max_prompt_tokens": self.max_prompt_tokens, "max_response_tokens": self.max_response_tokens,
-             "pooling": self.pooling},
+            {"kind": self.kind, "max_prompt_tokens": self.max_prompt_tokens,
+             "max_response_tokens": self.max_response_tokens, "pooling": self.pooling},
         )
 
     @classmethod
@@ -151,9 +154,11 @@ def load_reward_model(path) -> RewardModelBase:
     meta = json.loads(meta_path.read_text())
     kind = meta.get("kind")
     if not isinstance(kind, str):
-        raise AlignbenchError(f"{meta_path}: setting 'kind' must be a reward model kind ({', '.join(REWARD_KINDS.names())}), got {kind!r}")
+        raise AlignbenchError(f"{meta_path}: setting 'kind' must be a reward model kind "
+                              f"({', '.join(REWARD_KINDS.names())}), got {kind!r}")
     try:
-        cls = REWARD_KINDS.get(kind)  # a built-in kind, or the user's (package.module:Class or an alignbench.reward_kinds entry point)
+        # a built-in kind, or the user's (package.module:Class or an alignbench.reward_kinds entry point)
+        cls = REWARD_KINDS.get(kind)
     except AlignbenchError as e:
         raise AlignbenchError(f"{meta_path}: {e}") from None
     return cls.load(path, meta)
@@ -178,7 +183,8 @@ class HFSequenceRewardModel(RewardModelBase):
         super().__init__()
         self.model, self.tokenizer, self.source = model, tokenizer, source
         if int(getattr(model.config, "num_labels", 1)) != 1:
-            raise AlignbenchError(f"{source}: a reward model has one label; this sequence classifier has {model.config.num_labels}")
+            raise AlignbenchError(f"{source}: a reward model has one label; this sequence "
+                                  f"classifier has {model.config.num_labels}")
         self.body = getattr(model, getattr(model, "base_model_prefix", ""), None)
         if self.body is None or not isinstance(getattr(model, "score", None), nn.Module):
             raise AlignbenchError(f"{source}: {type(model).__name__} is not a decoder reward model with a 'score' head "
@@ -226,7 +232,8 @@ class HFSequenceRewardModel(RewardModelBase):
             tok = AutoTokenizer.from_pretrained(directory, local_files_only=True)
             model = AutoModelForSequenceClassification.from_pretrained(directory, local_files_only=True)
         except (OSError, ValueError) as e:
-            raise AlignbenchError(f"cannot load a sequence-classification reward model from {directory}: {str(e).splitlines()[0]}") from None
+            raise AlignbenchError("cannot load a sequence-classification reward model from "
+                                  f"{directory}: {str(e).splitlines()[0]}") from None
         model.eval()
         return cls(model, tok, str(directory))
 

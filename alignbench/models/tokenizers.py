@@ -32,7 +32,9 @@ def build_symbol_tokenizer(symbols: Iterable[str]) -> PreTrainedTokenizerFast:
     return _wrap(tok)
 
 
-def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 4096, min_frequency: int = 2) -> PreTrainedTokenizerFast:
+def train_bpe_tokenizer(
+    texts: Iterable[str], vocab_size: int = 4096, min_frequency: int = 2
+) -> PreTrainedTokenizerFast:
     """A byte-level BPE tokenizer trained on ``texts`` (deterministic for the same input)."""
     tok = Tokenizer(models.BPE(unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)

@@ -45,10 +45,12 @@ class VLLMBackend:
         try:
             import vllm  # noqa: F401  optional: the vllm extra (GPU)
         except ImportError:
-            raise AlignbenchError("generation.backend 'vllm' needs the optional extra: pip install 'alignbench[vllm]' (GPU)") from None
+            raise AlignbenchError("generation.backend 'vllm' needs the optional extra: pip "
+                                  "install 'alignbench[vllm]' (GPU)") from None
         if tensor_parallel_size != 1:
-            raise AlignbenchError(f"generation.backend 'vllm': tensor_parallel_size {tensor_parallel_size}: the engine follows "
-                                  "training by loading weights into its in-process model, which needs one GPU per engine (1)")
+            raise AlignbenchError("generation.backend 'vllm': tensor_parallel_size "
+                                  f"{tensor_parallel_size}: the engine follows training by loading weights into its "
+                                  "in-process model, which needs one GPU per engine (1)")
         self.engine_kwargs = {"gpu_memory_utilization": gpu_memory_utilization, "dtype": dtype}
         if max_model_len:
             self.engine_kwargs["max_model_len"] = max_model_len
@@ -82,7 +84,8 @@ class VLLMBackend:
             weights = hf_named_weights(policy.model)
             if shapes(weights) != self.shapes:
                 raise AlignbenchError("generation.backend 'vllm': one engine per run serves one model architecture; "
-                                      "this policy's weights differ in names or shapes from the model the engine was built for")
+                                      "this policy's weights differ in names or shapes from the "
+                                      "model the engine was built for")
             engine_model = self.llm.llm_engine.model_executor.driver_worker.model_runner.model
             engine_model.load_weights(weights)
             self.llm.reset_prefix_cache()
@@ -116,8 +119,15 @@ class VLLMBackend:
         if policy.format.fixed_length is None:
             # vLLM drops the stop token from token_ids; put the one that stopped it (stop_reason) back so log-probs
             # score the same sequence.
-            token_ids = [[list(c.token_ids) + [_stop_token(c, eos)]
-                          if len(c.token_ids) < policy.format.max_new_tokens else list(c.token_ids) for c in r.outputs] for r in results]
+            token_ids = [
+                [
+                    list(c.token_ids) + [_stop_token(c, eos)]
+                    if len(c.token_ids) < policy.format.max_new_tokens
+                    else list(c.token_ids)
+                    for c in r.outputs
+                ]
+                for r in results
+            ]
         else:
             token_ids = [[list(c.token_ids) for c in r.outputs] for r in results]
         texts = [[policy.decode_response(ids) for ids in row] for row in token_ids]
@@ -125,6 +135,7 @@ class VLLMBackend:
 
 
 def _stop_token(output, eos: int) -> int:
-    """The token that ended a vLLM completion: its ``stop_reason`` when a stop id did (EOS when the model's own EOS did)."""
+    """The token that ended a vLLM completion: its ``stop_reason`` when a stop id did (EOS when the model's own EOS
+    did)."""
     reason = getattr(output, "stop_reason", None)
     return reason if isinstance(reason, int) and not isinstance(reason, bool) else eos

@@ -18,10 +18,15 @@ def evaluate_run(cfg: Config, rd: RunDir, shared: Shared, fitted: list[Fitted], 
     """The run's rows (seeds combined) and the per-prompt comparisons behind them."""
     task = shared.task
     rc = cfg.reward_model
-    sources = EvaluatorSources(reward_model=shared.reward_model,
-                               reward_model_identity=f"rm:{rc.path}" if rc.path else f"train RM ({rc.backbone}, {rc.loss})",
-                               gold_reward=task.gold_reward, judgments_dir=rd.path / "judgments", notify=progress.log,
-                               task=task, sft_policy=shared.sft)
+    sources = EvaluatorSources(
+        reward_model=shared.reward_model,
+        reward_model_identity=f"rm:{rc.path}" if rc.path else f"train RM ({rc.backbone}, {rc.loss})",
+        gold_reward=task.gold_reward,
+        judgments_dir=rd.path / "judgments",
+        notify=progress.log,
+        task=task,
+        sft_policy=shared.sft,
+    )
     evaluators = [build_evaluator(name, sources) for name in cfg.evaluation.evaluators]
     evaluators += [build_evaluator(f"llm:{judge}", sources) for judge in judges]
     outputs: dict[str, dict[int, list[OutputRecord]]] = {}
@@ -29,7 +34,8 @@ def evaluate_run(cfg: Config, rd: RunDir, shared: Shared, fitted: list[Fitted], 
     for f in fitted:
         outputs.setdefault(f.label, {})[f.seed] = f.outputs()
         infos.setdefault(f.label, []).append(f.info)
-    dataset = [OutputRecord(p.prompt_id, p.text, task.test_references[p.prompt_id], "dataset", None, record_extra(p.text))
+    dataset = [OutputRecord(p.prompt_id, p.text, task.test_references[p.prompt_id], "dataset", None,
+                            record_extra(p.text))
                for p in task.test_prompts if p.prompt_id in task.test_references]
     baselines = {"dataset": {s: dataset for s in cfg.seeds}, "sft": outputs.get("sft", {})}
     names = [n for n in cfg.evaluation.baselines if n != "dataset" or task.test_references]

@@ -97,7 +97,8 @@ def policy_metrics(cfg: Config, shared: Shared, policy, method: Method, prompts:
 def summary_line(label: str, seed: int, info: dict) -> str:
     bits = [f"{label} (seed {seed}): fit {info['fit_seconds']:.1f}s"]
     if info.get("exact_reward") is not None:
-        bits.append(f"exact reward {info['exact_reward']:.3f}, KL→sft {info['kl_to_sft']:.3f}, KL→π*β {info['kl_to_target']:.3f}")
+        bits.append(f"exact reward {info['exact_reward']:.3f}, KL→sft {info['kl_to_sft']:.3f}, "
+                    f"KL→π*β {info['kl_to_target']:.3f}")
     elif info.get("kl_to_sft") is not None:
         bits.append(kl_label(info))
     return " · ".join(bits)
@@ -123,5 +124,5 @@ def policy_columns(infos: list[dict], beta: float | None) -> dict:
     ses = [i.get("kl_to_sft_se") for i in infos]
     pooled_se = None if any(se is None for se in ses) else float(sum(se * se for se in ses) ** 0.5 / len(ses))
     return {"kl_to_sft": mean("kl_to_sft"), "kl_to_sft_se": pooled_se, "kl_kind": infos[0].get("kl_kind"),
-            "exact_reward": mean("exact_reward"), "kl_to_target": mean("kl_to_target"), "kl_to_own_target": mean("kl_to_own_target"),
-            "target_beta": infos[0].get("target_beta"), "beta": beta}
+            "exact_reward": mean("exact_reward"), "kl_to_target": mean("kl_to_target"),
+            "kl_to_own_target": mean("kl_to_own_target"), "target_beta": infos[0].get("target_beta"), "beta": beta}

@@ -40,7 +40,8 @@ def prepare_shared(cfg: Config, rd: RunDir, progress) -> Shared:
     task = load_task(cfg.task.name, cfg.task.options, seed=cfg.seed)
     check_config_against_task(cfg, task)
     if "task_version" in task.meta:  # a task declared as data: which declaration of its files and split this run read
-        rd.manifest["task"] = {"name": task.name, "version": task.meta["task_version"], "file": task.meta.get("task_file")}
+        rd.manifest["task"] = {"name": task.name, "version": task.meta["task_version"],
+                               "file": task.meta.get("task_file")}
         rd._save_manifest()
     for note in task.meta.get("notes", []):
         progress.log(f"task {task.name}: {note}")
@@ -62,8 +63,8 @@ def check_config_against_task(cfg: Config, task) -> None:
         if cfg.train_reward == "gold":
             raise AlignbenchError(f"setting 'train_reward': gold needs a task with a true reward; {task.name} has none")
         if "gold-reward" in cfg.evaluation.evaluators:
-            raise AlignbenchError(f"setting 'evaluation.evaluators': gold-reward needs a task with a true reward; {task.name} has none "
-                                  "(use reward-model or an LLM judge)")
+            raise AlignbenchError("setting 'evaluation.evaluators': gold-reward needs a task with a "
+                                  f"true reward; {task.name} has none (use reward-model or an LLM judge)")
     if "sft" in cfg.evaluation.baselines and "sft" not in cfg.methods:
         raise AlignbenchError("setting 'evaluation.baselines': 'sft' needs the sft method in 'methods'")
 
@@ -78,7 +79,8 @@ def train_sft(cfg: Config, rd: RunDir, task, progress):
     t0 = time.time()
     pc = cfg.policy
     sft = build_policy(task, pc.path, TinyGPT2Spec(pc.n_layer, pc.n_embd, pc.n_head), seed=cfg.seed,
-                       tokenizer_vocab=pc.tokenizer_vocab, max_new_tokens=pc.max_new_tokens, max_prompt_tokens=pc.max_prompt_tokens)
+                       tokenizer_vocab=pc.tokenizer_vocab, max_new_tokens=pc.max_new_tokens,
+                       max_prompt_tokens=pc.max_prompt_tokens)
     # SFT imitates the preferred responses: the chosen ones, or the desirable completions of unpaired data
     if task.train_unpaired or task.meta.get("prompt_only"):
         examples = [(x.prompt, x.completion) for x in task.train_unpaired if x.label]
@@ -98,9 +100,12 @@ def train_sft(cfg: Config, rd: RunDir, task, progress):
     final_loss = None
     if cfg.sft.steps:
         if not data.prompt_ids:
-            raise AlignbenchError(f"task {task.name}: no responses to train SFT on (the data holds no chosen or desirable "
-                                  "responses); set sft.steps: 0 to use the given model as π_sft")
-        trainer = GroupTrainer(sft, TrainConfig(steps=cfg.sft.steps, lr=cfg.sft.lr, batch_size=cfg.sft.batch_size, seed=cfg.seed),
+            raise AlignbenchError(f"task {task.name}: no responses to train SFT on (the "
+                                  "data holds no chosen or desirable responses); set sft.steps: 0 "
+                                  "to use the given model as π_sft")
+        trainer = GroupTrainer(sft,
+                               TrainConfig(steps=cfg.sft.steps, lr=cfg.sft.lr, batch_size=cfg.sft.batch_size,
+                                           seed=cfg.seed),
                                progress, label="sft", log_path=rd.path / "sft_train_log.jsonl")
         trainer.fit(data, lambda lp, b: sft_nll_loss(lp[:, 0], b["response_lengths"][:, 0], norm))
         trainer.finish()  # unwrapped from accelerate
@@ -140,18 +145,22 @@ def _train_reward(cfg: Config, rd: RunDir, task, sft, progress):
         rm = load_reward_model(rc.path)
         acc = pairwise_accuracy(rm, task.test_pairs) if task.test_pairs else None
         rd.mark_done("reward_model", time.time() - t0, {"heldout_accuracy": acc, "path": str(rc.path), "kind": rm.kind})
-        acc_msg = f"held-out pairwise accuracy {acc:.3f}" if acc is not None else "no held-out pairs to measure accuracy on"
+        acc_msg = (
+            f"held-out pairwise accuracy {acc:.3f}" if acc is not None else "no held-out pairs to measure accuracy on"
+        )
         progress.log(f"reward model: {rc.path} ({rm.kind}), {acc_msg} ({time.time() - t0:.1f}s)")
         return rm, acc
     if task.train_unpaired or task.meta.get("prompt_only"):
-        raise AlignbenchError(f"task {task.name}: {task.meta.get('source')} has no preference pairs to train a reward model on; "
-                              "name one with setting 'reward_model.path'")
+        raise AlignbenchError(f"task {task.name}: {task.meta.get('source')} has no preference "
+                              "pairs to train a reward model on; name one with setting 'reward_model.path'")
     if rc.backbone == "minilm":
         rm = EncoderRewardModel(finetune=rc.finetune)
     else:
         torch.manual_seed(cfg.seed)
         rm = CausalLMRewardModel.from_policy(sft, rc.pooling)
-    train_reward_model(rm, task.train_pairs, RewardTrainConfig(loss=rc.loss, steps=rc.steps, lr=rc.lr, batch_size=rc.batch_size, seed=cfg.seed),
+    train_reward_model(rm, task.train_pairs,
+                       RewardTrainConfig(loss=rc.loss, steps=rc.steps, lr=rc.lr, batch_size=rc.batch_size,
+                                         seed=cfg.seed),
                        progress, label=f"reward model ({rc.loss})")
     acc = pairwise_accuracy(rm, task.test_pairs) if task.test_pairs else None
     rm.save(rm_dir)

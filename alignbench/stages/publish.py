@@ -16,7 +16,9 @@ from ..rundir import RunDir
 from .prepare import Shared
 
 
-def publish(cfg: Config, rd: RunDir, shared: Shared, rows: list[dict], comparisons: list[Comparison], out_dir: Path) -> dict[str, Path]:
+def publish(
+    cfg: Config, rd: RunDir, shared: Shared, rows: list[dict], comparisons: list[Comparison], out_dir: Path
+) -> dict[str, Path]:
     """Write ``<task>-ranking.*``, the run's pairwise matrices and ``<task>.csv/.md/.png/.html`` (+ frontier PNG);
     on an exact task ``rows`` get their ``reward_regret`` (in place)."""
     task = shared.task.name
@@ -30,7 +32,8 @@ def publish(cfg: Config, rd: RunDir, shared: Shared, rows: list[dict], compariso
 
 
 def rank_run(cfg: Config, rd: RunDir, comparisons: list[Comparison], task: str, out_dir: Path) -> list[dict]:
-    """Bradley–Terry ranking (``<task>-ranking.csv``) and pairwise matrices from the pointwise evaluators' comparisons."""
+    """Bradley–Terry ranking (``<task>-ranking.csv``) and pairwise matrices from the pointwise evaluators'
+    comparisons."""
     baseline, pointwise, vs_baseline = pointwise_rewards(comparisons)
     return publish_ranking(vs_baseline, baseline, task, out_dir, run_dir=rd.path, pointwise=pointwise,
                            n_boot=min(cfg.evaluation.bootstrap, 1000), seed=cfg.seed, ci=cfg.evaluation.ci)

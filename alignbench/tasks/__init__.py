@@ -39,14 +39,16 @@ def load_task(name: str, options: dict, seed: int = 0) -> TaskData:
         opts.setdefault("seed", seed)
     task = loader(**opts)
     if not isinstance(task, TaskData):
-        raise AlignbenchError(f"setting 'task.name': {name!r} returned {type(task).__name__}, not alignbench.tasks.base.TaskData")
+        raise AlignbenchError(f"setting 'task.name': {name!r} returned {type(task).__name__}, not "
+                              "alignbench.tasks.base.TaskData")
     return task
 
 
 def _check_options(name: str, options: dict, known: set[str]) -> None:
     unknown = sorted(set(options) - known)
     if unknown:
-        raise AlignbenchError(f"setting 'task.options': unknown option(s) {', '.join(unknown)} for task {name} (known: {', '.join(sorted(known))})")
+        raise AlignbenchError(f"setting 'task.options': unknown option(s) {', '.join(unknown)} for task {name} "
+                              f"(known: {', '.join(sorted(known))})")
     for k, v in options.items():
         if isinstance(v, (int, float)) and not isinstance(v, bool) and k.startswith("n_") and v <= 0:
             raise AlignbenchError(f"setting 'task.options.{k}' must be positive, got {v}")

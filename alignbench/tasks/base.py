@@ -48,8 +48,9 @@ class PairsUnavailable(list):
         self.source, self.holds = source, holds
 
     def _refuse(self, *args, **kwargs):
-        raise NeedsPairs(f"{self.source} holds {self.holds}: this method needs preference pairs {{prompt, chosen, rejected}} "
-                         "(kto trains on unpaired data; sampling methods need only prompts)")
+        raise NeedsPairs(f"{self.source} holds {self.holds}: this method needs preference "
+                         "pairs {prompt, chosen, rejected} (kto trains on unpaired data; "
+                         "sampling methods need only prompts)")
 
     __iter__ = __getitem__ = _refuse
 
@@ -104,6 +105,7 @@ def call_reward(reward_fn: Callable, prompts: list[str], outputs: list[str]) -> 
     for i, s in enumerate(scores):
         s = float(s)
         if not math.isfinite(s):
-            raise AlignbenchError(f"reward_fn returned a non-finite reward ({s}) for output {i} (prompt {prompts[i][:40]!r})")
+            raise AlignbenchError(f"reward_fn returned a non-finite reward ({s}) for output "
+                                  f"{i} (prompt {prompts[i][:40]!r})")
         out.append(s)
     return out

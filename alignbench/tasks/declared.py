@@ -36,7 +36,8 @@ class _Strict(BaseModel):
 
 class TaskFiles(_Strict):
     pairs: str  # relative to the YAML, or absolute
-    test_prompts: str | None = None  # trl only: {prompt[, prompt_id][, reference]}; without it the split holds out pairs
+    # trl only: {prompt[, prompt_id][, reference]}; without it the split holds out pairs
+    test_prompts: str | None = None
 
 
 class TaskSplit(_Strict):
@@ -68,7 +69,8 @@ class DeclaredTask:
         path = Path(path)
         data = load_yaml_file(path, "task")
         if not isinstance(data, dict):
-            raise AlignbenchError(f"{path}: a task YAML is a mapping (name, version, files, ...), got {type(data).__name__}")
+            raise AlignbenchError(f"{path}: a task YAML is a mapping (name, version, files, "
+                                  f"...), got {type(data).__name__}")
         try:
             spec = TaskSpec.model_validate(data)
         except ValidationError as e:
@@ -100,7 +102,8 @@ class DeclaredTask:
         if spec.format == "transcripts":
             task = _transcripts_task(spec, Path(pairs_path), n_test, n_eval, seed, max_pairs)
         else:
-            task = load_jsonl_task(pairs_path, self.file(spec.files.test_prompts), spec.name, n_test, seed, spec.fields or None)
+            task = load_jsonl_task(pairs_path, self.file(spec.files.test_prompts), spec.name, n_test, seed,
+                                   spec.fields or None)
             if n_eval:
                 task.test_prompts = task.test_prompts[:n_eval]
                 kept = {p.prompt_id for p in task.test_prompts}
@@ -110,7 +113,9 @@ class DeclaredTask:
         return task
 
 
-def _transcripts_task(spec: TaskSpec, path: Path, n_test: int, n_eval: int | None, seed: int, max_pairs: int | None) -> TaskData:
+def _transcripts_task(
+    spec: TaskSpec, path: Path, n_test: int, n_eval: int | None, seed: int, max_pairs: int | None
+) -> TaskData:
     fields = {"chosen": "chosen", "rejected": "rejected", **spec.fields}
     pairs, mismatched, duplicates = read_transcript_pairs(path, fields["chosen"], fields["rejected"], spec.turn_marker,
                                                           spec.id_prefix, max_pairs)

@@ -78,7 +78,8 @@ def _check_columns(columns) -> dict:
                               "e.g. {prompt: question, chosen: response_j, rejected: response_k}")
     unknown = sorted(set(columns) - set(FIELDS))
     if unknown:
-        raise AlignbenchError(f"setting 'task.options.columns': unknown field(s) {', '.join(unknown)} (known: {', '.join(FIELDS)})")
+        raise AlignbenchError("setting 'task.options.columns': unknown field(s) "
+                              f"{', '.join(unknown)} (known: {', '.join(FIELDS)})")
     return {v: k for k, v in columns.items()}
 
 
@@ -106,11 +107,14 @@ def _load_file(path: Path) -> list[dict]:
     builder = {".json": "json", ".parquet": "parquet", ".csv": "csv"}[path.suffix]
     with tempfile.TemporaryDirectory(prefix="alignbench-datasets-") as cache:  # no global cache entry per user file
         try:
-            ds = datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=cache, keep_in_memory=True)
+            ds = datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=cache,
+                                       keep_in_memory=True)
         except Exception as e:  # noqa: BLE001  Arrow/JSON/CSV errors of every kind become one line naming the file
-            if path.stat().st_size == 0 or "corresponds to no data" in str(e):  # datasets' words for a file without rows
+            # datasets' words for a file without rows
+            if path.stat().st_size == 0 or "corresponds to no data" in str(e):
                 raise AlignbenchError(f"{path}: file is empty (no rows). Accepted formats: {ACCEPTED}") from None
-            raise AlignbenchError(f"{path}: cannot read as {builder} ({_first_line(e)}); rows must share one format: {ACCEPTED}") from None
+            raise AlignbenchError(f"{path}: cannot read as {builder} ({_first_line(e)}); rows "
+                                  f"must share one format: {ACCEPTED}") from None
         return ds.to_list()
 
 
@@ -119,10 +123,12 @@ def _load_from_disk(path: Path) -> list[dict]:
     try:
         ds = datasets.load_from_disk(str(path), keep_in_memory=True)
     except Exception as e:  # noqa: BLE001
-        raise AlignbenchError(f"{path}: not a Dataset.save_to_disk directory ({_first_line(e)}); accepted: {FILE_TYPES}") from None
+        raise AlignbenchError(f"{path}: not a Dataset.save_to_disk directory "
+                              f"({_first_line(e)}); accepted: {FILE_TYPES}") from None
     if isinstance(ds, datasets.DatasetDict):
         if list(ds) != ["train"] and "train" not in ds:
-            raise AlignbenchError(f"{path}: a DatasetDict with splits {', '.join(ds)}; save the one split to use (or name it 'train')")
+            raise AlignbenchError(f"{path}: a DatasetDict with splits {', '.join(ds)}; save the one "
+                                  "split to use (or name it 'train')")
         ds = ds["train"]
     return ds.to_list()
 
@@ -144,7 +150,8 @@ def text_or_messages(row: Row, key: str, allow_empty: bool = False):
         return value
     if isinstance(value, list):
         return Chat(messages(row, key, value))
-    raise AlignbenchError(f"{row.at}: field '{key}' must be a string or a list of {{role, content}} messages, got {type(value).__name__}")
+    raise AlignbenchError(f"{row.at}: field '{key}' must be a string or a list of {{role, content}} "
+                          f"messages, got {type(value).__name__}")
 
 
 def messages(row: Row, key: str, value: list) -> list[dict]:
@@ -154,7 +161,8 @@ def messages(row: Row, key: str, value: list) -> list[dict]:
         if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
             raise AlignbenchError(f"{row.at}: field '{key}' message {i + 1} must be {{role: str, content: str}}")
         if m["role"] not in ROLES:
-            raise AlignbenchError(f"{row.at}: field '{key}' message {i + 1} has role {m['role']!r} (known: {', '.join(ROLES)})")
+            raise AlignbenchError(f"{row.at}: field '{key}' message {i + 1} has role "
+                                  f"{m['role']!r} (known: {', '.join(ROLES)})")
     return [{"role": m["role"], "content": m["content"]} for m in value]
 
 
@@ -163,9 +171,11 @@ def assistant_reply(row: Row, key: str, value) -> str:
     if isinstance(value, Chat):
         turns = value.messages
         if turns[-1]["role"] != "assistant":
-            raise AlignbenchError(f"{row.at}: field '{key}' has no final assistant turn (its last message is {turns[-1]['role']!r})")
+            raise AlignbenchError(f"{row.at}: field '{key}' has no final assistant turn (its last "
+                                  f"message is {turns[-1]['role']!r})")
         if len(turns) != 1:
-            raise AlignbenchError(f"{row.at}: field '{key}' must be the one assistant turn that answers the prompt, got {len(turns)} messages")
+            raise AlignbenchError(f"{row.at}: field '{key}' must be the one assistant turn that answers the "
+                                  f"prompt, got {len(turns)} messages")
         value = turns[0]["content"]
     if not value.strip():
         raise AlignbenchError(f"{row.at}: field '{key}' is empty")
@@ -188,7 +198,8 @@ def split_implicit(row: Row):
     else:
         idx = min(len(a), len(b))
     if idx == 0:
-        raise AlignbenchError(f"{row.at}: 'chosen' and 'rejected' share no prompt (implicit-prompt rows start with the same conversation)")
+        raise AlignbenchError(f"{row.at}: 'chosen' and 'rejected' share no prompt (implicit-prompt rows "
+                              "start with the same conversation)")
     if isinstance(chosen, Chat):
         for key, seq in (("chosen", a), ("rejected", b)):
             if idx >= len(seq):

@@ -29,25 +29,29 @@ def _file_kind(rows: list[Row], path, wanted: tuple[str, ...]) -> tuple[str, boo
     if kind not in wanted:
         found = ", ".join(sorted(first.data)) or "none"
         need = " or ".join("{" + ", ".join(KINDS[k]) + "}" for k in wanted)
-        raise AlignbenchError(f"{first.at}: missing column(s) for {need} (columns found: {found}; accepted formats: {ACCEPTED}; "
-                              "map other names with task.options.columns)")
+        raise AlignbenchError(f"{first.at}: missing column(s) for {need} (columns found: {found}; "
+                              f"accepted formats: {ACCEPTED}; map other names with task.options.columns)")
     chat = isinstance(first.data.get("prompt", first.data.get("chosen")), list)
     for row in rows[1:]:
         missing = [k for k in KINDS[kind] if k not in row.data]
         if missing:
-            raise AlignbenchError(f"{row.at}: missing field '{missing[0]}' (this file holds {kind} rows {{{', '.join(KINDS[kind])}}}, from its first row)")
+            raise AlignbenchError(f"{row.at}: missing field '{missing[0]}' (this file holds {kind} rows "
+                                  f"{{{', '.join(KINDS[kind])}}}, from its first row)")
         other = row_kind(row.data)
         if other != kind:
-            raise AlignbenchError(f"{row.at}: mixed formats in one file: this row is {other} but the first row is {kind}")
+            raise AlignbenchError(f"{row.at}: mixed formats in one file: this row is "
+                                  f"{other} but the first row is {kind}")
         if isinstance(row.data.get("prompt", row.data.get("chosen")), list) != chat:
             styles = ("standard (strings)", "conversational (messages)")
-            raise AlignbenchError(f"{row.at}: mixed formats in one file: this row is {styles[not chat]} but the first row is {styles[chat]}")
+            raise AlignbenchError(f"{row.at}: mixed formats in one file: this row is {styles[not chat]} but "
+                                  f"the first row is {styles[chat]}")
     return kind, chat
 
 
 def _prompt(row: Row, value):
     if isinstance(value, Chat) and value.messages[-1]["role"] == "assistant":
-        raise AlignbenchError(f"{row.at}: field 'prompt' ends with an assistant turn (the responses go in chosen/rejected or completion)")
+        raise AlignbenchError(f"{row.at}: field 'prompt' ends with an assistant turn (the responses go in "
+                              "chosen/rejected or completion)")
     return value
 
 
@@ -62,7 +66,9 @@ def _label(row: Row) -> bool:
     raise AlignbenchError(f"{row.at}: field 'label' must be true/false (desirable or not), got {v!r}")
 
 
-def read_preference_data(path, columns: dict | None = None, rows: list[Row] | None = None) -> list[Pair] | list[Unpaired]:
+def read_preference_data(
+    path, columns: dict | None = None, rows: list[Row] | None = None
+) -> list[Pair] | list[Unpaired]:
     """Preference pairs (explicit or implicit prompt) or unpaired examples, standard or conversational."""
     rows = rows or read_rows(path, columns)
     kind, _ = _file_kind(rows, path, ("preference", "implicit-preference", "unpaired"))
@@ -76,7 +82,9 @@ def read_preference_data(path, columns: dict | None = None, rows: list[Row] | No
             prompt, chosen, rejected = (text_or_messages(row, k) for k in ("prompt", "chosen", "rejected"))
         prompt = _prompt(row, prompt)
         conversational = isinstance(prompt, Chat)
-        for key, value in (("chosen", chosen), ("rejected", rejected)) if kind != "unpaired" else (("completion", chosen),):
+        for key, value in (
+            (("chosen", chosen), ("rejected", rejected)) if kind != "unpaired" else (("completion", chosen),)
+        ):
             if isinstance(value, Chat) != conversational:
                 raise AlignbenchError(f"{row.at}: field '{key}' and 'prompt' mix a conversation and a string")
         pid = _pid(row, prompt)
@@ -98,11 +106,14 @@ def read_preference_data(path, columns: dict | None = None, rows: list[Row] | No
 def read_pairs(path, columns: dict | None = None) -> list[Pair]:
     data = read_preference_data(path, columns)
     if data and isinstance(data[0], Unpaired):
-        raise AlignbenchError(f"{path}: holds unpaired {{prompt, completion, label}} examples; preference pairs are needed here")
+        raise AlignbenchError(f"{path}: holds unpaired {{prompt, completion, label}} examples; "
+                              "preference pairs are needed here")
     return data
 
 
-def read_prompts(path, columns: dict | None = None, rows: list[Row] | None = None) -> tuple[list[Prompt], dict[str, str]]:
+def read_prompts(
+    path, columns: dict | None = None, rows: list[Row] | None = None
+) -> tuple[list[Prompt], dict[str, str]]:
     rows = rows or read_rows(path, columns)
     _file_kind(rows, path, ("prompt-only", "preference", "unpaired"))
     prompts, refs, seen = [], {}, set()
@@ -141,8 +152,9 @@ def load_jsonl_task(pairs_path: str | None = None, test_prompts_path: str | None
         test_prompts, refs = read_prompts(test_prompts_path, columns)
         missing = [p.prompt_id for p in test_prompts if p.prompt_id not in refs]
         if refs and missing:
-            raise AlignbenchError(f"{test_prompts_path}: prompt_id {missing[0]!r} has no 'reference' (the dataset baseline) "
-                                  "while others have one: give every test prompt a reference, or none")
+            raise AlignbenchError(f"{test_prompts_path}: prompt_id {missing[0]!r} has no "
+                                  "'reference' (the dataset baseline) while others have one: give every "
+                                  "test prompt a reference, or none")
         if not refs:
             notes.append(f"{test_prompts_path} has no 'reference' responses: there is no \"dataset\" baseline")
         train, test = data, []
@@ -166,7 +178,8 @@ def load_jsonl_task(pairs_path: str | None = None, test_prompts_path: str | None
     meta = {"source": str(pairs_path), "notes": notes}
     train_prompts = list({x.prompt_id: Prompt(x.prompt_id, x.prompt) for x in train}.values())
     if unpaired:
-        return TaskData(name=name, train_pairs=PairsUnavailable(str(pairs_path), "unpaired {prompt, completion, label} examples"),
+        return TaskData(name=name,
+                        train_pairs=PairsUnavailable(str(pairs_path), "unpaired {prompt, completion, label} examples"),
                         test_pairs=[], train_prompts=train_prompts,
                         test_prompts=test_prompts, test_references=refs, meta=meta, train_unpaired=train)
     return TaskData(name=name, train_pairs=train, test_pairs=test, train_prompts=train_prompts,
@@ -182,12 +195,17 @@ def _prompt_only_task(path, rows, test_prompts_path, name, n_test, seed, columns
     else:
         order = np.random.default_rng(seed).permutation(len(prompts))
         held = set(order[: min(n_test, len(prompts) // 2)].tolist())
-        train, test = [p for i, p in enumerate(prompts) if i not in held], [p for i, p in enumerate(prompts) if i in held]
+        train, test = (
+            [p for i, p in enumerate(prompts) if i not in held],
+            [p for i, p in enumerate(prompts) if i in held],
+        )
     refs = {p.prompt_id: refs[p.prompt_id] for p in test if p.prompt_id in refs}
     if len(refs) != len(test):
         refs = {}
         notes.append("the test prompts have no 'reference' responses: there is no \"dataset\" baseline")
     if not train:
         raise AlignbenchError(f"{path}: too few prompts to train on")
-    return TaskData(name=name, train_pairs=PairsUnavailable(str(path), "prompts only {prompt}"), test_pairs=[], train_prompts=train,
-                    test_prompts=test, test_references=refs, meta={"source": str(path), "notes": notes, "prompt_only": True})
+    return TaskData(name=name, train_pairs=PairsUnavailable(str(path), "prompts only {prompt}"), test_pairs=[],
+                    train_prompts=train,
+                    test_prompts=test, test_references=refs,
+                    meta={"source": str(path), "notes": notes, "prompt_only": True})

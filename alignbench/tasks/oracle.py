@@ -70,7 +70,9 @@ class OracleReward:
         # longest length, so each right symbol is worth the same whatever the response's length.
         scale = s.response_length if s.variable_length else L
         match = sum(y == t for y, t in zip(resp_syms, tgt)) / scale
-        near = sum((y - t) % s.n_response_symbols in (1, s.n_response_symbols - 1) for y, t in zip(resp_syms, tgt)) / scale
+        near = (
+            sum((y - t) % s.n_response_symbols in (1, s.n_response_symbols - 1) for y, t in zip(resp_syms, tgt)) / scale
+        )
         rep = sum(resp_syms[i] == resp_syms[i - 1] for i in range(1, L)) / max(L - 1, 1)
         score = s.match_weight * match + s.near_weight * near - s.repeat_penalty * rep
         if s.variable_length:

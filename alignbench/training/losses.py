@@ -4,7 +4,8 @@ Notation: h = log π_θ(y|x) − log π_ref(y|x) per sequence; r a reward; β, �
 Each returns a scalar (mean over the batch dimension) unless stated.
 
 Sources cited short below: "Alignment Guidebook" is Guo & Xiong, "Alignment Guidebook" (2024);
-"Santos" is Santos, "Aligning Language Models with Human Feedback without Reinforcement Learning" (IST Lisbon MSc report).
+"Santos" is Santos, "Aligning Language Models with Human Feedback without Reinforcement Learning" (IST Lisbon MSc
+report).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import torch.nn.functional as F
 
 
 # --- supervised and reward models -----------------------------------------------------------
-def sft_nll_loss(logps: torch.Tensor, n_tokens: torch.Tensor | None = None, normalization: str = "token") -> torch.Tensor:
+def sft_nll_loss(
+    logps: torch.Tensor, n_tokens: torch.Tensor | None = None, normalization: str = "token"
+) -> torch.Tensor:
     """SFT negative log-likelihood from summed sequence log-probs ``logps [B]`` and token counts ``n_tokens [B]``.
 
     ``token`` (default; TRL's and the papers' SFT): Σ_b log π(y_b|x_b) / Σ_b |y_b| — every token of the batch
@@ -136,7 +139,8 @@ def exo_pref_loss(h_chosen: torch.Tensor, h_rejected: torch.Tensor, beta_pi: flo
 
 # --- pairwise variants: IPO, SLiC, RSO's hinge, ORPO ----------------------------------------------
 def ipo_loss(h_chosen: torch.Tensor, h_rejected: torch.Tensor, tau: float) -> torch.Tensor:
-    """IPO (Azar et al. 2023, arXiv:2310.12036, Eq. 17; Alignment Guidebook §3.2): (h_w − h_l − 1/(2τ))², minimised at margin 1/(2τ)."""
+    """IPO (Azar et al. 2023, arXiv:2310.12036, Eq. 17; Alignment Guidebook §3.2): (h_w − h_l − 1/(2τ))², minimised at
+    margin 1/(2τ)."""
     return ((h_chosen - h_rejected) - 1 / (2 * tau)).pow(2).mean()
 
 
@@ -147,7 +151,8 @@ def hinge_loss(h_chosen: torch.Tensor, h_rejected: torch.Tensor, beta: float) ->
 
 def slic_loss(logp_chosen: torch.Tensor, logp_rejected: torch.Tensor, logp_target: torch.Tensor,
               delta: float, sft_weight: float) -> torch.Tensor:
-    """SLiC-HF (Zhao et al. 2023, arXiv:2305.10425, Eq. 2; Alignment Guidebook §3.3): max(0, δ − log π_θ(y_w) + log π_θ(y_l)) − λ log π_θ(y_ref).
+    """SLiC-HF (Zhao et al. 2023, arXiv:2305.10425, Eq. 2; Alignment Guidebook §3.3): max(0, δ − log π_θ(y_w) + log
+    π_θ(y_l)) − λ log π_θ(y_ref).
 
     Unnormalised by any reference model: the cross-entropy on y_ref is what keeps π_θ near π_sft."""
     return (F.relu(delta - logp_chosen + logp_rejected) - sft_weight * logp_target).mean()
@@ -198,10 +203,12 @@ def dpo_pl_loss(h: torch.Tensor, rewards: torch.Tensor, beta: float) -> torch.Te
     return -ranked_pl_logprob(beta * h, rewards).mean()
 
 
-def pro_loss(mean_logps: torch.Tensor, rewards: torch.Tensor, sft_weight: float, sft_logps: torch.Tensor | None = None) -> torch.Tensor:
-    """PRO (Song et al. 2023, arXiv:2306.17492, as restated in Santos Eq. 17–18): −Σ_{k<K} log softmax_{i ≥ k}(p_τ(i))_k over the reward's
-    ranking τ, p the token-averaged log-probs, plus ``sft_weight``·(−p) of the top response. ``sft_logps``
-    replaces p in the SFT term (the authors' code uses the summed log-likelihood there)."""
+def pro_loss(
+    mean_logps: torch.Tensor, rewards: torch.Tensor, sft_weight: float, sft_logps: torch.Tensor | None = None
+) -> torch.Tensor:
+    """PRO (Song et al. 2023, arXiv:2306.17492, as restated in Santos Eq. 17–18): −Σ_{k<K} log softmax_{i ≥ k}(p_τ(i))_k
+    over the reward's ranking τ, p the token-averaged log-probs, plus ``sft_weight``·(−p) of the top response.
+    ``sft_logps`` replaces p in the SFT term (the authors' code uses the summed log-likelihood there)."""
     sft_logps = mean_logps if sft_logps is None else sft_logps
     top = torch.gather(sft_logps, 1, rewards.detach().argmax(-1, keepdim=True)).squeeze(1)
     return (-ranked_pl_logprob(mean_logps, rewards) - sft_weight * top).mean()
@@ -217,12 +224,15 @@ def rrhf_loss(mean_logps: torch.Tensor, rewards: torch.Tensor, lengths: torch.Te
     return (rank - fit).mean()
 
 
-def raft_loss(logps: torch.Tensor, rewards: torch.Tensor, n_tokens: torch.Tensor, normalization: str = "token") -> torch.Tensor:
+def raft_loss(
+    logps: torch.Tensor, rewards: torch.Tensor, n_tokens: torch.Tensor, normalization: str = "token"
+) -> torch.Tensor:
     """RAFT (Dong et al. Alg. 1 step 3): SFT on the highest-reward response of each group, from summed
     log-probs ``[B, K]`` and token counts ``[B, K]`` (normalised as :func:`sft_nll_loss`). The method keeps
     only the best at sampling time and calls this with K = 1."""
     best = rewards.detach().argmax(-1, keepdim=True)
-    return sft_nll_loss(torch.gather(logps, 1, best).squeeze(1), torch.gather(n_tokens, 1, best).squeeze(1), normalization)
+    return sft_nll_loss(torch.gather(logps, 1, best).squeeze(1), torch.gather(n_tokens, 1, best).squeeze(1),
+                        normalization)
 
 
 def rso_acceptance(rewards: torch.Tensor, beta: float, max_reward: float) -> torch.Tensor:
@@ -231,7 +241,8 @@ def rso_acceptance(rewards: torch.Tensor, beta: float, max_reward: float) -> tor
     return torch.exp((rewards.to(torch.float64) - max_reward) / beta).clamp(max=1.0)
 
 
-def rso_rejection_sample(rewards: torch.Tensor, beta: float, num_accepted: int, generator: torch.Generator | None = None) -> list[int]:
+def rso_rejection_sample(rewards: torch.Tensor, beta: float, num_accepted: int,
+                         generator: torch.Generator | None = None) -> list[int]:
     """RSO's statistical rejection sampling (Liu et al. Alg. 1) over one prompt's proposals from π_sft
     with rewards ``[n]``: pass over the remaining candidates, accepting each with
     :func:`rso_acceptance`, M the largest remaining reward (the paper's estimate of the sup);
@@ -240,7 +251,9 @@ def rso_rejection_sample(rewards: torch.Tensor, beta: float, num_accepted: int, 
     accepted: list[int] = []
     while remaining and len(accepted) < num_accepted:
         r = rewards[remaining]
-        accept = torch.rand(len(remaining), generator=generator, dtype=torch.float64) < rso_acceptance(r, beta, float(r.max()))
+        accept = torch.rand(len(remaining), generator=generator, dtype=torch.float64) < rso_acceptance(
+            r, beta, float(r.max())
+        )
         keep = []
         for i, ok in zip(remaining, accept.tolist()):
             if ok and len(accepted) < num_accepted:

@@ -65,7 +65,8 @@ def _forward(policy, value_head, ids, attn, rmask, bias):
     return logps, values, mask
 
 
-def train_ppo(policy, ref_policy, reward_fn, prompts: list[str], cfg: PPOConfig, progress=None, backend=None, label="ppo"):
+def train_ppo(policy, ref_policy, reward_fn, prompts: list[str], cfg: PPOConfig, progress=None, backend=None,
+              label="ppo"):
     """Train ``policy`` in place with PPO against ``ref_policy``.
 
     Returns one record per iteration: mean score, sampled KL to the reference, and the largest
@@ -90,7 +91,8 @@ def train_ppo(policy, ref_policy, reward_fn, prompts: list[str], cfg: PPOConfig,
         samples = backend.sample(policy, batch_prompts, 1, seed=cfg.seed * 100003 + it)
         outputs = [row[0] for row in samples.texts]
         scores = torch.tensor(call_reward(reward_fn, batch_prompts, outputs), dtype=torch.float32)
-        ids, attn, rmask = build_batch([policy.encode_prompt(p) for p in batch_prompts], [row[0] for row in samples.token_ids], policy.pad_id)
+        ids, attn, rmask = build_batch([policy.encode_prompt(p) for p in batch_prompts],
+                                       [row[0] for row in samples.token_ids], policy.pad_id)
         ids, attn, rmask = ids.to(device), attn.to(device), rmask.to(device)
         if bias is None:
             bias = allowed_bias(policy.model.config.vocab_size, policy.format.allowed_token_ids, device)
@@ -122,7 +124,8 @@ def train_ppo(policy, ref_policy, reward_fn, prompts: list[str], cfg: PPOConfig,
                 optimizer_step(opt, params, float(loss.detach()), label, it + 1, cfg.max_grad_norm)
                 policy.weights_changed()
         kl = float(((old_logps - ref_logps) * mask).sum(-1).mean())
-        history.append({"iteration": it, "score": float(scores.mean()), "kl": kl, "first_ratio_max_dev": first_ratio_dev})
+        history.append({"iteration": it, "score": float(scores.mean()), "kl": kl,
+                        "first_ratio_max_dev": first_ratio_dev})
         progress.update(task, completed=it + 1, info=f"score {history[-1]['score']:.3f} kl {kl:.2f}")
     policy.model.eval()
     return history

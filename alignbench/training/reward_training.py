@@ -22,7 +22,9 @@ class RewardTrainConfig:
     seed: int = 0
 
 
-def train_reward_model(rm, pairs: list[Pair], cfg: RewardTrainConfig, progress=None, label: str = "reward model") -> list[float]:
+def train_reward_model(
+    rm, pairs: list[Pair], cfg: RewardTrainConfig, progress=None, label: str = "reward model"
+) -> list[float]:
     """Train ``rm`` in place; returns per-step losses.
 
     ``pointwise`` simulates non-pairwise feedback as in ARM §5.3: each pair contributes one of its

@@ -4,8 +4,8 @@ A method hands it *groups*: for each prompt, K responses plus per-group tensors 
 labels, importance weights, cached reference log-probs …) and a pure loss over tensors
 ``loss_fn(policy_logps [b, K], batch: dict[str, Tensor]) -> scalar`` or ``(scalar, metrics)``, where
 ``metrics`` maps names to scalar tensors (reward margins, accuracies …). Every step's loss, gradient
-norm, learning rate, mean log-ratio to the reference and the loss's metrics go to ``train_log.jsonl``. The trainer owns batching,
-masking (via sequence log-probs), reference log-prob caching, the optimiser and schedule,
+norm, learning rate, mean log-ratio to the reference and the loss's metrics go to ``train_log.jsonl``. The trainer owns
+batching, masking (via sequence log-probs), reference log-prob caching, the optimiser and schedule,
 gradient accumulation, checkpoints, seeding and progress.
 """
 
@@ -51,18 +51,20 @@ def _accelerator(config: TrainConfig):
         return None
     from accelerate import Accelerator  # lazy: only `accelerate launch` runs use it; ~0.2 s off every import
 
-    # No GPU: the processes talk over gloo (`accelerate launch --multi_gpu` starts them; its `--cpu` needs MPI for more than one).
+    # No GPU: the processes talk over gloo (`accelerate launch --multi_gpu` starts them; its `--cpu` needs MPI for more
+    # than one).
     accelerator = Accelerator(gradient_accumulation_steps=1, cpu=not torch.cuda.is_available())
     micro = max(1, config.batch_size // config.grad_accum)
     if micro % accelerator.num_processes:
-        raise AlignbenchError(f"batch_size {config.batch_size} / grad_accum {config.grad_accum} = {micro} groups per micro-batch "
-                              f"cannot be split evenly across {accelerator.num_processes} processes")
+        raise AlignbenchError(f"batch_size {config.batch_size} / grad_accum {config.grad_accum} = "
+                              f"{micro} groups per micro-batch cannot be split evenly across "
+                              f"{accelerator.num_processes} processes")
     return accelerator
 
 
 class GroupTrainer:
-    def __init__(self, policy, config: TrainConfig, progress=None, checkpoint_dir: str | Path | None = None, label: str = "train",
-                 log_path: str | Path | None = None):
+    def __init__(self, policy, config: TrainConfig, progress=None, checkpoint_dir: str | Path | None = None,
+                 label: str = "train", log_path: str | Path | None = None):
         self.policy = policy
         self.log_path = Path(log_path) if log_path else None
         self.cfg = config
@@ -83,13 +85,15 @@ class GroupTrainer:
             policy.model, self.optimizer = self.accelerator.prepare(policy.model, self.optimizer)
             sharded = self.accelerator.distributed_type.value in ("FSDP", "DEEPSPEED")
             if sharded and self.checkpoint_dir is not None and config.checkpoint_every:
-                raise AlignbenchError(f"checkpoint_every {config.checkpoint_every} under {self.accelerator.distributed_type.value}: "
-                                      "resumable checkpoints are written for DDP only (rank 0 saves the whole state); set checkpoint_every: 0")
+                raise AlignbenchError(f"checkpoint_every {config.checkpoint_every} under "
+                                      f"{self.accelerator.distributed_type.value}: resumable checkpoints are written "
+                                      "for DDP only (rank 0 saves the whole state); set checkpoint_every: 0")
         self._maybe_resume()
 
     def _new_optimizer(self):
         # fused: one kernel per step over every tensor (the per-tensor loop cost a tiny model 10 % of its step)
-        optimizer = torch.optim.AdamW(self.policy.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay, fused=True)
+        optimizer = torch.optim.AdamW(self.policy.model.parameters(), lr=self.cfg.lr,
+                                      weight_decay=self.cfg.weight_decay, fused=True)
         return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_lambda)
 
     def restart_from(self, start) -> None:
@@ -113,7 +117,8 @@ class GroupTrainer:
     def _mean_over_processes(self, value: float) -> float:
         if self.accelerator is None:
             return value
-        local = torch.tensor([value], dtype=torch.float64, device=self.accelerator.device)  # NCCL reduces device tensors only
+        # NCCL reduces device tensors only
+        local = torch.tensor([value], dtype=torch.float64, device=self.accelerator.device)
         return float(self.accelerator.reduce(local, reduction="mean")[0])
 
     def _lr_lambda(self, step: int) -> float:
@@ -137,7 +142,9 @@ class GroupTrainer:
             out.append(self._order.pop())
         return out
 
-    def fit(self, data: GroupData, loss_fn: LossFn, steps: int | None = None, length_average: bool = False) -> list[float]:
+    def fit(
+        self, data: GroupData, loss_fn: LossFn, steps: int | None = None, length_average: bool = False
+    ) -> list[float]:
         """Run ``steps`` optimiser steps (default: the configured total) of ``loss_fn`` over ``data``."""
         target = self.step + (steps if steps is not None else self.cfg.steps - self.step)
         if self.step >= target:
@@ -165,7 +172,10 @@ class GroupTrainer:
                 if "ref_logps" in tensors:
                     loss_metrics = {"logratio_mean": (logps - tensors["ref_logps"]).mean(), **loss_metrics}
                 for name, value in loss_metrics.items():
-                    metrics[name] = metrics.get(name, 0.0) + float(value.detach() if torch.is_tensor(value) else value) / self.cfg.grad_accum
+                    metrics[name] = (
+                        metrics.get(name, 0.0)
+                        + float(value.detach() if torch.is_tensor(value) else value) / self.cfg.grad_accum
+                    )
                 loss = loss / self.cfg.grad_accum
                 if self.accelerator is not None:
                     self.accelerator.backward(loss)

@@ -17,7 +17,8 @@ def _alpaca_annotations(path, seed=0, n=137):
     prefs = rng.choice([1.0, 2.0, 0.0, 1.5], size=n, p=[0.35, 0.45, 0.05, 0.15]).tolist()
     prefs += list(rng.uniform(1, 2, 20))  # weighted-alpaca-eval style fractional preferences
     prefs[3] = None
-    path.write_text(json.dumps([{"instruction": f"q{i}", "generator_1": "gpt4_turbo", "generator_2": "mine", "preference": p}
+    path.write_text(json.dumps([{"instruction": f"q{i}", "generator_1": "gpt4_turbo", "generator_2": "mine",
+                                 "preference": p}
                                 for i, p in enumerate(prefs)]))
     return prefs
 

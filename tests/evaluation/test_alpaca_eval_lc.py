@@ -40,8 +40,8 @@ def _df_gamed(rng, difficulty: np.ndarray) -> pd.DataFrame:
     """A stand-in for alpaca_eval's df_gamed.csv: two gamed variants of the baseline on every instruction,
     the first one's rows in instruction order (so row i is the first row of index i, as alpaca_eval expects)."""
     frames = [pd.DataFrame({"index": np.arange(len(difficulty)), "preference": rng.random(len(difficulty)).round(3),
-                            "std_delta_len": rng.normal(shift, 1, len(difficulty)), "instruction_difficulty": difficulty,
-                            "not_gamed_baseline": False, "model": name})
+                            "std_delta_len": rng.normal(shift, 1, len(difficulty)),
+                            "instruction_difficulty": difficulty, "not_gamed_baseline": False, "model": name})
               for name, shift in (("gpt4_ref_verbose", -1.0), ("gpt4_ref_concise", 1.0))]
     return pd.concat(frames, ignore_index=True)
 
@@ -49,7 +49,8 @@ def _df_gamed(rng, difficulty: np.ndarray) -> pd.DataFrame:
 @pytest.fixture
 def alpaca_eval_glm(monkeypatch):
     """The alpaca-eval package's glm_winrate, reading the stand-in df_gamed.csv instead of downloading it."""
-    if "pkg_resources" not in sys.modules:  # alpaca_eval.utils imports it for version checks only; setuptools ≥ 81 dropped it
+    # alpaca_eval.utils imports it for version checks only; setuptools ≥ 81 dropped it
+    if "pkg_resources" not in sys.modules:
         monkeypatch.setitem(sys.modules, "pkg_resources", types.ModuleType("pkg_resources"))
     glm = pytest.importorskip("alpaca_eval.metrics.glm_winrate")
     return glm
@@ -76,7 +77,8 @@ def test_exact_path_equals_alpaca_evals_own_function(tmp_path, alpaca_eval_glm, 
     assert abs(row["win_rate"] - theirs["win_rate"]) <= 1e-9
     assert row["lc_ci_low"] < row["lc_win_rate"] < row["lc_ci_high"]
 
-    minimal = alpaca_eval_glm.get_length_controlled_winrate(ann, glm_name="length_controlled_minimal", save_weights_dir=None)
+    minimal = alpaca_eval_glm.get_length_controlled_winrate(ann, glm_name="length_controlled_minimal",
+                                                            save_weights_dir=None)
     alone = rows_from_annotation_files([path], n_bootstrap=100)[0]
     assert alone["lc_method"] == "length-only"
     assert abs(alone["lc_win_rate"] - minimal["length_controlled_winrate"]) <= 1e-6
@@ -135,7 +137,10 @@ def test_leaderboard_cli_names_the_lc_method(tmp_path):
         files.append(tmp_path / f"{name}.json")
         files[-1].write_text(json.dumps(_annotations(rng, name, 0.0, difficulty, 50)))
     out = tmp_path / "lb.csv"
-    assert main(["leaderboard", "--alpaca-eval", *map(str, files), "--out", str(out), "--quiet", "--bootstrap", "100"]) == 0
+    assert (
+        main(["leaderboard", "--alpaca-eval", *map(str, files), "--out", str(out), "--quiet", "--bootstrap", "100"])
+        == 0
+    )
     df = pd.read_csv(out)
     assert list(df["lc_method"]) == ["estimated", "estimated"]
     assert "estimated jointly from the models imported together" in out.with_suffix(".md").read_text()

@@ -61,9 +61,12 @@ def _expected(pairs, beta=BIAS, u=UNPARSEABLE) -> dict[str, float]:
     consistency = (unequal.sum() * (1 - beta) + equal.sum() * (1 - beta) ** 2) / len(pairs)
     # Unequal pairs: every verdict is decisive; the longer one is first in one order (chosen: 1) and
     # second in the other (chosen first only when biased: β). Equal pairs: only biased verdicts are decisive.
-    first_pos = (unequal.sum() * (1 + beta) / 2 * 2 + equal.sum() * beta * 2) / (unequal.sum() * 2 + equal.sum() * beta * 2)
+    first_pos = (unequal.sum() * (1 + beta) / 2 * 2 + equal.sum() * beta * 2) / (
+        unequal.sum() * 2 + equal.sum() * beta * 2
+    )
     return {"agreement_with_human": 100 * agreement, "position_consistency": 100 * consistency,
-            "first_position_rate": 100 * first_pos, "length_bias": 100 * (1 - score_shorter), "unparseable_rate": 100 * u}
+            "first_position_rate": 100 * first_pos, "length_bias": 100 * (1 - score_shorter),
+            "unparseable_rate": 100 * u}
 
 
 def test_audit_figures_match_the_construction(tmp_path):
@@ -80,12 +83,16 @@ def test_audit_figures_match_the_construction(tmp_path):
         requests = srv.requests
         again = audit_judge(JUDGE, limit=N_PAIRS, out_dir=tmp_path / "audit", base_url=srv.base_url, n_boot=1000)
         assert srv.requests == requests == 2 * N_PAIRS  # the second audit is served from the judgment store
-    replayed = audit_figures(*_replay(script, pairs), np.array([len(p.chosen) < len(p.rejected) for p in pairs]), n_boot=1000)
+    replayed = audit_figures(*_replay(script, pairs), np.array([len(p.chosen) < len(p.rejected) for p in pairs]),
+                             n_boot=1000)
     for name, value in expected.items():
         fig = result["figures"][name]
-        print(f"{name:<22} construction {value:5.1f}  measured {fig['percent']:5.1f} [{fig['ci_low']:5.1f}, {fig['ci_high']:5.1f}] over {fig['n']}")
+        print(f"{name:<22} construction {value:5.1f}  measured {fig['percent']:5.1f} [{fig['ci_low']:5.1f}, "
+              f"{fig['ci_high']:5.1f}] over {fig['n']}")
         # Over HTTP, each figure is exactly what the script's verdicts imply, interval included ...
-        assert (fig["percent"], fig["ci_low"], fig["ci_high"], fig["n"]) == pytest.approx(replayed[name], nan_ok=True), name
+        assert (fig["percent"], fig["ci_low"], fig["ci_high"], fig["n"]) == pytest.approx(
+            replayed[name], nan_ok=True
+        ), name
         # ... and those verdicts are one draw of the construction: within about 4 standard errors of it.
         half = (fig["ci_high"] - fig["ci_low"]) / 2
         assert abs(fig["percent"] - value) < 2 * half and half < 10, name
@@ -93,7 +100,9 @@ def test_audit_figures_match_the_construction(tmp_path):
     assert again["n_cached"] == 2 * N_PAIRS and again["judgments_per_second"] is None
     # The scripted server reports len(text) // 4 tokens for the prompt it got and the reply it sent.
     judge = load_judge(JUDGE)
-    rendered = [judge.render(p.prompt, a, b) for p in pairs for a, b in ((p.chosen, p.rejected), (p.rejected, p.chosen))]
+    rendered = [
+        judge.render(p.prompt, a, b) for p in pairs for a, b in ((p.chosen, p.rejected), (p.rejected, p.chosen))
+    ]
     assert result["prompt_tokens"] == again["prompt_tokens"] == sum(len(t) // 4 for t in rendered)
     records = [json.loads(x) for x in (tmp_path / "audit" / "judgments.jsonl").read_text().splitlines()]
     assert result["completion_tokens"] == sum(len(r["raw"]) // 4 for r in records)
@@ -113,7 +122,8 @@ def test_audit_cli_prints_the_table_and_prices_tokens(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert code == 0, err
     for label in ("agreement with human label", "position consistency", "first-position rate",
-                  "longer wins when human chose shorter", "unparseable verdicts", "judgments per second", "tokens used"):
+                  "longer wins when human chose shorter", "unparseable verdicts", "judgments per second",
+                  "tokens used"):
         assert label in out
     audit = json.loads((tmp_path / "a" / "audit.json").read_text())
     assert audit["price"] == pytest.approx((audit["prompt_tokens"] * 2.5 + audit["completion_tokens"] * 10.0) / 1e6)
@@ -141,7 +151,8 @@ def test_audit_rejects_bad_input(tmp_path):
     with pytest.raises(AlignbenchError, match="file not found"):
         load_labelled_pairs(tmp_path / "missing.jsonl")
     custom = tmp_path / "pairs.jsonl"
-    custom.write_text('{"prompt": "q", "chosen": "yes", "rejected": "no"}\n{"prompt": "r", "chosen": "a", "rejected": "bb"}\n')
+    custom.write_text('{"prompt": "q", "chosen": "yes", "rejected": "no"}\n{"prompt": "r", '
+                      '"chosen": "a", "rejected": "bb"}\n')
     assert [p.chosen for p in load_labelled_pairs(custom)] == ["yes", "a"]
 
 

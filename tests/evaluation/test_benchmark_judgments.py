@@ -118,7 +118,10 @@ def _reference_single(recs) -> dict:
     """FastChat's display_result_single, independently: pandas means with −1 removed."""
     df = pd.DataFrame(recs)
     df = df[df["score"] != -1]
-    return {m: (g["score"].mean(), g[g.turn == 1]["score"].mean(), g[g.turn == 2]["score"].mean()) for m, g in df.groupby("model")}
+    return {
+        m: (g["score"].mean(), g[g.turn == 1]["score"].mean(), g[g.turn == 2]["score"].mean())
+        for m, g in df.groupby("model")
+    }
 
 
 def _reference_pair(recs, baseline) -> dict:
@@ -143,9 +146,13 @@ def test_mt_bench_single_and_pair_equal_fastchats_show_result(tmp_path):
     single = _write_jsonl(tmp_path / "gpt-4_single.jsonl", _single_records(rng))
     pair = _write_jsonl(tmp_path / "gpt-4_pair.jsonl", _pair_records(rng))
     out = tmp_path / "lb.csv"
-    assert main(["leaderboard", "--mt-bench", str(single), str(pair), "--out", str(out), "--quiet", "--bootstrap", "200"]) == 0
+    assert main(["leaderboard", "--mt-bench", str(single), str(pair), "--out", str(out), "--quiet", "--bootstrap",
+                 "200"]) == 0
     rows = pd.read_csv(out)
-    assert "win_rate_adjusted" in out.with_suffix(".md").read_text() and "win_rate_adjusted" in out.with_suffix(".html").read_text()
+    assert (
+        "win_rate_adjusted" in out.with_suffix(".md").read_text()
+        and "win_rate_adjusted" in out.with_suffix(".html").read_text()
+    )
     from alignbench.evaluation.evaluate import load_comparisons
 
     kept = load_comparisons(out.with_suffix(".comparisons.jsonl"))  # the pairwise rows' per-question outcomes
@@ -153,7 +160,11 @@ def test_mt_bench_single_and_pair_equal_fastchats_show_result(tmp_path):
     ref_single = _reference_single(_single_records(np.random.default_rng(2)))
     for model, (avg, t1, t2) in ref_single.items():
         r = rows[(rows.method == model) & (rows.evaluator == "mt-bench-single:gpt-4")].iloc[0]
-        assert abs(r.mean_score - avg) <= 1e-9 and abs(r.mean_score_turn_1 - t1) <= 1e-9 and abs(r.mean_score_turn_2 - t2) <= 1e-9
+        assert (
+            abs(r.mean_score - avg) <= 1e-9
+            and abs(r.mean_score_turn_1 - t1) <= 1e-9
+            and abs(r.mean_score_turn_2 - t2) <= 1e-9
+        )
     assert rows[(rows.method == "llama") & (rows.evaluator == "mt-bench-single:gpt-4")].iloc[0].n_parse_failures == 2
     rng = np.random.default_rng(2)
     _single_records(rng)
@@ -193,15 +204,32 @@ def test_arena_hard_answers_are_read_as_outputs_in_both_layouts(tmp_path):
          "choices": [{"index": 0, "turns": [{"content": f"old answer {i}", "token_len": 3}]}]} for i in range(4)])
     new = _write_jsonl(bench / "model_answer" / "gpt-4-0314.jsonl", [
         {"uid": f"q{i}", "ans_id": "y", "model": "gpt-4-0314",
-         "messages": [{"role": "user", "content": f"question {i}"}, {"role": "assistant", "content": {"answer": f"ref {i}"}}]}
+         "messages": [{"role": "user", "content": f"question {i}"},
+                      {"role": "assistant", "content": {"answer": f"ref {i}"}}]}
         for i in range(4)])
     assert detect_format(old) == detect_format(new) == "arena_hard"
     a, b = load_outputs(old), load_outputs(new)
     pairs = align_outputs(a, b, str(old), str(new))
-    assert [(m.prompt, m.output, r.output, m.generator) for m, r in pairs][1] == ("question 1", "old answer 1", "ref 1", "old-model")
-    short = _write_jsonl(bench / "model_answer" / "short.jsonl", [
-        {"uid": f"q{i}", "model": "short", "messages": [{"role": "user", "content": f"question {i}"},
-                                                        {"role": "assistant", "content": {"answer": "a"}}]} for i in range(3)])
+    assert [(m.prompt, m.output, r.output, m.generator) for m, r in pairs][1] == (
+        "question 1",
+        "old answer 1",
+        "ref 1",
+        "old-model",
+    )
+    short = _write_jsonl(
+        bench / "model_answer" / "short.jsonl",
+        [
+            {
+                "uid": f"q{i}",
+                "model": "short",
+                "messages": [
+                    {"role": "user", "content": f"question {i}"},
+                    {"role": "assistant", "content": {"answer": "a"}},
+                ],
+            }
+            for i in range(3)
+        ],
+    )
     with pytest.raises(AlignbenchError, match=r"gpt-4-0314.jsonl: prompt_id 'q3' has no output in .*short.jsonl"):
         align_outputs(load_outputs(short), b, str(short), str(new))
     broken = _write_jsonl(bench / "model_answer" / "broken.jsonl", [
@@ -223,7 +251,8 @@ def test_arena_hard_judge_reads_the_users_config_and_parses_its_labels(tmp_path)
     judge = tmp_path / "ah.yaml"
     judge.write_text("model: m\nbase_url: http://127.0.0.1:1/v1\narena_hard_config: cfg.yaml\nparser: arena-hard\n")
     for name, outs in (("mine", ["long answer here", "x"]), ("ref", ["short", "a much longer reference"])):
-        _write_jsonl(tmp_path / f"{name}.jsonl", [{"prompt_id": str(i), "prompt": f"q{i}", "output": o, "generator": name}
+        _write_jsonl(tmp_path / f"{name}.jsonl",
+                     [{"prompt_id": str(i), "prompt": f"q{i}", "output": o, "generator": name}
                                                 for i, o in enumerate(outs)])
 
     def script(prompt: str) -> str:

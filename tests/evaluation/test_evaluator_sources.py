@@ -36,7 +36,8 @@ def test_a_run_hands_its_task_and_sft_policy_to_evaluators(tmp_path):
     register_evaluator("prompt-in-task")(build)
     try:
         cfg = validate_config({
-            "name": "sources", "task": {"name": "oracle", "options": {"n_test_prompts": 8, "pairs_per_train_prompt": 2}},
+            "name": "sources",
+            "task": {"name": "oracle", "options": {"n_test_prompts": 8, "pairs_per_train_prompt": 2}},
             "policy": {"n_layer": 1, "n_embd": 32, "n_head": 2}, "sft": {"steps": 5}, "reward_model": {"steps": 5},
             "methods": {"sft": {}, "best-of-n": {"n": 2}},
             "evaluation": {"evaluators": ["prompt-in-task", "gold-reward"], "bootstrap": 100},

@@ -12,9 +12,16 @@ import pytest
 import yaml
 
 from alignbench.errors import AlignbenchError
-from alignbench.evaluation.evaluate import (RowContext, StatisticsSettings, evaluate, load_comparisons, rows_from_comparisons,
-                                            save_comparisons)
-from alignbench.evaluation.evaluators import EVALUATORS, Comparison, Evaluator, EvaluatorSources, build_evaluator, register_evaluator
+from alignbench.evaluation.evaluate import (RowContext, StatisticsSettings, evaluate, load_comparisons,
+                                            rows_from_comparisons, save_comparisons)
+from alignbench.evaluation.evaluators import (
+    EVALUATORS,
+    Comparison,
+    Evaluator,
+    EvaluatorSources,
+    build_evaluator,
+    register_evaluator,
+)
 from alignbench.evaluation.outputs import OutputRecord
 from alignbench.evaluation.schema import ALL_COLUMNS, COLUMNS, LeaderboardRow, make_row
 from alignbench.grid import Cell, seed_summary_rows
@@ -53,7 +60,11 @@ def test_a_registered_evaluator_flows_into_rows_with_the_same_statistics_as_any_
     rows, comps = evaluate(outputs, baselines, [evaluator], settings, RowContext("t", "run-1", "0,1"))
     (row,) = rows
     # per prompt: seed 0 → 1, 1, 0, ½ ; seed 1 → 1, 0, 0, ½ ; mean over seeds 1, ½, 0, ½ → 50 %
-    assert row.win_rate == pytest.approx(50.0) and row.n_seeds == 2 and row.seed_spread == pytest.approx(np.std([62.5, 37.5], ddof=1))
+    assert (
+        row.win_rate == pytest.approx(50.0)
+        and row.n_seeds == 2
+        and row.seed_spread == pytest.approx(np.std([62.5, 37.5], ddof=1))
+    )
     assert row.mean_reward == pytest.approx((13 / 4 + 9 / 4) / 2)
     expect = across_seeds([c.outcome for c in comps], 500, 4, 0.9)
     assert (row.ci_low, row.ci_high) == (expect["ci_low"], expect["ci_high"])
@@ -84,7 +95,12 @@ def test_comparisons_round_trip_through_their_file_with_nan(tmp_path):
                    second=np.array([1.0, 0.0]), n_request_failures=1, template_sha="abc")
     save_comparisons(tmp_path / "comparisons.jsonl", [c])
     (back,) = load_comparisons(tmp_path / "comparisons.jsonl")
-    assert back.seed == 3 and back.second.tolist() == [1.0, 0.0] and np.isnan(back.outcome[1]) and back.method_reward is None
+    assert (
+        back.seed == 3
+        and back.second.tolist() == [1.0, 0.0]
+        and np.isnan(back.outcome[1])
+        and back.method_reward is None
+    )
     with pytest.raises(AlignbenchError, match="no comparisons.jsonl"):
         load_comparisons(tmp_path / "elsewhere" / "comparisons.jsonl")
 
@@ -106,7 +122,9 @@ def test_grid_seed_summary_is_the_prompt_bootstrap_at_the_configured_level(tmp_p
                           method_reward=outcome, baseline_reward=np.zeros(40))
         save_comparisons(d / "comparisons.jsonl", [comp])
         (d / "methods" / "dpo" / f"seed-{seed}").mkdir(parents=True)
-        (d / "methods" / "dpo" / f"seed-{seed}" / "metrics.json").write_text(json.dumps({"kl_to_sft": 0.1 * (seed + 1), "kl_kind": "exact"}))
+        (d / "methods" / "dpo" / f"seed-{seed}" / "metrics.json").write_text(
+            json.dumps({"kl_to_sft": 0.1 * (seed + 1), "kl_kind": "exact"})
+        )
         cells.append(Cell(f"oracle-dpo-s{seed}", cfg_path, d, "oracle-dpo", "dpo", seed))
     (row,) = seed_summary_rows(cells)
     expect = across_seeds(per_seed, 300, base.get("seed", 0), 0.8)
@@ -115,7 +133,9 @@ def test_grid_seed_summary_is_the_prompt_bootstrap_at_the_configured_level(tmp_p
 
 
 def test_rows_from_comparisons_keeps_first_seen_order_and_skips_nothing():
-    comps = [Comparison(m, "b", ev, "j", 0, ["1", "2"], np.array([1.0, 0.0])) for m in ("z", "a") for ev in ("e2", "e1")]
+    comps = [
+        Comparison(m, "b", ev, "j", 0, ["1", "2"], np.array([1.0, 0.0])) for m in ("z", "a") for ev in ("e2", "e1")
+    ]
     rows = rows_from_comparisons(comps, StatisticsSettings(n_bootstrap=100), RowContext("t", "r", "0"))
     assert [(r.method, r.evaluator) for r in rows] == [("z", "e2"), ("z", "e1"), ("a", "e2"), ("a", "e1")]
 
@@ -140,11 +160,13 @@ def test_a_single_answer_judge_is_a_pointwise_evaluator_in_judge_only(tmp_path):
 
     mine = [7, 3, 5, "none", 9]
     ref = [5, 5, 5, 5, 5]
-    write_outputs(tmp_path / "m.jsonl", [OutputRecord(str(i), f"q{i}", f"answer score={s} end", "mine") for i, s in enumerate(mine)])
-    write_outputs(tmp_path / "r.jsonl", [OutputRecord(str(i), f"q{i}", f"answer score={s} done", "ref") for i, s in enumerate(ref)])
+    write_outputs(tmp_path / "m.jsonl",
+                  [OutputRecord(str(i), f"q{i}", f"answer score={s} end", "mine") for i, s in enumerate(mine)])
+    write_outputs(tmp_path / "r.jsonl",
+                  [OutputRecord(str(i), f"q{i}", f"answer score={s} done", "ref") for i, s in enumerate(ref)])
     with JudgeServer(grade) as srv:
-        (row,) = judge_outputs([tmp_path / "m.jsonl"], tmp_path / "r.jsonl", "judges/local-scripted-single.yaml", tmp_path / "out",
-                               n_bootstrap=200, quiet=True, base_url=srv.base_url)
+        (row,) = judge_outputs([tmp_path / "m.jsonl"], tmp_path / "r.jsonl", "judges/local-scripted-single.yaml",
+                               tmp_path / "out", n_bootstrap=200, quiet=True, base_url=srv.base_url)
         assert srv.requests == 10  # every response rated once
     assert row["evaluator"] == "llm-single:local-scripted-single"
     assert (row["wins"], row["ties"], row["losses"], row["n_parse_failures"]) == (2, 1, 1, 1)

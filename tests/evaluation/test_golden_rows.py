@@ -1,6 +1,7 @@
 """The evaluation refactor into one flow changed no number: rows of judge-only re-evaluation and of the
 alpaca_eval import equal, in every statistic column, the rows the code before the refactor wrote
-(``tests/data/golden-rows.json``, recorded at commit bb11da7 with ``python tests/test_refactor_golden.py --write``, since moved to tests/evaluation/test_golden_rows.py).
+(``tests/data/golden-rows.json``, recorded at commit bb11da7 with ``python tests/test_refactor_golden.py --write``,
+since moved to tests/evaluation/test_golden_rows.py).
 
 Columns the refactor added (e.g. ``lc_win_rate`` on judge-only LLM rows, ``n_seeds``) are allowed; a
 column the old rows had must hold the same value. The published leaderboards themselves are compared by
@@ -48,7 +49,8 @@ def _write_inputs(d: Path) -> tuple[list[Path], Path, Path]:
 
 
 def golden_rows(d: Path) -> dict[str, list[dict]]:
-    """Rows of the same inputs through judge-only (a position-biased scripted judge over HTTP) and the alpaca_eval import."""
+    """Rows of the same inputs through judge-only (a position-biased scripted judge over HTTP) and the alpaca_eval
+    import."""
     from alignbench.evaluation.alpaca_eval import rows_from_annotations
     from alignbench.evaluation.judge_only import judge_outputs
     from alignbench.evaluation.local_server import JudgeServer, ScriptedJudge, prefer_longer
@@ -95,7 +97,8 @@ def test_judge_only_and_alpaca_eval_rows_equal_the_pre_refactor_rows(tmp_path):
 
 
 def test_statistic_differences_catches_a_changed_value():
-    row = {"task": "t", "method": "m", "evaluator": "e", "baseline": "b", "win_rate": 50.0, "ci_low": 40.0, "run_id": "x"}
+    row = {"task": "t", "method": "m", "evaluator": "e", "baseline": "b", "win_rate": 50.0, "ci_low": 40.0,
+           "run_id": "x"}
     assert statistic_differences([row], [{**row, "run_id": "y", "lc_win_rate": 3.0}]) == []
     assert statistic_differences([row], [{**row, "ci_low": 40.0000001}]) != []
     assert statistic_differences([row], []) != []
@@ -108,12 +111,14 @@ def leaderboard_differences(before_csv: Path, after_csv: Path) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config, published", [("quickstart", "oracle.csv"), ("oracle-sweep", "oracle-sweep/oracle.csv")])
+@pytest.mark.parametrize("config, published",
+                         [("quickstart", "oracle.csv"), ("oracle-sweep", "oracle-sweep/oracle.csv")])
 def test_published_oracle_leaderboard_reproduces(config, published, tmp_path):
     """The README's commands, run as the README runs them, write the published oracle leaderboards again:
     every statistic column equal (float rounding of the same work on another CPU could break this).
     hh-harmless takes about 20 minutes and is left out: ``leaderboard_differences`` compares its CSVs by hand."""
-    proc = subprocess.run([sys.executable, "-m", "alignbench", "run", config, "--quiet", "--run-dir", str(tmp_path / "run"),
+    proc = subprocess.run([sys.executable, "-m", "alignbench", "run", config, "--quiet", "--run-dir",
+                           str(tmp_path / "run"),
                            "--leaderboard-dir", str(tmp_path / "lb")], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert leaderboard_differences(REPO / "leaderboards" / published, tmp_path / "lb" / "oracle.csv") == []

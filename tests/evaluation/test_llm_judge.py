@@ -52,7 +52,8 @@ def test_both_orders_recover_true_preference_that_one_order_gets_wrong(tmp_path)
     both = judged_statistics(first, second)
     truth = 100 * better.mean()
     print(f"true {truth:.1f}  method-first only {one_order:.1f}  both orders {both['win_rate']:.1f} "
-          f"[{both['ci_low']:.1f}, {both['ci_high']:.1f}]  consistency {both['consistency']:.1f}  first-position {both['first_position_rate']:.1f}")
+          f"[{both['ci_low']:.1f}, {both['ci_high']:.1f}]  consistency {both['consistency']:.1f}  first-position "
+          f"{both['first_position_rate']:.1f}")
     assert one_order > 60  # the biased single order says the method wins
     assert both["ci_high"] < 50  # both orders say it loses, as it truly does
     # The bias fires on a fair coin per request and always says "A". Of a prompt's two orders, the one
@@ -67,7 +68,8 @@ def test_adversarial_response_does_not_change_scripted_verdict(tmp_path):
     r = [OutputRecord("1", "p", "a much longer reference answer that the script prefers " * 2, "reference")]
     with JudgeServer(ScriptedJudge(prefer_longer)) as srv:
         judge = load_judge(JUDGE).model_copy(update={"base_url": srv.base_url})
-        first, second, _, _ = judge_pairs(align_outputs(m, r), judge, JudgmentStore(tmp_path / "j.jsonl"), "method", "reference")
+        first, second, _, _ = judge_pairs(align_outputs(m, r), judge, JudgmentStore(tmp_path / "j.jsonl"), "method",
+                                          "reference")
     assert first.tolist() == [0.0] and second.tolist() == [0.0]
 
 
@@ -75,26 +77,31 @@ def test_judging_resumes_without_repaying(tmp_path):
     better = np.arange(30) % 2 == 0
     _outputs(tmp_path, 30, better)
     with JudgeServer(ScriptedJudge(prefer_longer)) as srv:
-        rows1 = judge_outputs([tmp_path / "m.jsonl"], tmp_path / "r.jsonl", JUDGE, tmp_path / "out", base_url=srv.base_url, quiet=True)
+        rows1 = judge_outputs([tmp_path / "m.jsonl"], tmp_path / "r.jsonl", JUDGE, tmp_path / "out",
+                              base_url=srv.base_url, quiet=True)
         first_run = srv.requests
-        rows2 = judge_outputs([tmp_path / "m.jsonl"], tmp_path / "r.jsonl", JUDGE, tmp_path / "out", base_url=srv.base_url, quiet=True)
+        rows2 = judge_outputs([tmp_path / "m.jsonl"], tmp_path / "r.jsonl", JUDGE, tmp_path / "out",
+                              base_url=srv.base_url, quiet=True)
         assert srv.requests == first_run == 60
     assert rows1[0]["win_rate"] == rows2[0]["win_rate"] == 50.0
     lines = (tmp_path / "out" / "judgments.jsonl").read_text().splitlines()
     assert len(lines) == 60 and len({json.loads(x)["key"] for x in lines}) == 60
     rec = json.loads(lines[0])
-    for k in ("prompt_id", "order", "generator_a", "generator_b", "verdict", "raw", "judge_model", "template_sha", "temperature"):
+    for k in ("prompt_id", "order", "generator_a", "generator_b", "verdict", "raw", "judge_model", "template_sha",
+              "temperature"):
         assert k in rec
 
 
 def test_torn_last_line_is_dropped_and_redone(tmp_path):
     _outputs(tmp_path, 10, np.ones(10, bool))
     with JudgeServer(ScriptedJudge(prefer_longer)) as srv:
-        judge_outputs([tmp_path / "m.jsonl"], tmp_path / "r.jsonl", JUDGE, tmp_path / "out", base_url=srv.base_url, quiet=True)
+        judge_outputs([tmp_path / "m.jsonl"], tmp_path / "r.jsonl", JUDGE, tmp_path / "out", base_url=srv.base_url,
+                      quiet=True)
         path = tmp_path / "out" / "judgments.jsonl"
         data = path.read_bytes()
         path.write_bytes(data[: len(data) - 25])  # a writer killed mid-line
-        judge_outputs([tmp_path / "m.jsonl"], tmp_path / "r.jsonl", JUDGE, tmp_path / "out", base_url=srv.base_url, quiet=True)
+        judge_outputs([tmp_path / "m.jsonl"], tmp_path / "r.jsonl", JUDGE, tmp_path / "out", base_url=srv.base_url,
+                      quiet=True)
         assert srv.requests == 21  # exactly the torn judgment was redone
     assert len(path.read_text().splitlines()) == 20
 
@@ -116,8 +123,8 @@ def test_thirty_percent_faults_record_every_judgment_once(tmp_path, fast_backoff
     n = 500
     m, r = make_pairs(n)
     pairs = align_outputs(m, r)
-    plan = FaultPlan(rate_limit=0.06, rate_limit_no_header=0.04, server_error=0.06, hang=0.03, drop=0.04, malformed=0.03,
-                     no_verdict=0.02, truncated=0.02, hang_s=1.0, retry_after_s=0.01, seed=3)
+    plan = FaultPlan(rate_limit=0.06, rate_limit_no_header=0.04, server_error=0.06, hang=0.03, drop=0.04,
+                     malformed=0.03, no_verdict=0.02, truncated=0.02, hang_s=1.0, retry_after_s=0.01, seed=3)
     assert plan.total == pytest.approx(0.30)
     with JudgeServer(ScriptedJudge(prefer_longer), faults=plan, latency_jitter_s=0.01, deadline_s=300) as srv:
         judge = load_judge(str(judge_yaml(tmp_path, srv.base_url, timeout=0.5, max_retries=8, max_concurrency=32)))
@@ -133,7 +140,8 @@ def test_thirty_percent_faults_record_every_judgment_once(tmp_path, fast_backoff
     expected = len({q.key for q in reqs})
     unparsed = sum(1 for x in lines if x["verdict"] is None)
     print(f"faults injected {sum(faults.values())} {faults}; judgments expected {expected}, recorded {len(keys)}, "
-          f"duplicated {len(keys) - len(set(keys))}, permanent transport failures {len(info.failures)}, unparsed verdicts {unparsed}")
+          f"duplicated {len(keys) - len(set(keys))}, permanent transport failures "
+          f"{len(info.failures)}, unparsed verdicts {unparsed}")
     assert len(keys) == len(set(keys))  # nothing judged twice
     assert len(keys) + len(info.failures) == expected  # nothing lost: recorded or reported
     assert sum(faults.values()) > 0.2 * srv.requests
@@ -159,7 +167,8 @@ def test_kill_minus_nine_during_judging_twenty_times(tmp_path):
         jf = judge_yaml(tmp_path, srv.base_url, max_concurrency=4)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         for _ in range(20):
-            proc = subprocess.Popen(judge_cmd(tmp_path, jf), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+            proc = subprocess.Popen(judge_cmd(tmp_path, jf), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    env=env)
             time.sleep(rng.uniform(0.6, 1.6))
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
@@ -259,7 +268,10 @@ def test_total_timeout_bounds_a_judgment_with_its_retries(tmp_path, fast_backoff
     assert elapsed < 6 and len(info.failures) == 2
     assert all("setting 'total_timeout'" in f["error"] for f in info.failures), info.failures
     # Without total_timeout the budget follows from the other settings, so it is always finite.
-    assert load_judge(str(judge_yaml(tmp_path, "http://127.0.0.1:9/v1", timeout=2, max_retries=3))).judgment_budget == 2 * 4 + 30 * 3
+    assert (
+        load_judge(str(judge_yaml(tmp_path, "http://127.0.0.1:9/v1", timeout=2, max_retries=3))).judgment_budget
+        == 2 * 4 + 30 * 3
+    )
 
 
 def early_errors(n_errors: int = 4, always: str | None = None):
@@ -268,15 +280,18 @@ def early_errors(n_errors: int = 4, always: str | None = None):
 
 
 def _early_503(tmp_path, n_prompts):
-    pairs = align_outputs(outputs(n_prompts, "method", lambda i: "m" * (5 + i % 30)), outputs(n_prompts, "reference", lambda i: "r" * 20))
-    with JudgeServer(ScriptedJudge(prefer_longer), fault_for=early_errors(4), latency_s=0.002 if n_prompts <= 1000 else 0.0, deadline_s=300) as srv:
+    pairs = align_outputs(outputs(n_prompts, "method", lambda i: "m" * (5 + i % 30)),
+                          outputs(n_prompts, "reference", lambda i: "r" * 20))
+    with JudgeServer(ScriptedJudge(prefer_longer), fault_for=early_errors(4),
+                     latency_s=0.002 if n_prompts <= 1000 else 0.0, deadline_s=300) as srv:
         # The queue of first attempts takes far longer than one judgment's budget (0.5 s).
         judge = load_judge(str(judge_yaml(tmp_path, srv.base_url, max_concurrency=2, timeout=0.4, total_timeout=0.5,
                                           max_retries=4, both_orders=n_prompts <= 1000)))
         t0 = time.monotonic()
         _, _, info, reqs = judge_pairs(pairs, judge, JudgmentStore(tmp_path / "j.jsonl"), "method", "reference")
         seconds = time.monotonic() - t0
-    print(f"early 503s, {n_prompts} prompts, {len(reqs)} requests: {len(info.failures)} missing, {info.retries} retries, {seconds:.1f} s")
+    print(f"early 503s, {n_prompts} prompts, {len(reqs)} requests: {len(info.failures)} missing, "
+          f"{info.retries} retries, {seconds:.1f} s")
     assert info.retries >= 4 and info.failures == []
     assert len((tmp_path / "j.jsonl").read_text().splitlines()) == len({r.key for r in reqs})
 
@@ -299,7 +314,11 @@ def test_a_judge_run_that_cannot_finish_says_how_many_are_missing_and_fails(tmp_
                 "--judge", str(judge), "--out", str(tmp_path / "out"), "--quiet", "--bootstrap", "200"]
         assert main(argv) == 2
         err = capsys.readouterr().err
-        assert "2 judgment(s) missing" in err and "judgments.failures.jsonl" in err and len(err.strip().splitlines()) == 1
-        failed = [json.loads(x)["prompt_id"] for x in (tmp_path / "out" / "judgments.failures.jsonl").read_text().splitlines()]
+        assert (
+            "2 judgment(s) missing" in err and "judgments.failures.jsonl" in err and len(err.strip().splitlines()) == 1
+        )
+        failed = [
+            json.loads(x)["prompt_id"] for x in (tmp_path / "out" / "judgments.failures.jsonl").read_text().splitlines()
+        ]
         assert set(failed) == {"3"}
         assert main(argv + ["--allow-missing", "2"]) == 0

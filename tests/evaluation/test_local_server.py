@@ -32,7 +32,8 @@ def test_serve_judge_serves_on_the_yaml_port_by_default_and_stops_on_ctrl_c(tmp_
     assert serve_parser.get_default("port") == yaml_port == 8765
 
     port = free_port()  # not 8765: tests run beside other sessions
-    proc = subprocess.Popen([sys.executable, "-m", "alignbench", "serve-judge", "--port", str(port), "--time-limit", "60"],
+    proc = subprocess.Popen([sys.executable, "-m", "alignbench", "serve-judge", "--port", str(port), "--time-limit",
+                             "60"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=tmp_path)
     try:
         url = proc.stdout.readline().strip()
@@ -74,7 +75,8 @@ def test_sigterm_stops_serve_judge_started_with_sigint_ignored(tmp_path):
     import sys
 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-c", IGNORE_SIGINT_THEN_EXEC, "serve-judge", "--port", "0", "--time-limit", "60"],
+    proc = subprocess.Popen([sys.executable, "-c", IGNORE_SIGINT_THEN_EXEC, "serve-judge", "--port", "0",
+                             "--time-limit", "60"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout.readline().startswith("http://127.0.0.1:")  # serving, SIGINT ignored (as `cmd &` leaves it)

@@ -19,7 +19,8 @@ from alignbench.evaluation.verdicts import parse_rating
 
 JUDGE = "judges/local-scripted-single.yaml"
 _ONE = re.compile(r"\[The Start of Assistant's Answer\]\n(.*?)\n\[The End of Assistant's Answer\]", re.S)
-_TWO = re.compile(r"### User:\n(.*?)\n\n### Assistant:\n(.*?)\n\n### User:\n(.*?)\n\n### Assistant:\n(.*?)\n\n<\|The End", re.S)
+_TWO = re.compile(r"### User:\n(.*?)\n\n### Assistant:\n(.*?)\n\n### User:\n(.*?)\n\n### "
+                  r"Assistant:\n(.*?)\n\n<\|The End", re.S)
 
 
 class GradeFromAnswer:
@@ -46,8 +47,18 @@ def _write(tmp_path):
     (tmp_path / "question.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions))
     (tmp_path / "model_answer").mkdir()
     for name, answers in (("alpha", alpha), ("beta", beta)):
-        lines = [json.dumps({"question_id": qid, "answer_id": f"x{qid}", "model_id": name, "tstamp": 0.0,
-                             "choices": [{"index": 0, "turns": [f"My answer, {a} thanks" for a in turns]}]}) for qid, turns in answers.items()]
+        lines = [
+            json.dumps(
+                {
+                    "question_id": qid,
+                    "answer_id": f"x{qid}",
+                    "model_id": name,
+                    "tstamp": 0.0,
+                    "choices": [{"index": 0, "turns": [f"My answer, {a} thanks" for a in turns]}],
+                }
+            )
+            for qid, turns in answers.items()
+        ]
         (tmp_path / "model_answer" / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
 
 
@@ -58,7 +69,8 @@ def test_mtbench_files_graded_end_to_end_both_turns(tmp_path, capsys):
     _write(tmp_path)
     script = GradeFromAnswer()
     with JudgeServer(script) as srv:
-        args = ["grade", "--questions", str(tmp_path / "question.jsonl"), "--answers", str(tmp_path / "model_answer" / "alpha.jsonl"),
+        args = ["grade", "--questions", str(tmp_path / "question.jsonl"), "--answers",
+                str(tmp_path / "model_answer" / "alpha.jsonl"),
                 str(tmp_path / "model_answer" / "beta.jsonl"), "--judge", JUDGE, "--base-url", srv.base_url,
                 "--out", str(tmp_path / "out"), "--quiet", "--bootstrap", "500"]
         assert main(args) == 0
@@ -70,7 +82,9 @@ def test_mtbench_files_graded_end_to_end_both_turns(tmp_path, capsys):
     # alpha: 7, 9, 3, (none), (11: out of range), 5, 8 → 5 usable ratings, 2 unparsed
     assert alpha["mean_score"] == pytest.approx((7 + 9 + 3 + 5 + 8) / 5)
     assert (alpha["n_ratings"], alpha["n_parse_failures"], alpha["n_prompts"]) == (5, 2, 4)
-    assert alpha["mean_score_turn_1"] == pytest.approx((7 + 3 + 8) / 3) and alpha["mean_score_turn_2"] == pytest.approx(7.0)
+    assert alpha["mean_score_turn_1"] == pytest.approx((7 + 3 + 8) / 3) and alpha["mean_score_turn_2"] == pytest.approx(
+        7.0
+    )
     assert alpha["score_distribution"] == "1:0 2:0 3:1 4:0 5:1 6:0 7:1 8:1 9:1 10:0"
     assert alpha["score_ci_low"] <= alpha["mean_score"] <= alpha["score_ci_high"]
     assert beta["mean_score"] == pytest.approx(32 / 7) and beta["n_parse_failures"] == 0
@@ -97,12 +111,18 @@ def test_rating_parser_and_bootstrap_by_hand():
 
 def test_single_mode_config_and_file_errors(tmp_path):
     cfg = load_judge(JUDGE)
-    assert cfg.mode == "single" and cfg.multi_turn_text and cfg.template_sha != load_judge("judges/local-scripted.yaml").template_sha
+    assert (
+        cfg.mode == "single"
+        and cfg.multi_turn_text
+        and cfg.template_sha != load_judge("judges/local-scripted.yaml").template_sha
+    )
     bad = tmp_path / "bad.yaml"
-    bad.write_text(f"model: m\nbase_url: http://127.0.0.1:1/v1\nmode: single\nparser: brackets\ntemplate: {Path('judges/templates/single.txt').resolve()}\n")
+    bad.write_text("model: m\nbase_url: http://127.0.0.1:1/v1\nmode: single\nparser: brackets\ntemplate: "
+                   f"{Path('judges/templates/single.txt').resolve()}\n")
     with pytest.raises(AlignbenchError, match="mode single needs parser 'rating'"):
         load_judge(str(bad))
-    bad.write_text("model: m\nbase_url: http://127.0.0.1:1/v1\nmode: single\nparser: rating\ntemplate: /nonexistent/x.txt\n")
+    bad.write_text("model: m\nbase_url: http://127.0.0.1:1/v1\nmode: single\nparser: "
+                   "rating\ntemplate: /nonexistent/x.txt\n")
     with pytest.raises(AlignbenchError, match="setting 'template'"):
         load_judge(str(bad))
     from alignbench.evaluation.llm_judge import build_requests

@@ -13,14 +13,20 @@ from alignbench.cli import main
 from alignbench.evaluation.judge_config import load_judge
 from alignbench.evaluation.local_server import JudgeServer
 from alignbench.evaluation.mtbench import read_answers, read_questions
-from alignbench.evaluation.mtbench_protocol import load_judge_prompts, load_references, protocol_judge, protocol_requests
+from alignbench.evaluation.mtbench_protocol import (
+    load_judge_prompts,
+    load_references,
+    protocol_judge,
+    protocol_requests,
+)
 from alignbench.evaluation.verdicts import parse_fastchat_rating
 
 JUDGE = "judges/local-scripted-single.yaml"
 STAND_IN_PROMPTS = {  # name → (system, template): not FastChat's text, only its placeholders
     "single-v1": ("SYSTEM general", "GENERAL\nQ: {question}\nANSWER: {answer}\nEND"),
     "single-math-v1": ("SYSTEM math", "MATH\nQ: {question}\nREF: {ref_answer_1}\nANSWER: {answer}\nEND"),
-    "single-v1-multi-turn": ("SYSTEM general 2", "GENERAL-2\nQ1: {question_1}\nA1: {answer_1}\nQ2: {question_2}\nANSWER: {answer_2}\nEND"),
+    "single-v1-multi-turn": ("SYSTEM general 2",
+                             "GENERAL-2\nQ1: {question_1}\nA1: {answer_1}\nQ2: {question_2}\nANSWER: {answer_2}\nEND"),
     "single-math-v1-multi-turn": ("SYSTEM math 2", "MATH-2\nQ1: {question_1}\nREF1: {ref_answer_1}\nA1: {answer_1}\n"
                                                    "Q2: {question_2}\nREF2: {ref_answer_2}\nANSWER: {answer_2}\nEND"),
 }
@@ -35,7 +41,8 @@ def _jsonl(path, records):
 
 def _data(tmp_path):
     data = tmp_path / "fastchat_data"
-    _jsonl(data / "judge_prompts.jsonl", [{"name": "pair-v2", "type": "pairwise", "system_prompt": "x", "prompt_template": "{question}",
+    _jsonl(data / "judge_prompts.jsonl",
+           [{"name": "pair-v2", "type": "pairwise", "system_prompt": "x", "prompt_template": "{question}",
                                            "output_format": "[[A]]"}] +
            [{"name": n, "type": "single", "system_prompt": s, "prompt_template": t, "output_format": "[[rating]]"}
             for n, (s, t) in STAND_IN_PROMPTS.items()])
@@ -43,11 +50,21 @@ def _data(tmp_path):
         {"question_id": 81, "category": "writing", "turns": ["Write a poem.", "Now shorten it."]},
         {"question_id": 111, "category": "math", "turns": ["What is 2+2?", "And times 3?"]},
         {"question_id": 121, "category": "coding", "turns": ["Sort a list.", "In place?"]}])
-    _jsonl(data / "mt_bench" / "reference_answer" / "gpt-4.jsonl", [
-        {"question_id": q, "model_id": "gpt-4", "choices": [{"index": 0, "turns": [f"ref {q} one", f"ref {q} two"]}]} for q in (111, 121)])
+    _jsonl(
+        data / "mt_bench" / "reference_answer" / "gpt-4.jsonl",
+        [
+            {
+                "question_id": q,
+                "model_id": "gpt-4",
+                "choices": [{"index": 0, "turns": [f"ref {q} one", f"ref {q} two"]}],
+            }
+            for q in (111, 121)
+        ],
+    )
     # each answer says what the judge replies: FastChat reads the FIRST [[n]], else the first [n]
     replies = {81: ["[[7]] then [[2]]", "[6]"], 111: ["[[3]]", "no rating"], 121: ["[[9]]", "[[4]]"]}
-    _jsonl(tmp_path / "model_answer" / "m.jsonl", [{"question_id": q, "model_id": "m", "choices": [{"index": 0, "turns": r}]}
+    _jsonl(tmp_path / "model_answer" / "m.jsonl",
+           [{"question_id": q, "model_id": "m", "choices": [{"index": 0, "turns": r}]}
                                                     for q, r in replies.items()])
     return data
 

@@ -24,7 +24,8 @@ def test_alpaca_eval_outputs_give_the_same_win_rate_as_the_jsonl_files(tmp_path)
     with JudgeServer(ScriptedJudge(prefer_longer)) as srv:
         alpaca = alignbench.judge([tmp_path / "model_outputs.json"], tmp_path / "reference_outputs.json", JUDGE,
                                   tmp_path / "out-alpaca", base_url=srv.base_url)
-        jsonl = alignbench.judge([tmp_path / "m.jsonl"], tmp_path / "r.jsonl", JUDGE, tmp_path / "out-jsonl", base_url=srv.base_url)
+        jsonl = alignbench.judge([tmp_path / "m.jsonl"], tmp_path / "r.jsonl", JUDGE, tmp_path / "out-jsonl",
+                                 base_url=srv.base_url)
         mixed = alignbench.judge([tmp_path / "model_outputs.json"], tmp_path / "r.jsonl", JUDGE, tmp_path / "out-mixed",
                                  base_url=srv.base_url)
     assert alpaca[0]["method"] == jsonl[0]["method"] == "my-model" and alpaca[0]["baseline"] == "gpt4_turbo"
@@ -35,7 +36,9 @@ def test_alpaca_eval_outputs_give_the_same_win_rate_as_the_jsonl_files(tmp_path)
 
 def test_alpaca_eval_records_one_per_line_and_duplicates(tmp_path):
     lines = tmp_path / "outputs.jsonl"
-    lines.write_text("".join(json.dumps({"instruction": f"q{i}", "output": "o", "generator": "g"}) + "\n" for i in range(3)))
+    lines.write_text(
+        "".join(json.dumps({"instruction": f"q{i}", "output": "o", "generator": "g"}) + "\n" for i in range(3))
+    )
     assert [r.prompt_id for r in load_outputs(lines)] == ["q0", "q1", "q2"]
     dup = tmp_path / "dup.json"
     dup.write_text(json.dumps([{"instruction": "q", "output": "a", "generator": "g"}] * 2))
@@ -48,10 +51,12 @@ def test_mt_bench_answers_are_read_with_their_questions(tmp_path):
     answers = tmp_path / "mt_bench" / "model_answer"
     answers.mkdir(parents=True)
     (tmp_path / "mt_bench" / "question.jsonl").write_text(
-        json.dumps({"question_id": 81, "category": "writing", "turns": ["Write a blog post.", "Rewrite it in verse."]}) + "\n")
+        json.dumps({"question_id": 81, "category": "writing", "turns": ["Write a blog post.", "Rewrite it in verse."]})
+        + "\n"
+    )
     (answers / "vicuna.jsonl").write_text(json.dumps(
-        {"question_id": 81, "answer_id": "x1", "model_id": "vicuna-13b", "choices": [{"index": 0, "turns": ["A post." + " long" * 2000, "A verse."]}],
-         "tstamp": 1.0}) + "\n")
+        {"question_id": 81, "answer_id": "x1", "model_id": "vicuna-13b",
+         "choices": [{"index": 0, "turns": ["A post." + " long" * 2000, "A verse."]}], "tstamp": 1.0}) + "\n")
     (rec,) = load_outputs(answers / "vicuna.jsonl")
     assert (rec.prompt_id, rec.generator) == ("81", "vicuna-13b")
     assert "Write a blog post." in rec.prompt and "Rewrite it in verse." in rec.prompt
@@ -106,7 +111,8 @@ def test_a_lone_surrogate_in_an_outputs_file_is_one_line_naming_it(tmp_path, cap
 @pytest.mark.parametrize(
     "content, message",
     [
-        ('{"prompt_id": "1", "prompt": "p", "output": "o", "generator": "g"}\n{"prompt_id": "1", "prompt": "p", "output": "o", "generator": "g"}\n', ":2: duplicate prompt_id"),
+        ('{"prompt_id": "1", "prompt": "p", "output": "o", "generator": "g"}\n{"prompt_id": "1", "prompt": "p", '
+         '"output": "o", "generator": "g"}\n', ":2: duplicate prompt_id"),
         ('{"prompt_id": "1", "prompt": "p", "generator": "g"}\n', ":1: missing field 'output'"),
         ('{"prompt_id": "1", "prompt": "p", "output": "o", "generator": "g"}\n{not json\n', ":2: malformed JSON"),
         ('{"prompt_id": "1", "prompt": 5, "output": "o", "generator": "g"}\n', ":1: field 'prompt' must be a string"),

@@ -28,7 +28,8 @@ def _oracle_task():
 
 
 def _pairs(reward: OracleReward, skill_method=0.5, skill_baseline=0.35, seed=0):
-    """Every oracle prompt (512): a method response of per-symbol skill 0.5 against one of skill 0.35 (never identical)."""
+    """Every oracle prompt (512): a method response of per-symbol skill 0.5 against one of skill 0.35 (never
+    identical)."""
     rng = np.random.default_rng(seed)
 
     def respond(x, skill):
@@ -76,7 +77,9 @@ def test_debiased_rate_recovers_bias_free_expectation_and_one_order_does_not(tmp
     p1, p2, p0 = (np.vectorize(sigmoid)(z + d) for d in (b, -b, 0.0))
     expect = {"bias_free": 100 * p0.mean(), "debiased": 50 * (p1 + p2).mean(), "one_order": 100 * p1.mean(),
               "consistency": 100 * (p1 * p2 + (1 - p1) * (1 - p2)).mean(), "first_position": 50 * (p1 + 1 - p2).mean()}
-    with simulated_judge_for_task(task, noise_scale=NOISE, first_position_bias=FIRST_BIAS, unparseable_rate=UNPARSEABLE) as sim:
+    with simulated_judge_for_task(
+        task, noise_scale=NOISE, first_position_bias=FIRST_BIAS, unparseable_rate=UNPARSEABLE
+    ) as sim:
         store = JudgmentStore(tmp_path / "judgments.jsonl")
         first, second, info, _ = judge_pairs(pairs, sim.config, store, "method", "baseline")
         assert sim.server.requests == 2 * len(pairs) and not info.failures
@@ -84,9 +87,10 @@ def test_debiased_rate_recovers_bias_free_expectation_and_one_order_does_not(tmp
     row = judged_statistics(first, second)
     n = len(pairs)
     print(f"\nconstruction: {json.dumps({k: round(v, 1) for k, v in expect.items()})}")
-    print(f"measured (n={n} prompts, {2 * n} requests): both-order {row['win_rate']:.1f} [{row['ci_low']:.1f}, {row['ci_high']:.1f}]"
-          f"  one-order {row['one_order_win_rate']:.1f}  consistency {row['consistency']:.1f}"
-          f"  first-position {row['first_position_rate']:.1f}  unparsed {row['n_unparsed_verdicts']}/{2 * n}")
+    print(f"measured (n={n} prompts, {2 * n} requests): both-order {row['win_rate']:.1f} "
+          f"[{row['ci_low']:.1f}, {row['ci_high']:.1f}]  one-order {row['one_order_win_rate']:.1f}  "
+          f"consistency {row['consistency']:.1f}  first-position {row['first_position_rate']:.1f}  unparsed "
+          f"{row['n_unparsed_verdicts']}/{2 * n}")
     assert abs(expect["debiased"] - expect["bias_free"]) < 1.0  # the O(b²) remainder is small at these knobs
     assert row["ci_low"] <= expect["bias_free"] <= row["ci_high"]
     one_order_se = 100 * np.sqrt(0.25 / np.sum(~np.isnan(first)))
@@ -137,7 +141,9 @@ def test_pipeline_hook_yields_a_judge_only_when_configured_and_possible():
     task = _oracle_task()
     with simulated_judge_if_configured(None, task) as judges:
         assert judges == []
-    with simulated_judge_if_configured({"first_position_bias": 0.6}, SimpleNamespace(name="hh", gold_reward=None)) as judges:
+    with simulated_judge_if_configured(
+        {"first_position_bias": 0.6}, SimpleNamespace(name="hh", gold_reward=None)
+    ) as judges:
         assert judges == []
     with simulated_judge_if_configured({"first_position_bias": 0.6, "seed": 2}, task) as judges:
         (path,) = judges

@@ -26,7 +26,8 @@ from alignbench.training import losses, trainer
 from alignbench.training.trainer import TrainConfig
 from oracle_fixtures import sft_world
 
-VARIABLE = OracleSpec(n_response_symbols=3, response_length=5, variable_length=True, n_test_prompts=32, pairs_per_train_prompt=1)
+VARIABLE = OracleSpec(n_response_symbols=3, response_length=5, variable_length=True, n_test_prompts=32,
+                      pairs_per_train_prompt=1)
 
 # What each method's loss is handed, per its source: "sum" of token log-probs, or their "mean" over the response.
 NORMALISATION = {
@@ -52,7 +53,8 @@ NORMALISATION = {
     "online-dpo": "sum",  # DPO each round
 }
 # Methods the shared trainer does not train: nothing to normalise.
-NOT_TRAINED = {"sft": "π_sft itself", "best-of-n": "trains nothing", "ppo": "per-token loss in its own loop (training/ppo.py)"}
+NOT_TRAINED = {"sft": "π_sft itself", "best-of-n": "trains nothing",
+               "ppo": "per-token loss in its own loop (training/ppo.py)"}
 
 # Small settings so that one method reaches its first loss call in a second or two.
 SMALL = {"batch_size": 8, "max_prompts": 8, "n": 4, "num_accepted": 4, "group_size": 3, "pairs_per_prompt": 1,
@@ -63,7 +65,8 @@ SMALL = {"batch_size": 8, "max_prompts": 8, "n": 4, "num_accepted": 4, "group_si
 @functools.lru_cache(maxsize=1)
 def variable_world():
     """The variable-length oracle and a π_sft trained briefly on its chosen responses."""
-    return sft_world(VARIABLE, TinyGPT2Spec(n_layer=2, n_embd=32, n_head=2), TrainConfig(steps=40, lr=3e-3, batch_size=32))
+    return sft_world(VARIABLE, TinyGPT2Spec(n_layer=2, n_embd=32, n_head=2),
+                     TrainConfig(steps=40, lr=3e-3, batch_size=32))
 
 
 def small_params(name: str) -> dict:
@@ -124,7 +127,8 @@ def loss_input_normalisation(name: str, tmp_path, monkeypatch) -> str:
             for candidate in [full] + [full[:, k] for k in range(full.shape[1])]:
                 if candidate.shape == x.shape and torch.allclose(candidate.to(x.dtype), x, atol=1e-4, rtol=1e-4):
                     found.add(kind)
-    assert len(found) == 1, f"{name}: the loss's input matches {sorted(found) or 'neither'} of summed / token-averaged log-probs"
+    assert len(found) == 1, (f"{name}: the loss's input matches {sorted(found) or 'neither'} of "
+                             "summed / token-averaged log-probs")
     return found.pop()
 
 

@@ -48,7 +48,8 @@ CASES = {
     "pro": {**FAST, "batch_size": 16, "group_size": 4},
     "dpo-pl": {**FAST, "batch_size": 16, "group_size": 4, "beta": 0.5},
     "preferred-ft": {"steps": 100, "lr": 5e-4, "batch_size": 64},
-    "online-dpo": {"rounds": 2, "steps_per_round": 30, "lr": 2e-3, "batch_size": 16, "n": 8, "prompts_per_round": 128, "beta": 0.5},
+    "online-dpo": {"rounds": 2, "steps_per_round": 30, "lr": 2e-3, "batch_size": 16, "n": 8, "prompts_per_round": 128,
+                   "beta": 0.5},
 }
 # What each method must show, and the threshold: metric → gain over π_sft that must exceed it.
 #   reward: the exact expected true reward;   pair_margin: mean log π(y_w) − log π(y_l) over all training pairs
@@ -115,7 +116,11 @@ def measure(method, policy) -> dict:
     task, sft, prompts, gold, sft_lp = oracle_world()
     beta = method.target_beta(task)
     m, base = evaluate(policy, beta), sft_baseline(beta)
-    own = {k: v - sft_pair_objectives()[k] for k, v in pair_objectives(policy).items()} if hasattr(policy, "model") else {}
+    own = (
+        {k: v - sft_pair_objectives()[k] for k, v in pair_objectives(policy).items()}
+        if hasattr(policy, "model")
+        else {}
+    )
     ratio = m["kl_to_own_target"] / base["kl_to_own_target"] if beta is not None else None
     return {"reward": m["exact_reward"] - base["exact_reward"], **own, "kl_ratio": ratio}
 
@@ -148,7 +153,8 @@ def test_method_moves_policy_towards_reward(name, tmp_path):
 
 
 def test_broken_losses_fail_the_same_check(tmp_path, monkeypatch):
-    """The assertions above have teeth: a sign-flipped DPO and a detached EXO fail them (the KL direction: tests/methods/test_oracle_convergence.py)."""
+    """The assertions above have teeth: a sign-flipped DPO and a detached EXO fail them (the KL direction:
+    tests/methods/test_oracle_convergence.py)."""
     from alignbench.training import losses
 
     real_dpo = losses.dpo_loss

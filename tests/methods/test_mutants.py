@@ -5,8 +5,8 @@ paper does where the harness asks: ``NORMALISATION`` in test_length_normalisatio
 in ``TEMPERATURES``). Each mutant re-runs the check that guards it and expects it to fail.
 
 - normalisation flipped in the adapter (summed ↔ token-averaged log-probabilities), every trained method;
-- every temperature (β, γ, τ, β_π, β_r), and PPO's discount, × 4 and / 4 at the adapter, every method that has one: the loss must
-  receive the configured value (behavioural versions for the methods with a π*_β target are in
+- every temperature (β, γ, τ, β_π, β_r), and PPO's discount, × 4 and / 4 at the adapter, every method that has one: the
+  loss must receive the configured value (behavioural versions for the methods with a π*_β target are in
   test_oracle_convergence.py: the policy must end near its own target);
 - KTO's two reference-point slips, σ(βh − z₀) and σ(β(h + z₀)), against the asymmetric hand-worked batch.
 """
@@ -115,7 +115,8 @@ def _load_test_module(relative: str):
     """A test module of another tests/ folder, loaded by path (the folders are not packages)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(f"_mutated_{Path(relative).stem}", Path(__file__).resolve().parents[1] / relative)
+    spec = importlib.util.spec_from_file_location(f"_mutated_{Path(relative).stem}",
+                                                  Path(__file__).resolve().parents[1] / relative)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

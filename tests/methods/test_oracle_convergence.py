@@ -31,7 +31,8 @@ from alignbench.training import losses
 from oracle_fixtures import evaluate, oracle_world, sft_baseline
 
 FAST = {"steps": 100, "lr": 2e-3}
-BRAIN = {"gamma": 4.0, "rounds": 2, "steps_per_round": 50, "lr": 2e-3, "batch_size": 8, "n": 16, "prompts_per_round": 128}
+BRAIN = {"gamma": 4.0, "rounds": 2, "steps_per_round": 50, "lr": 2e-3, "batch_size": 8, "n": 16,
+         "prompts_per_round": 128}
 # Every target at β = 1. BRAIn length-averages over L = 4 tokens: γ = 4 → β = γ/L = 1.
 CASES = {
     "exo": {**FAST, "batch_size": 16, "group_size": 4, "beta_pi": 0.5, "beta_r": 2.0},
@@ -94,7 +95,8 @@ def kl_ratio(case: str, params: dict | None = None, variant: str | None = None, 
         for o, a, original in originals:
             setattr(o, a, original)
     ratio = evaluate(policy, beta)["kl_to_own_target"] / sft_baseline(beta)["kl_to_own_target"]
-    print(f"{case} {params if params is not CASES[case] else ''} {variant or ''}: KL(π‖π*own)/KL(π_sft‖π*own) = {ratio:.3f}")
+    print(f"{case} {params if params is not CASES[case] else ''} {variant or ''}: "
+          f"KL(π‖π*own)/KL(π_sft‖π*own) = {ratio:.3f}")
     _fits[key] = ratio
     return ratio
 
@@ -141,17 +143,32 @@ def brain_gamma_times(factor):
 BROKEN = {
     # name: (case, patches, train_hp, fast?)
     "exo: r·β_r for r/β_r (temperature)": ("exo", ((losses, "exo_loss", exo_reward_times_beta_r),), None, True),
-    "exo: β_r × 4 (temperature)": ("exo", ((losses, "exo_loss", lambda real: lambda h, r, bp, br: real(h, r, bp, br * 4)),), None, False),
+    "exo: β_r × 4 (temperature)": (
+        "exo",
+        ((losses, "exo_loss", lambda real: lambda h, r, bp, br: real(h, r, bp, br * 4)),),
+        None,
+        False,
+    ),
     "arm-pl: β × 4": ("arm-pl", ((losses, "plackett_luce_loss", beta_times(4.0)),), None, True),
     "arm-pl: β / 4": ("arm-pl", ((losses, "plackett_luce_loss", beta_times(0.25)),), None, False),
     "brain: γ × 4 (temperature)": ("brain", ((losses, "brain_alpha", brain_gamma_times(4.0)),), None, False),
     "brain: γ / 4 (temperature)": ("brain", ((losses, "brain_alpha", brain_gamma_times(0.25)),), None, False),
     "brain: no length-averaging in training": ("brain", (), {"length_average": False}, True),
-    "brain-no-length-average: length-averaged in training": ("brain-no-length-average", (), {"length_average": True}, False),
+    "brain-no-length-average: length-averaged in training": (
+        "brain-no-length-average",
+        (),
+        {"length_average": True},
+        False,
+    ),
     "arm-pl-snis: β × 4": ("arm-pl-snis", ((losses, "plackett_luce_loss", beta_times(4.0)),), None, False),
     "arm: β × 4": ("arm", ((losses, "arm_bt_loss", scale_argument(3, 4.0)),), None, False),
     "arm: β / 4": ("arm", ((losses, "arm_bt_loss", scale_argument(3, 0.25)),), None, False),
-    "dpo-rw: r·β_r for r/β_r (temperature)": ("dpo-rw", ((losses, "dpo_rw_loss", scale_argument(1, 4.0)),), None, False),
+    "dpo-rw: r·β_r for r/β_r (temperature)": (
+        "dpo-rw",
+        ((losses, "dpo_rw_loss", scale_argument(1, 4.0)),),
+        None,
+        False,
+    ),
     "ppo: β × 4 in the KL penalty": ("ppo", ((losses, "kl_penalized_rewards", scale_argument(4, 4.0)),), None, False),
     "ppo: β / 4 in the KL penalty": ("ppo", ((losses, "kl_penalized_rewards", scale_argument(4, 0.25)),), None, False),
     "dpo: β / 4": ("dpo", ((losses, "dpo_loss", scale_argument(2, 0.25)),), None, False),

@@ -62,17 +62,20 @@ def test_checkpoint_every_has_one_default_that_the_trainer_receives():
         ("dpo", "steps", 0, "methods.dpo.steps must be a positive number, got 0"),
         ("dpo", "lr", -1e-3, "methods.dpo.lr must be a positive number, got -0.001"),
         ("dpo", "lr", "1e-3", "methods.dpo.lr must be a finite, non-negative number, got str '1e-3'"),
-        ("ppo", "gae_lambda", float("nan"), "methods.ppo.gae_lambda must be a finite, non-negative number, got float 'nan'"),
+        ("ppo", "gae_lambda", float("nan"),
+         "methods.ppo.gae_lambda must be a finite, non-negative number, got float 'nan'"),
         ("orpo", "lam", True, "methods.orpo.lam must be a finite, non-negative number, got bool 'True'"),
         ("ipo", "length_average", 1, "methods.ipo.length_average must be true or false, got int '1'"),
         ("rso", "loss", "logistic", "methods.rso.loss must be one of sigmoid, hinge, got 'logistic'"),
         ("dpo", "schedule", "step", "methods.dpo.schedule must be one of constant, linear, cosine, got 'step'"),
-        ("dpo-sft", "max_prompts", 1.5, "methods.dpo-sft.max_prompts must be null or an integer in [0, 1000000000], got float '1.5'"),
+        ("dpo-sft", "max_prompts", 1.5,
+         "methods.dpo-sft.max_prompts must be null or an integer in [0, 1000000000], got float '1.5'"),
         # the dataset-pair methods train on every pair: max_prompts was accepted there and ignored
         ("dpo", "max_prompts", 8, "methods.dpo: unknown hyper-parameter(s) max_prompts (known: batch_size, beta, "
                                    "checkpoint_every, grad_accum, lr, schedule, steps, warmup_steps)"),
         ("dpo", "grad_accum", 0, "methods.dpo.grad_accum must be a positive number, got 0"),
-        ("dpo", "betta", 0.1, "methods.dpo: unknown hyper-parameter(s) betta (known: batch_size, beta, checkpoint_every, grad_accum, "
+        ("dpo", "betta", 0.1,
+         "methods.dpo: unknown hyper-parameter(s) betta (known: batch_size, beta, checkpoint_every, grad_accum, "
                               "lr, schedule, steps, warmup_steps)"),
         ("sft", "beta", 0.1, "methods.sft: unknown hyper-parameter(s) beta (known: none)"),
     ],
@@ -142,7 +145,8 @@ def test_exact_enumeration_asks_the_policy_interface_for_the_exact_law():
 
 def test_slic_refuses_sampling_settings_with_dataset_pairs():
     """``pairs: dataset`` trains on every dataset pair: max_prompts and pairs_per_prompt were ignored there."""
-    with pytest.raises(AlignbenchError, match=r"^methods.slic-direct: max_prompts and pairs_per_prompt apply to pairs: sft-rm"):
+    with pytest.raises(AlignbenchError,
+                       match=r"^methods.slic-direct: max_prompts and pairs_per_prompt apply to pairs: sft-rm"):
         get_method("slic")({"pairs": "dataset", "max_prompts": 8}, label="slic-direct")
     assert get_method("slic")({"pairs": "sft-rm", "max_prompts": 8}).params.max_prompts == 8
 
@@ -151,14 +155,16 @@ def test_rounds_methods_refuse_steps_they_would_ignore():
     """BRAIn, RAFT and online DPO take rounds × steps_per_round steps and keep no mid-method checkpoints:
     ``steps: 500`` and ``checkpoint_every: 10`` were accepted and ignored."""
     for name in ("brain", "raft", "online-dpo"):
-        with pytest.raises(AlignbenchError, match=rf"^methods.{name}: steps \(500\) is not used by a method that trains in rounds"):
+        with pytest.raises(AlignbenchError,
+                           match=rf"^methods.{name}: steps \(500\) is not used by a method that trains in rounds"):
             get_method(name)({"steps": 500})
         with pytest.raises(AlignbenchError, match=rf"^methods.{name}: checkpoint_every is not used"):
             get_method(name)({"checkpoint_every": 10})
         assert get_method(name)({"rounds": 3, "steps_per_round": 7}).params.rounds == 3
 
 
-@pytest.mark.parametrize("method,key", [("rso", "loss"), ("slic", "pairs"), ("arm-pl", "sampler"), ("online-dpo", "reference"),
+@pytest.mark.parametrize("method,key",
+                         [("rso", "loss"), ("slic", "pairs"), ("arm-pl", "sampler"), ("online-dpo", "reference"),
                                         ("brain", "baseline"), ("expert-iteration", "normalization")])
 def test_method_string_choices_are_checked_when_the_config_loads(method, key):
     """These were checked only when the method started training (after SFT and the reward model)."""
@@ -181,7 +187,8 @@ def test_a_renamed_hyper_parameter_is_a_one_line_error_naming_the_new_name(metho
     config.write_text(f"methods:\n  {method}: {{{old}: {value}}}\n")
     assert main(["run", str(config), "--run-dir", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"alignbench: error: {config}: methods.{method}.{old} is now called {new}: write methods.{method}.{new}"
+    assert err == (f"alignbench: error: {config}: methods.{method}.{old} is now called "
+                   f"{new}: write methods.{method}.{new}")
     assert not (tmp_path / "run").exists()
     assert getattr(get_method(method)({new: value}).params, new) == value  # the new name takes the same value
 
@@ -189,6 +196,7 @@ def test_a_renamed_hyper_parameter_is_a_one_line_error_naming_the_new_name(metho
 def test_a_renamed_option_value_is_a_one_line_error_naming_the_new_value():
     """PRO's sft_term values say what they compute: token-mean (was thesis) and summed (was authors)."""
     for old, new in [("thesis", "token-mean"), ("authors", "summed")]:
-        with pytest.raises(AlignbenchError, match=rf"quickstart.yaml: methods\.pro\.sft_term: '{old}' is now called '{new}'$"):
+        with pytest.raises(AlignbenchError,
+                           match=rf"quickstart.yaml: methods\.pro\.sft_term: '{old}' is now called '{new}'$"):
             load_config("quickstart", [f"methods.pro.sft_term={old}"])
         assert load_config("quickstart", [f"methods.pro.sft_term={new}"]).methods["pro"]["sft_term"] == new

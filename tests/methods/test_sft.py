@@ -18,5 +18,6 @@ def test_sft_lowers_heldout_nll():
     data = GroupData([sft.encode_prompt(p.prompt) for p in held], [[sft.encode_response(p.chosen)] for p in held])
     before = float(-group_logprobs(fresh, data, length_average=True, grad=False).mean())
     after = float(-group_logprobs(sft, data, length_average=True, grad=False).mean())
-    print(f"held-out token NLL: untrained {before:.3f} → SFT {after:.3f} (uniform over 8 symbols = {torch.log(torch.tensor(8.0)):.3f})")
+    print(f"held-out token NLL: untrained {before:.3f} → SFT {after:.3f} (uniform over 8 symbols = "
+          f"{torch.log(torch.tensor(8.0)):.3f})")
     assert after < before - 0.3

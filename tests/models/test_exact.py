@@ -18,7 +18,8 @@ PROMPTS = ["x y", "y y", "x", "y x y", "x x"]  # three token lengths, interleave
 def _toy_policy(length=3, seed=0):
     tok = build_symbol_tokenizer(["x", "y", "a", "b", "c"])
     model = build_tiny_gpt2(len(tok), TinyGPT2Spec(n_layer=2, n_embd=16, n_head=2, n_positions=16), seed=seed)
-    fmt = ResponseFormat(allowed_token_ids=tok.convert_tokens_to_ids(["a", "b", "c"]), fixed_length=length, max_new_tokens=length)
+    fmt = ResponseFormat(allowed_token_ids=tok.convert_tokens_to_ids(["a", "b", "c"]), fixed_length=length,
+                         max_new_tokens=length)
     return Policy(model, tok, fmt)
 
 

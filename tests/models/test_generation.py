@@ -22,7 +22,8 @@ def toy_policy() -> Policy:
     tok = build_symbol_tokenizer(["x", "y", "a", "b", "c"])
     model = build_tiny_gpt2(len(tok), TinyGPT2Spec(n_layer=1, n_embd=16, n_head=2, n_positions=16), seed=3)
     with torch.no_grad():
-        model.transformer.ln_f.weight.mul_(8.0)  # logits × 8: a peaked law, far from its tempered or other-prompt variants
+        # logits × 8: a peaked law, far from its tempered or other-prompt variants
+        model.transformer.ln_f.weight.mul_(8.0)
     fmt = ResponseFormat(allowed_token_ids=tok.convert_tokens_to_ids(["a", "b", "c"]), fixed_length=2, max_new_tokens=2)
     return Policy(model, tok, fmt)
 
@@ -60,8 +61,8 @@ def test_sampled_law_is_the_exact_law_at_any_batch_size(budget_mb):
 
 def test_batch_follows_the_model_shape_and_budget():
     """A tiny oracle model fits thousands of sequences in 256 MB; GPT-2 small (12 × 768, vocabulary 50,257) with
-    256-token prompts and 64 new tokens needs ~34 MB per sequence (KV cache 24 MB, prefill activations 9 MB), so 7; half the budget, half
-    the batch; a longer prompt, a smaller batch."""
+    256-token prompts and 64 new tokens needs ~34 MB per sequence (KV cache 24 MB, prefill activations 9 MB), so 7; half
+    the budget, half the batch; a longer prompt, a smaller batch."""
     tiny = toy_policy()
     assert TransformersBackend().sequences_per_batch(tiny, 2) > 4096
     gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=12, n_embd=768, n_head=12, vocab_size=50257))

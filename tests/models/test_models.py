@@ -5,7 +5,14 @@ import math
 import pytest
 import torch
 
-from alignbench.models.exact import best_of_n_logprobs, exact_logprobs, exact_metrics, kl, response_grid, target_logprobs
+from alignbench.models.exact import (
+    best_of_n_logprobs,
+    exact_logprobs,
+    exact_metrics,
+    kl,
+    response_grid,
+    target_logprobs,
+)
 from alignbench.models.generation import TransformersBackend
 from alignbench.models.logprobs import build_batch, sequence_logprobs
 from alignbench.models.policy import Policy, ResponseFormat, TinyGPT2Spec, build_tiny_gpt2, load_policy
@@ -55,7 +62,8 @@ def _toy_policy(length=2, n_sym=3, seed=0):
     syms = ["x", "y"] + ["a", "b", "c"][:n_sym]
     tok = build_symbol_tokenizer(syms)
     model = build_tiny_gpt2(len(tok), TinyGPT2Spec(n_layer=1, n_embd=16, n_head=2, n_positions=16), seed=seed)
-    fmt = ResponseFormat(allowed_token_ids=tok.convert_tokens_to_ids(["a", "b", "c"][:n_sym]), fixed_length=length, max_new_tokens=length)
+    fmt = ResponseFormat(allowed_token_ids=tok.convert_tokens_to_ids(["a", "b", "c"][:n_sym]), fixed_length=length,
+                         max_new_tokens=length)
     return Policy(model, tok, fmt)
 
 
@@ -69,7 +77,8 @@ def test_exact_logprobs_match_brute_force_and_sum_to_one():
     names = ["a", "b", "c"]
     for i, p in enumerate(prompts):
         resp = [" ".join(names[j] for j in row) for row in response_grid(3, 3).tolist()]
-        ids, attn, rmask = build_batch([pol.encode_prompt(p)] * len(resp), [pol.encode_response(r) for r in resp], pol.pad_id)
+        ids, attn, rmask = build_batch([pol.encode_prompt(p)] * len(resp), [pol.encode_response(r) for r in resp],
+                                       pol.pad_id)
         total, _ = sequence_logprobs(pol.model, ids, attn, rmask, pol.format.allowed_token_ids)
         assert torch.allclose(total, lp[i], atol=1e-5)
 

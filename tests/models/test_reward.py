@@ -29,7 +29,8 @@ OUTPUTS = ["It is sunny and warm, a careful answer.", "No</s>"]
 def _own_forward(rm, prompt, output) -> float:
     """The checkpoint's own forward on one unpadded row rendered by its own template (the reference value)."""
     msgs = (list(prompt.messages) if isinstance(prompt, Chat) else [{"role": "user", "content": prompt}])
-    ids = rm.tokenizer.apply_chat_template(msgs + [{"role": "assistant", "content": output}], tokenize=True, return_dict=True)["input_ids"]
+    ids = rm.tokenizer.apply_chat_template(msgs + [{"role": "assistant", "content": output}], tokenize=True,
+                                           return_dict=True)["input_ids"]
     with torch.no_grad():
         return float(rm.model(input_ids=torch.tensor([ids])).logits[0, 0])
 
@@ -44,7 +45,11 @@ def test_scores_are_the_models_own_on_its_own_template_alone_or_batched(rm_dir):
         assert s == pytest.approx(_own_forward(rm, p, o), abs=1e-5)
     # the rendering is the reward model's template (Zephyr), with every earlier turn
     text = rm.tokenizer.decode(rm.token_ids(PROMPTS[:1], OUTPUTS[:1])[0])
-    assert text.startswith("<|system|>\nBe kind.</s>") and "<|assistant|>\nSure.</s>" in text and "<|im_start|>" not in text
+    assert (
+        text.startswith("<|system|>\nBe kind.</s>")
+        and "<|assistant|>\nSure.</s>" in text
+        and "<|im_start|>" not in text
+    )
     # a batch padded after a short row leaves its score alone, though "No</s>" ends in the EOS a pad = EOS would be
     alone = rm.score(PROMPTS[1:], OUTPUTS[1:])[0]
     assert alone == pytest.approx(scores[1], abs=1e-5)
@@ -77,7 +82,8 @@ def test_rm_evaluator_and_truncation(rm_dir):
     assert rm.truncated(["q", "q"], ["short", huge]) == [False, True]
     assert len(rm.score(["q"], [huge])) == 1
     # a chat prompt survives the outputs file: the evaluator re-renders the conversation, not its transcript
-    text, kept = str(PROMPTS[0]), {"messages": [dict(x) for x in PROMPTS[0].messages]}  # as read back from outputs.jsonl
+    # as read back from outputs.jsonl
+    text, kept = str(PROMPTS[0]), {"messages": [dict(x) for x in PROMPTS[0].messages]}
     m, r = [OutputRecord("a", text, "fine", "m", 0, kept)], [OutputRecord("a", text, "bad", "r", 0, kept)]
     comp = evaluator.compare(align_outputs(m, r), "m", "r", 0)
     assert comp.method_reward[0] == pytest.approx(_own_forward(rm, PROMPTS[0], "fine"), abs=1e-5)
@@ -102,4 +108,6 @@ def test_outputs_are_written_for_alpaca_eval_and_fastchat_unchanged(tmp_path):
     alpaca = load_outputs(files["alpaca_eval"])
     assert [(a.prompt, a.output, a.generator) for a in alpaca] == [(r.prompt, r.output, "dpo") for r in records]
     fastchat = load_outputs(files["fastchat"])
-    assert [(a.prompt_id, a.prompt, a.output, a.generator) for a in fastchat] == [(r.prompt_id, r.prompt, r.output, "dpo") for r in records]
+    assert [(a.prompt_id, a.prompt, a.output, a.generator) for a in fastchat] == [
+        (r.prompt_id, r.prompt, r.output, "dpo") for r in records
+    ]

@@ -40,7 +40,8 @@ def test_every_sample_comes_from_the_current_weights(name, world, monkeypatch, t
     install(monkeypatch)
     task, sft = world
     backend = FreshnessChecked(get_backend("vllm"))
-    ctx = MethodContext(task=task, sft_policy=sft, reward_fn=task.gold_reward, run_dir=tmp_path, seed=0, backend=backend)
+    ctx = MethodContext(task=task, sft_policy=sft, reward_fn=task.gold_reward, run_dir=tmp_path, seed=0,
+                        backend=backend)
     policy = get_method(name)(METHODS[name]).fit(ctx)
     policy.sample([p.text for p in task.test_prompts], n=1, seed=10_000, backend=backend)  # the run's test samples
     assert backend.samples >= 2  # the rounds / rollouts / π_sft's proposals, and the test samples
@@ -74,8 +75,11 @@ def test_tensor_parallel_is_refused_with_the_reason(monkeypatch):
 def tiny_policy(fixed=True):
     tok = build_symbol_tokenizer(["x", "y", "a", "b", "c"])
     model = build_tiny_gpt2(len(tok), TinyGPT2Spec(1, 16, 2, 16))
-    fmt = ResponseFormat(allowed_token_ids=tok.convert_tokens_to_ids(["a", "b", "c"]), fixed_length=3, max_new_tokens=3) if fixed \
+    fmt = (
+        ResponseFormat(allowed_token_ids=tok.convert_tokens_to_ids(["a", "b", "c"]), fixed_length=3, max_new_tokens=3)
+        if fixed
         else ResponseFormat(max_new_tokens=5)
+    )
     return Policy(model, tok, fmt)
 
 

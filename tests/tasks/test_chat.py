@@ -44,7 +44,8 @@ def test_prompt_has_one_bos_though_template_and_tokenizer_both_add_it(world):
 
 def test_plain_string_prompt_is_one_user_turn(world):
     policy = chat_policy(world)
-    assert policy.encode_prompt("Tell me a joke") == policy.encode_prompt(Chat([{"role": "user", "content": "Tell me a joke"}]))
+    assert policy.encode_prompt("Tell me "
+                                "a joke") == policy.encode_prompt(Chat([{"role": "user", "content": "Tell me a joke"}]))
 
 
 def test_responses_end_with_the_templates_end_of_turn_and_it_is_trained(world):
@@ -146,7 +147,8 @@ def test_output_text_has_no_template_control_tokens(world):
     policy.tokenizer = plain
     tool = plain.convert_tokens_to_ids("<|tool|>")
     assert "<|tool|>" not in policy.decode_response(word + [tool] + word)
-    assert "<|tool|>" in plain.decode(word + [tool] + word, skip_special_tokens=True)  # what skip_special_tokens alone leaves
+    # what skip_special_tokens alone leaves
+    assert "<|tool|>" in plain.decode(word + [tool] + word, skip_special_tokens=True)
 
 
 def test_token_ids_equal_trls_dpo_tokenization(world):
@@ -158,8 +160,8 @@ def test_token_ids_equal_trls_dpo_tokenization(world):
     policy = chat_policy(world, max_new_tokens=256)
     rows = implicit(conversations(24))
     args = SimpleNamespace(dataset_num_proc=None, max_length=None, truncation_mode="keep_start")
-    ref = trl.DPOTrainer._prepare_dataset(SimpleNamespace(_tokenizer=policy.tokenizer), Dataset.from_list(rows), policy.tokenizer,
-                                          args, "train")
+    ref = trl.DPOTrainer._prepare_dataset(SimpleNamespace(_tokenizer=policy.tokenizer), Dataset.from_list(rows),
+                                          policy.tokenizer, args, "train")
     pairs = read_pairs(world["disk"])
     assert len(pairs) == len(ref) == 24
     for pair, expected in zip(pairs, ref):

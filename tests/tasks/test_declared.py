@@ -17,7 +17,8 @@ from alignbench.tasks import load_task
 
 # sha256 (first 16 hex digits) of hh-harmless's TaskData as the hand-written loader built it before the task became
 # a YAML (commit e2fda72: tasks/hh.py's load_hh_harmless), over every field but the file's absolute path.
-HH_BEFORE = {(("n_test", 256), ("n_eval", 64)): "bc36bd30e5d3fafe", (): "ea9d249091c543e2", (("n_test", 100),): "8946ef88ad92db5d"}
+HH_BEFORE = {(("n_test", 256), ("n_eval", 64)): "bc36bd30e5d3fafe", (): "ea9d249091c543e2",
+             (("n_test", 100),): "8946ef88ad92db5d"}
 
 
 def _digest(task) -> str:
@@ -52,7 +53,8 @@ def test_a_yaml_and_a_jsonl_file_are_a_new_task_trained_in_a_tiny_run(tmp_path):
     or n_eval not applied to a trl-format task (6 prompts generated on instead of 4)."""
     path = _user_task(tmp_path)
     config = {
-        "name": "yaml-task", "task": {"name": str(path)}, "policy": {"n_layer": 1, "n_embd": 32, "n_head": 2, "max_new_tokens": 8},
+        "name": "yaml-task", "task": {"name": str(path)},
+        "policy": {"n_layer": 1, "n_embd": 32, "n_head": 2, "max_new_tokens": 8},
         "sft": {"steps": 5, "batch_size": 8}, "reward_model": {"backbone": "policy", "steps": 5, "batch_size": 8},
         "methods": {"sft": {}, "dpo": {"steps": 3, "batch_size": 4}},
         "evaluation": {"baselines": ["dataset"], "evaluators": ["reward-model"], "bootstrap": 100},
@@ -87,15 +89,18 @@ def test_a_bad_task_yaml_is_one_line_naming_the_file_and_setting(tmp_path, chang
 def test_unknown_tasks_and_options_fail_at_config_time_naming_the_setting(tmp_path):
     """Broken variant: the old fall-back that let unknown options through config validation (checked only when
     the task loaded, after the run directory existed)."""
-    with pytest.raises(AlignbenchError, match=r"setting 'task.name': unknown task 'hh-harmles' \(known: oracle, jsonl, hh-harmless"):
+    with pytest.raises(AlignbenchError,
+                       match=r"setting 'task.name': unknown task 'hh-harmles' \(known: oracle, jsonl, hh-harmless"):
         validate_config({"task": {"name": "hh-harmles"}, "methods": {"sft": {}}})
     with pytest.raises(AlignbenchError, match=r"setting 'task.name': task file .*missing.yaml not found"):
         validate_config({"task": {"name": str(tmp_path / "missing.yaml")}, "methods": {"sft": {}}})
-    with pytest.raises(AlignbenchError, match=r"setting 'task.options': unknown option\(s\) n_tset for task hh-harmless "
+    with pytest.raises(AlignbenchError,
+                       match=r"setting 'task.options': unknown option\(s\) n_tset for task hh-harmless "
                                               r"\(known: max_pairs, n_eval, n_test, path, seed\)"):
         validate_config({"task": {"name": "hh-harmless", "options": {"n_tset": 3}}, "methods": {"sft": {}}})
     with pytest.raises(AlignbenchError, match=r"setting 'task.options.n_eval'"):
-        validate_config({"task": {"name": str(_user_task(tmp_path)), "options": {"n_eval": "four"}}, "methods": {"sft": {}}})
+        validate_config({"task": {"name": str(_user_task(tmp_path)), "options": {"n_eval": "four"}},
+                         "methods": {"sft": {}}})
 
 
 def test_a_data_set_is_one_yaml_file_in_the_package():

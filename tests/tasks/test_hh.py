@@ -37,7 +37,9 @@ def test_minilm_reward_model_loads_offline_and_its_head_learns(monkeypatch, tmp_
     assert sum(hist[-10:]) / 10 < sum(hist[:10]) / 10 - 0.05  # memorises a few pairs: the head trains
     rm.save(tmp_path / "rm")
     again = load_reward_model(tmp_path / "rm")
-    assert again.score([pairs[0].prompt], [pairs[0].chosen]) == pytest.approx(rm.score([pairs[0].prompt], [pairs[0].chosen]), abs=1e-5)
+    assert again.score([pairs[0].prompt], [pairs[0].chosen]) == pytest.approx(
+        rm.score([pairs[0].prompt], [pairs[0].chosen]), abs=1e-5
+    )
 
 
 @pytest.mark.slow

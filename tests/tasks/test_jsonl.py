@@ -14,7 +14,8 @@ def test_jsonl_task_rows_are_checked(tmp_path):
     good = '{"prompt": "p", "chosen": "a", "rejected": "b"}\n'
     for content, message in [
         (good + '{"prompt": "p", "chosen": "a"}\n', "pairs.jsonl:2: missing field 'rejected'"),
-        (good + '{"prompt": "p", "chosen": "a", "rejected": "a"}\n', "pairs.jsonl:2: 'chosen' and 'rejected' are the same text"),
+        (good + '{"prompt": "p", "chosen": "a", "rejected": "a"}\n',
+         "pairs.jsonl:2: 'chosen' and 'rejected' are the same text"),
         (good + '{"prompt": "", "chosen": "a", "rejected": "b"}\n', "pairs.jsonl:2: field 'prompt' is empty"),
     ]:
         f = write(tmp_path, "pairs.jsonl", content)

@@ -27,5 +27,6 @@ def test_score_all_equals_the_per_pair_reward_exactly(options):
 
 
 def test_variable_length_responses_fall_back_to_the_per_pair_reward():
-    task = load_task("oracle", {"n_test_prompts": 4, "variable_length": True, "n_response_symbols": 3, "response_length": 5})
+    task = load_task("oracle", {"n_test_prompts": 4, "variable_length": True, "n_response_symbols": 3,
+                                "response_length": 5})
     assert task.gold_reward.score_all([p.text for p in task.test_prompts], ["a b"]) is None

@@ -74,7 +74,8 @@ def test_plackett_luce_monte_carlo_matches_exact():
     torch.manual_seed(0)
     h, r = torch.randn(2, 4, dtype=torch.float64), torch.randn(2, 4, dtype=torch.float64)
     exact = float(L.plackett_luce_loss(h, r, 0.7))
-    mc = float(L.plackett_luce_loss(h, r, 0.7, max_exact_k=3, n_rankings=40000, generator=torch.Generator().manual_seed(1)))
+    mc = float(L.plackett_luce_loss(h, r, 0.7, max_exact_k=3, n_rankings=40000,
+                                    generator=torch.Generator().manual_seed(1)))
     assert mc == pytest.approx(exact, rel=0.02)
 
 
@@ -168,7 +169,9 @@ def test_brain_alpha_and_baseline_modes():
 
 # --- reward models and SFT ----------------------------------------------------------------------------------
 def test_reward_model_losses_by_hand():
-    assert float(L.bradley_terry_loss(t(1.0, 0.0), t(0.0, 0.0))) == pytest.approx((math.log(1 + math.exp(-1)) + math.log(2)) / 2)
+    assert float(L.bradley_terry_loss(t(1.0, 0.0), t(0.0, 0.0))) == pytest.approx(
+        (math.log(1 + math.exp(-1)) + math.log(2)) / 2
+    )
     # z = 1, r = 2: −log σ(2); z = 0, r = 2: −log(1 − σ(2))
     assert float(L.pointwise_bce_loss(t(2.0), t(1.0))) == pytest.approx(-math.log(sig(2)))
     assert float(L.pointwise_bce_loss(t(2.0), t(0.0))) == pytest.approx(-math.log(1 - sig(2)))
@@ -205,12 +208,19 @@ def test_ppo_clipped_objective_by_hand():
 
 def test_ppo_value_loss_by_hand():
     v, old, ret = t(1.0, 0.0).view(1, 2), t(0.5, 0.5).view(1, 2), t(2.0, 0.0).view(1, 2)
-    # token 1: unclipped (1 − 2)² = 1, clipped v → 0.7: (0.7 − 2)² = 1.69 → 1.69; token 2: (0 − 0)² = 0, clipped 0.3² = 0.09
-    assert float(L.ppo_value_loss(v, old, ret, torch.ones(1, 2, dtype=torch.float64), clip=0.2)) == pytest.approx(0.5 * (1.69 + 0.09) / 2)
+    # token 1: unclipped (1 − 2)² = 1, clipped v → 0.7: (0.7 − 2)² = 1.69 → 1.69; token 2: (0 − 0)² = 0, clipped 0.3² =
+    # 0.09
+    assert float(L.ppo_value_loss(v, old, ret, torch.ones(1, 2, dtype=torch.float64), clip=0.2)) == pytest.approx(
+        0.5 * (1.69 + 0.09) / 2
+    )
 
 
 def test_gae_by_hand():
-    rewards, values, mask = t(1.0, 0.0, 2.0).view(1, 3), t(0.5, 0.2, 0.1).view(1, 3), torch.ones(1, 3, dtype=torch.float64)
+    rewards, values, mask = (
+        t(1.0, 0.0, 2.0).view(1, 3),
+        t(0.5, 0.2, 0.1).view(1, 3),
+        torch.ones(1, 3, dtype=torch.float64),
+    )
     adv, ret = L.gae_advantages(rewards, values, mask, discount=1.0, gae_lambda=1.0)
     # λ = γ = 1: advantage = reward-to-go − value
     assert adv.view(-1).tolist() == pytest.approx([3 - 0.5, 2 - 0.2, 2 - 0.1])
@@ -270,7 +280,9 @@ def test_orpo_by_hand_and_zero_lambda_is_sft():
     want = -lw - 0.1 * math.log(sig(odds))
     assert float(L.orpo_loss(t(lw), t(ll), 0.1)) == pytest.approx(want)
     assert float(L.log_odds(t(math.log(0.2)))) == pytest.approx(math.log(0.25))
-    assert float(L.orpo_loss(t(lw, -3.0), t(ll, -1.0), 0.0)) == pytest.approx(float(L.sft_nll_loss(t(lw, -3.0), normalization="sum")))
+    assert float(L.orpo_loss(t(lw, -3.0), t(ll, -1.0), 0.0)) == pytest.approx(
+        float(L.sft_nll_loss(t(lw, -3.0), normalization="sum"))
+    )
     # the odds-ratio term pushes y_l down
     x = t(ll).requires_grad_()
     L.orpo_loss(t(lw), x, 0.1).backward()

@@ -53,11 +53,13 @@ def batch_mean(fn, h_rows, r_rows, beta_pi, beta_r):
 def test_reward_weighted_losses_by_hand_with_unequal_temperatures(loss_name, by_hand, pinned):
     want = batch_mean(by_hand, H, R, BETA_PI, BETA_R)
     assert want == pytest.approx(pinned, abs=1e-8)
-    got = float(getattr(L, loss_name)(torch.tensor(H, dtype=torch.float64), torch.tensor(R, dtype=torch.float64), BETA_PI, BETA_R))
+    got = float(getattr(L, loss_name)(torch.tensor(H, dtype=torch.float64), torch.tensor(R, dtype=torch.float64),
+                                      BETA_PI, BETA_R))
     assert got == pytest.approx(want, abs=1e-10)
     # The broken variants this value catches:
     swapped = batch_mean(by_hand, H, R, BETA_R, BETA_PI)  # β_π ↔ β_r: EXO 3.449, DPO-rw 1.812
-    reward_times_beta = batch_mean(by_hand, H, [[x * BETA_R ** 2 for x in r] for r in R], BETA_PI, BETA_R)  # softmax(r·β_r): 2.742 / 1.073
+    # softmax(r·β_r): 2.742 / 1.073
+    reward_times_beta = batch_mean(by_hand, H, [[x * BETA_R ** 2 for x in r] for r in R], BETA_PI, BETA_R)
     for broken in (swapped, reward_times_beta):
         assert abs(broken - want) > 0.08
 
@@ -108,7 +110,8 @@ def test_gae_ignores_prompt_and_padding_positions():
     # By hand, row 1: δ1 = 1.5 − 0.7 = 0.8; δ0 = 0.3 + 0.9·0.7 − 0.4 = 0.53; A0 = 0.53 + 0.72·0.8 = 1.106
     assert row1 == pytest.approx([1.106, 0.8])
     want_adv = [[0.0, 0.0, *row0], [0.0, *row1, 0.0, 0.0]]
-    want_ret = [[0.0, 0.0, *(a + v for a, v in zip(row0, [0.5, 0.2, -0.1]))], [0.0, *(a + v for a, v in zip(row1, [0.4, 0.7])), 0.0, 0.0]]
+    want_ret = [[0.0, 0.0, *(a + v for a, v in zip(row0, [0.5, 0.2, -0.1]))],
+                [0.0, *(a + v for a, v in zip(row1, [0.4, 0.7])), 0.0, 0.0]]
     assert adv.tolist() == [pytest.approx(row, abs=1e-12) for row in want_adv]
     assert ret.tolist() == [pytest.approx(row, abs=1e-12) for row in want_ret]
     # Broken variant: GAE that ignores the mask bootstraps from the padding's junk values and rewards.

@@ -71,8 +71,13 @@ def test_every_trainer_steps_through_the_helper(module):
              if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
     assert "optimizer_step" in calls
     package = TRAINING.parent
-    own = [f"{path.relative_to(package)}:{node.lineno}" for path in package.rglob("*.py") if path.name != "optim.py"
-           for node in ast.walk(ast.parse(path.read_text()))
-           if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-           and (node.func.attr == "clip_grad_norm_" or (node.func.attr == "step" and not node.args and not node.keywords))]
+    own = [
+        f"{path.relative_to(package)}:{node.lineno}"
+        for path in package.rglob("*.py")
+        if path.name != "optim.py"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and (node.func.attr == "clip_grad_norm_" or (node.func.attr == "step" and not node.args and not node.keywords))
+    ]
     assert own == []

@@ -30,8 +30,8 @@ def _policy():
 def _pool(policy, size: int) -> GroupData:
     """``size`` one-response groups; tensor ``row`` names each group so a loss can see which were drawn."""
     pairs = _task().train_pairs[:size]
-    return GroupData([policy.encode_prompt(p.prompt) for p in pairs], [[policy.encode_response(p.chosen)] for p in pairs],
-                     {"row": torch.arange(size)})
+    return GroupData([policy.encode_prompt(p.prompt) for p in pairs],
+                     [[policy.encode_response(p.chosen)] for p in pairs], {"row": torch.arange(size)})
 
 
 def _recording_loss(seen: list):

@@ -46,7 +46,8 @@ def test_resumed_trainer_drops_log_lines_past_its_checkpoint(tmp_path):
     loss = lambda lp, b: -lp.mean()  # noqa: E731
     cfg = TrainConfig(steps=6, lr=1e-3, batch_size=4, checkpoint_every=2)
     log = tmp_path / "train_log.jsonl"
-    GroupTrainer(sft.clone(), cfg, checkpoint_dir=tmp_path / "ck", log_path=log).fit(data, loss, steps=3)  # "killed" after step 3
+    # "killed" after step 3
+    GroupTrainer(sft.clone(), cfg, checkpoint_dir=tmp_path / "ck", log_path=log).fit(data, loss, steps=3)
     assert [r["step"] for r in _lines(log)] == [1, 2, 3]
     resumed = GroupTrainer(sft.clone(), cfg, checkpoint_dir=tmp_path / "ck", log_path=log)  # checkpoint holds step 2
     assert resumed.step == 2 and [r["step"] for r in _lines(log)] == [1, 2]
@@ -59,10 +60,12 @@ def test_every_pair_method_logs_its_implicit_reward_margin(tmp_path):
     task, sft = _world()
     common = {"steps": 3, "lr": 1e-3, "batch_size": 8, "checkpoint_every": 0}
     sampled = {**common, "max_prompts": 16}
-    for name, params in (("dpo-sft", sampled), ("ipo", common), ("exo-pref", common), ("rso", {**sampled, "n": 8, "num_accepted": 4})):
+    for name, params in (("dpo-sft", sampled), ("ipo", common), ("exo-pref", common),
+                         ("rso", {**sampled, "n": 8, "num_accepted": 4})):
         run_dir = tmp_path / name
         run_dir.mkdir()
-        get_method(name)(params).fit(MethodContext(task=task, sft_policy=sft, reward_fn=task.gold_reward, run_dir=run_dir, seed=0))
+        get_method(name)(params).fit(MethodContext(task=task, sft_policy=sft, reward_fn=task.gold_reward,
+                                                   run_dir=run_dir, seed=0))
         log = _lines(run_dir / "train_log.jsonl")
         assert len(log) == 3, name
         assert all({"reward_margin", "reward_accuracy"} <= set(r) for r in log), name
