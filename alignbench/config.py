@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
-from .errors import AlignbenchError
+from .errors import AlignbenchError, validation_error
 from .evaluation.simulated_judge import SimulatedJudgeSettings
 from .methods.params import MAX_COUNT
 from .methods.registry import get_method
@@ -196,9 +196,7 @@ def validate_config(data: dict, origin: str = "config") -> Config:
     try:
         cfg = Config.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise AlignbenchError(f"{origin}: setting '{key}': {err['msg'].removeprefix('Value error, ')}") from None
+        raise validation_error(e, origin) from None
     except AlignbenchError as e:  # a validator that names its own setting (plugins)
         raise AlignbenchError(f"{origin}: {e}") from None
     for label, params in cfg.methods.items():
@@ -238,10 +236,7 @@ def _check_task_options(task: str, options: dict, origin: str) -> None:
     try:
         model.model_validate(options)
     except ValidationError as e:
-        err = e.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        raise AlignbenchError(f"{origin}: setting 'task.options.{key}': "
-                              f"{err['msg'].removeprefix('Value error, ')}") from None
+        raise validation_error(e, origin, prefix="task.options.") from None
 
 
 def _bounded(annotation):

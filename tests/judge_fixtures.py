@@ -123,3 +123,15 @@ def wait_for_lines(path: Path, n: int, deadline_s: float = 30.0) -> None:
     t0 = time.monotonic()
     while time.monotonic() - t0 < deadline_s and (not path.exists() or len(path.read_text().splitlines()) < n):
         time.sleep(0.05)
+
+
+def alpaca_annotations(path, seed=0, n=137):
+    """An alpaca_eval annotations file of n + 20 preferences (20 fractional, one missing); returns them."""
+    rng = np.random.default_rng(seed)
+    prefs = rng.choice([1.0, 2.0, 0.0, 1.5], size=n, p=[0.35, 0.45, 0.05, 0.15]).tolist()
+    prefs += list(rng.uniform(1, 2, 20))  # weighted-alpaca-eval style fractional preferences
+    prefs[3] = None
+    path.write_text(json.dumps([{"instruction": f"q{i}", "generator_1": "gpt4_turbo", "generator_2": "mine",
+                                 "preference": p}
+                                for i, p in enumerate(prefs)]))
+    return prefs

@@ -8,7 +8,8 @@ import torch
 
 from alignbench.models.exact import exact_metrics, kl, target_logprobs
 from alignbench.models.factory import build_policy
-from alignbench.models.policy import TinyGPT2Spec
+from alignbench.models.policy import Policy, ResponseFormat, TinyGPT2Spec, build_tiny_gpt2
+from alignbench.models.tokenizers import build_symbol_tokenizer
 from alignbench.tasks.oracle import OracleSpec, all_response_texts, load_oracle
 from alignbench.training.losses import sft_nll_loss
 from alignbench.training.trainer import GroupData, GroupTrainer, TrainConfig
@@ -75,3 +76,15 @@ def pair_objectives(policy) -> dict:
 @functools.lru_cache(maxsize=1)
 def sft_pair_objectives() -> dict:
     return pair_objectives(oracle_world()[1])
+
+
+def tiny_policy(fixed=True):
+    """A 1-layer 16-wide policy over x, y (prompts) and a, b, c: 3-symbol responses, or free ones of ≤ 5 tokens."""
+    tok = build_symbol_tokenizer(["x", "y", "a", "b", "c"])
+    model = build_tiny_gpt2(len(tok), TinyGPT2Spec(1, 16, 2, 16))
+    fmt = (
+        ResponseFormat(allowed_token_ids=tok.convert_tokens_to_ids(["a", "b", "c"]), fixed_length=3, max_new_tokens=3)
+        if fixed
+        else ResponseFormat(max_new_tokens=5)
+    )
+    return Policy(model, tok, fmt)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
 
-import numpy as np
 import pytest
+from judge_fixtures import alpaca_annotations
 from repo_fixtures import ENV, REPO
 
 import alignbench
@@ -35,17 +34,6 @@ def test_methods_lists_every_method_with_a_description(capsys):
         assert name in out
     assert set(EXPECTED) == set(all_methods())
     assert all(cls.description for cls in all_methods().values())
-
-
-def _alpaca_annotations(path, seed=0, n=137):
-    rng = np.random.default_rng(seed)
-    prefs = rng.choice([1.0, 2.0, 0.0, 1.5], size=n, p=[0.35, 0.45, 0.05, 0.15]).tolist()
-    prefs += list(rng.uniform(1, 2, 20))  # weighted-alpaca-eval style fractional preferences
-    prefs[3] = None
-    path.write_text(json.dumps([{"instruction": f"q{i}", "generator_1": "gpt4_turbo", "generator_2": "mine",
-                                 "preference": p}
-                                for i, p in enumerate(prefs)]))
-    return prefs
 
 
 def test_version_and_help_with_an_example_on_every_subcommand():
@@ -103,7 +91,7 @@ def test_status_says_which_stages_are_done_and_what_remains(tmp_path, capsys):
 
 
 def test_leaderboard_results_on_stdout_logs_on_stderr(tmp_path):
-    _alpaca_annotations(tmp_path / "annotations.json")
+    alpaca_annotations(tmp_path / "annotations.json")
     res = subprocess.run([sys.executable, "-m", "alignbench", "leaderboard", "--alpaca-eval",
                           str(tmp_path / "annotations.json"),
                           "--out", str(tmp_path / "lb.csv")], capture_output=True, text=True, env=ENV, check=True)

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import AlignbenchError, where
+from ..errors import AlignbenchError, validation_error, where
 from ..io import iter_jsonl, require_str
 from ..safe_yaml import load_yaml_file
 from .base import Pair, Prompt, TaskData
@@ -74,9 +74,7 @@ class DeclaredTask:
         try:
             spec = TaskSpec.model_validate(data)
         except ValidationError as e:
-            err = e.errors()[0]
-            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            raise AlignbenchError(f"{path}: setting '{key}': {err['msg'].removeprefix('Value error, ')}") from None
+            raise validation_error(e, path) from None
         if spec.format == "transcripts" and (spec.files.test_prompts or set(spec.fields) - {"chosen", "rejected"}):
             raise AlignbenchError(f"{path}: format transcripts reads only files.pairs and the fields chosen, rejected")
         return cls(spec, path)

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 import vllm_standin
+from oracle_fixtures import tiny_policy
 from vllm_standin import FreshnessChecked, StandInLLM, install, policy_fingerprint
 
 from alignbench.errors import AlignbenchError
@@ -14,8 +15,7 @@ from alignbench.methods.base import MethodContext
 from alignbench.methods.registry import get_method
 from alignbench.models.factory import build_policy
 from alignbench.models.generation import get_backend
-from alignbench.models.policy import Policy, ResponseFormat, TinyGPT2Spec, build_tiny_gpt2, load_policy
-from alignbench.models.tokenizers import build_symbol_tokenizer
+from alignbench.models.policy import TinyGPT2Spec, load_policy
 from alignbench.tasks.oracle import OracleSpec, load_oracle
 
 ROUNDS = {"rounds": 2, "steps_per_round": 2, "prompts_per_round": 4, "batch_size": 4, "lr": 1e-2}
@@ -70,17 +70,6 @@ def test_tensor_parallel_is_refused_with_the_reason(monkeypatch):
     install(monkeypatch)
     with pytest.raises(AlignbenchError, match="tensor_parallel_size 2"):
         get_backend("vllm", tensor_parallel_size=2)
-
-
-def tiny_policy(fixed=True):
-    tok = build_symbol_tokenizer(["x", "y", "a", "b", "c"])
-    model = build_tiny_gpt2(len(tok), TinyGPT2Spec(1, 16, 2, 16))
-    fmt = (
-        ResponseFormat(allowed_token_ids=tok.convert_tokens_to_ids(["a", "b", "c"]), fixed_length=3, max_new_tokens=3)
-        if fixed
-        else ResponseFormat(max_new_tokens=5)
-    )
-    return Policy(model, tok, fmt)
 
 
 @pytest.fixture

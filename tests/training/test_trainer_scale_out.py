@@ -7,20 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from oracle_fixtures import tiny_policy
 
-from alignbench.models.policy import Policy, ResponseFormat, TinyGPT2Spec, build_tiny_gpt2, load_policy
-from alignbench.models.tokenizers import build_symbol_tokenizer
-
-
-def tiny_policy(fixed=True):
-    tok = build_symbol_tokenizer(["x", "y", "a", "b", "c"])
-    model = build_tiny_gpt2(len(tok), TinyGPT2Spec(1, 16, 2, 16))
-    fmt = (
-        ResponseFormat(allowed_token_ids=tok.convert_tokens_to_ids(["a", "b", "c"]), fixed_length=3, max_new_tokens=3)
-        if fixed
-        else ResponseFormat(max_new_tokens=5)
-    )
-    return Policy(model, tok, fmt)
+from alignbench.models.policy import load_policy
 
 
 def test_lora_trains_adapters_and_saves_merged_weights(tmp_path):
