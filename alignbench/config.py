@@ -97,6 +97,9 @@ class RewardModelConfig(_Strict):
 class GenerationConfig(_Strict):
     backend: Literal["transformers", "vllm"] = "transformers"
     samples_per_prompt: int = Field(1, gt=0, le=MAX_COUNT)
+    # transformers backend: a sampling batch holds as many sequences as their KV cache, last logits and prefill
+    # activations fit in this many MB (models/generation.bytes_per_sequence); vLLM manages its own memory
+    memory_budget_mb: float = Field(256.0, gt=0, le=1_048_576)
 
 
 class EvaluationConfig(_Strict):

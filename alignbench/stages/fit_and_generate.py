@@ -38,7 +38,9 @@ class Fitted:
 
 def fit_and_generate(cfg: Config, rd: RunDir, shared: Shared, progress) -> list[Fitted]:
     """Every seed × method (seed-major), each fitted once: a finished one is read back from its directory."""
-    backend = get_backend(cfg.generation.backend)
+    gen = cfg.generation
+    budget = {"memory_budget_mb": gen.memory_budget_mb} if gen.backend == "transformers" else {}
+    backend = get_backend(gen.backend, **budget)
     task = shared.task
     test_texts = [p.text for p in task.test_prompts]
     fitted = []

@@ -76,3 +76,14 @@ def test_batch_follows_the_model_shape_and_budget():
     assert TransformersBackend(0.001).sequences_per_batch(policy, 256) == 1  # never zero
     with pytest.raises(AlignbenchError, match="memory budget"):
         TransformersBackend(0.0)
+
+
+def test_the_run_config_sets_the_budget_and_refuses_a_bad_one(tmp_path):
+    from alignbench.config import load_config
+    from alignbench.models.generation import get_backend
+
+    cfg = load_config("quickstart", overrides=["generation.memory_budget_mb=8"])
+    assert get_backend(cfg.generation.backend, memory_budget_mb=cfg.generation.memory_budget_mb).memory_budget_mb == 8
+    assert load_config("quickstart").generation.memory_budget_mb == 256
+    with pytest.raises(AlignbenchError, match="setting 'generation.memory_budget_mb'"):
+        load_config("quickstart", overrides=["generation.memory_budget_mb=0"])
