@@ -32,7 +32,16 @@ from .stages.prepare import prepare_shared
 
 def run_comparison(cfg: Config, run_dir: Path | None = None, leaderboard_dir: Path | None = None,
                    extra_judges: list[str] | tuple = (), quiet: bool = False, allow_missing: int = 0) -> list[dict]:
-    _set_threads()
+    before = torch.get_num_threads()
+    _set_threads(cfg)
+    try:
+        return _run_comparison(cfg, run_dir, leaderboard_dir, extra_judges, quiet, allow_missing)
+    finally:
+        torch.set_num_threads(before)  # a caller's own setting (a test session, a notebook) is kept
+
+
+def _run_comparison(cfg: Config, run_dir: Path | None, leaderboard_dir: Path | None, extra_judges, quiet: bool,
+                    allow_missing: int) -> list[dict]:
     rd = RunDir(Path(run_dir) if run_dir else Path(cfg.runs_dir) / cfg.name, cfg.model_dump(mode="json"))
     out_dir = Path(leaderboard_dir) if leaderboard_dir else Path(cfg.leaderboard_dir)
     judges = list(cfg.evaluation.judges) + list(extra_judges)
@@ -73,9 +82,17 @@ def run_comparison(cfg: Config, run_dir: Path | None = None, leaderboard_dir: Pa
     return rows
 
 
-def _set_threads() -> None:
-    # Tiny models on a 2-core box: intra-op threading costs more than it gains beyond the cores.
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
+TINY_WIDTH = 128  # the built-in GPT-2 up to this width trains on one thread
+
+
+def _set_threads(cfg: Config) -> None:
+    """At most one intra-op thread per core; one thread in all when every model of the run is the built-in GPT-2
+    at width ≤ 128 (policy and reward model on its backbone): its matrices are too small for threads to pay for
+    their fork and join, and a single thread cannot wait on a core another process holds (the quickstart, idle:
+    104 s with 2 threads, 86 s with 1; benchmarks/README.md)."""
+    tiny = (cfg.policy.path is None and cfg.policy.n_embd <= TINY_WIDTH and cfg.reward_model.path is None
+            and cfg.reward_model.backbone == "policy")
+    torch.set_num_threads(1 if tiny else max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
 
 
 @contextmanager
