@@ -94,14 +94,15 @@ def main():
                 for name, tree, out in (order if i % 2 == 0 else order[::-1]):
                     out.append(run(tree, config, tmp, f"{name}{i}", a.sets))
                     print(f"pair {i + 1} {name}: {out[-1]['wall']:.1f} s", flush=True)
-            busy = []
+            busy = {}
             if a.busy:
-                hog = subprocess.Popen(["nice", "-n", "19", sys.executable, "-c", "while True: pass"])
-                try:
-                    busy.append(run(REPO, config, tmp, "busy", a.sets))
-                finally:
-                    hog.kill()
-                    hog.wait()
+                for name, tree in (("new", REPO), ("old", baseline_tree)):
+                    hog = subprocess.Popen(["nice", "-n", "19", sys.executable, "-c", "while True: pass"])
+                    try:
+                        busy[name] = run(tree, config, tmp, f"busy-{name}", a.sets)
+                    finally:
+                        hog.kill()
+                        hog.wait()
         finally:
             if not a.tiny:
                 subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(baseline_tree)],
@@ -114,11 +115,12 @@ def main():
     ratios = [n["wall"] / o["wall"] for n, o in zip(new, old)]
     print(f"per-pair ratios (this ÷ baseline): {', '.join(f'{r:.3f}' for r in ratios)}; "
           f"median {statistics.median(ratios):.3f}, min {min(ratios):.3f}, max {max(ratios):.3f}")
-    if busy:
-        idle = statistics.median(r["wall"] for r in new)
-        print(f"beside one CPU-bound process at nice 19: {busy[0]['wall']:.1f} s = "
-              f"{busy[0]['wall'] / idle:.3f}× the idle median ({idle:.1f} s)")
-        print_stages("this tree, busy", busy)
+    for name, key, runs in (("this tree", "new", new), ("baseline", "old", old)):
+        if key in busy:
+            idle, b = statistics.median(r["wall"] for r in runs), busy[key]
+            print(f"{name} beside one CPU-bound process at nice 19: {b['wall']:.1f} s = {b['wall'] / idle:.3f}× its "
+                  f"idle median ({idle:.1f} s)")
+            print_stages(f"{name}, busy", [b])
     if load > cores and not a.tiny:
         print(f"load average {load:.2f} > {cores} cores at start: not a fair measurement, no ratio printed")
         sys.exit(1)
