@@ -148,19 +148,22 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_bad_input_is_a_one_line_error(name, tmp_path, capsys):
-    build, message = CASES[name]
+def refused_in_one_line(build, message, tmp_path, capsys) -> None:
+    """The CLI on ``build(tmp_path)``: exit 2, one line naming ``message``, a judgments file beside it untouched."""
     (tmp_path / "out").mkdir()
     sentinel = write(tmp_path / "out", "judgments.jsonl", '{"key": "k", "verdict": "A"}\n')
     before = sentinel.read_bytes()
-    argv = build(tmp_path)
-    code = main(argv)
+    code = main(build(tmp_path))
     err = capsys.readouterr().err.strip()
     assert code == 2, err
-    assert err.startswith("alignbench: error:") and "\n" not in err, err
-    assert message in err, err
+    assert err.startswith("alignbench: error:") and "\n" not in err, err[:2000]
+    assert message in err, err[:2000]
     assert sentinel.read_bytes() == before
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input_is_a_one_line_error(name, tmp_path, capsys):
+    refused_in_one_line(*CASES[name], tmp_path, capsys)
     assert not (tmp_path / "run" / "rows.json").exists()
 
 
@@ -400,16 +403,7 @@ HARDENING = {
 @pytest.mark.parametrize("name", list(HARDENING))
 def test_hardening_input_is_a_one_line_error(name, tmp_path, capsys):
     """Each of these was a traceback, a hang, a silent acceptance or a late failure once."""
-    build, message = HARDENING[name]
-    (tmp_path / "out").mkdir()
-    sentinel = write(tmp_path / "out", "judgments.jsonl", '{"key": "k", "verdict": "A"}\n')
-    before = sentinel.read_bytes()
-    code = main(build(tmp_path))
-    err = capsys.readouterr().err.strip()
-    assert code == 2, err
-    assert err.startswith("alignbench: error:") and "\n" not in err, err[:2000]
-    assert message in err, err[:2000]
-    assert sentinel.read_bytes() == before
+    refused_in_one_line(*HARDENING[name], tmp_path, capsys)
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").glob("*.done"))
     assert not (tmp_path / "run" / "config.yaml").exists()
 

@@ -74,7 +74,7 @@ class Policy:
         self.model = model
         self.tokenizer = tokenizer
         self.format = response_format
-        self._encoded: dict[tuple, tuple[int, ...] | str] = {}  # see _cached
+        self._encoded: dict[tuple, tuple[int, ...] | str] = {}  # see _memo
         self.source_dir: Path | None = None  # set when loaded from disk and not modified since
         self.lora: dict | None = None  # when set, clones for training get LoRA adapters (peft)
         self.weights_version = next(_weights_versions)
@@ -110,20 +110,19 @@ class Policy:
         self._format = value
         self._encoded = {}
 
-    def _cached(self, kind: str, text: str, encode) -> list[int]:
-        key = (kind, text)
-        ids = self._encoded.get(key)
-        if ids is None:
+    def _memo(self, key: tuple, compute):
+        value = self._encoded.get(key)
+        if value is None:
             if len(self._encoded) >= ENCODE_CACHE_ENTRIES:
                 self._encoded.clear()
-            ids = self._encoded[key] = tuple(encode(text))
-        return list(ids)
+            value = self._encoded[key] = compute()
+        return value
 
     def encode_prompt(self, prompt: str) -> list[int]:
-        return self._cached("prompt", prompt, self._encode_prompt)
+        return list(self._memo(("prompt", prompt), lambda: tuple(self._encode_prompt(prompt))))
 
     def encode_response(self, response: str) -> list[int]:
-        return self._cached("response", response, self._encode_response)
+        return list(self._memo(("response", response), lambda: tuple(self._encode_response(response))))
 
     def _encode_prompt(self, prompt: str) -> list[int]:
         if self.chat:
@@ -204,13 +203,7 @@ class Policy:
         return ids
 
     def decode_response(self, ids: list[int]) -> str:
-        key = ("decoded", tuple(ids))
-        text = self._encoded.get(key)
-        if text is None:
-            if len(self._encoded) >= ENCODE_CACHE_ENTRIES:
-                self._encoded.clear()
-            text = self._encoded[key] = self._decode_response(ids)
-        return text
+        return self._memo(("decoded", tuple(ids)), lambda: self._decode_response(ids))
 
     def _decode_response(self, ids: list[int]) -> str:
         if self.format.fixed_length is not None:
