@@ -45,9 +45,10 @@ from _common import hh_pairs, peak_rss_mb, run_child  # noqa: E402
 SHAPES = {
     # layers, width, heads, model vocabulary (None: the tokenizer's), tokenizer vocabulary, max prompt / response tokens
     "tiny": dict(n_layer=2, n_embd=128, n_head=4, vocab=None, bpe_vocab=2048, prompt_tokens=80, response_tokens=48,
-                 prompt_chars=300, response_chars=200, steps=40, batch=8),
+                 prompt_chars=300, response_chars=200, steps=40, batch=8, activation="gelu"),
     "gpt2-small": dict(n_layer=12, n_embd=768, n_head=12, vocab=50257, bpe_vocab=8192, prompt_tokens=128,
-                       response_tokens=128, prompt_chars=1200, response_chars=900, steps=8, batch=8),
+                       response_tokens=128, prompt_chars=1200, response_chars=900, steps=8, batch=8,
+                       activation="gelu_pytorch_tanh"),  # GPT-2's own tanh GELU, as one kernel
 }
 THREADS_ENV = "ALIGNBENCH_BENCH_THREADS"  # intra-op threads of every child (both sides alike)
 TRL_PRECISION = dict(bf16=False, fp16=False, gradient_checkpointing=False)
@@ -78,8 +79,8 @@ def setup(shape_name: str, n_pairs: int):
     rows = [(_fit(p, tok, shape["prompt_tokens"] - 1, True), _fit(c, tok, shape["response_tokens"] - 1, False),
              _fit(r, tok, shape["response_tokens"] - 1, False)) for p, c, r in rows]
     vocab = shape["vocab"] or len(tok)
-    model = build_tiny_gpt2(vocab,
-                            TinyGPT2Spec(shape["n_layer"], shape["n_embd"], shape["n_head"], max(512, max_len(shape))))
+    model = build_tiny_gpt2(vocab, TinyGPT2Spec(shape["n_layer"], shape["n_embd"], shape["n_head"],
+                                                max(512, max_len(shape)), shape["activation"]))
     policy = Policy(model, tok,
                     ResponseFormat(max_new_tokens=shape["response_tokens"], max_prompt_tokens=shape["prompt_tokens"]))
     return rows, tok, policy
@@ -110,7 +111,9 @@ def child_alignbench(shape_name, steps, batch, n_pairs):
     # one model is ever resident.
     cache_logprobs(policy, data, "ref_logps")
     trainer = GroupTrainer(policy, TrainConfig(steps=steps, lr=1e-4, batch_size=batch))
+    t_fit = time.perf_counter()
     trainer.fit(data, lambda lp, b: dpo_loss((lp - b["ref_logps"])[:, 0], (lp - b["ref_logps"])[:, 1], 0.1))
+    fit_seconds = time.perf_counter() - t_fit
     head = (
         "materialised logits"
         if materialises_logits(policy.model)
@@ -118,7 +121,7 @@ def child_alignbench(shape_name, steps, batch, n_pairs):
     )
     config = ("fp32, no activation checkpointing, torch AdamW (fused), reference log-probs "
               f"cached (one model resident), {head}")
-    return _result(t0, rows, tok, steps, batch, shape_name, setup_rss, policy, config)
+    return _result(t0, rows, tok, steps, batch, shape_name, setup_rss, policy, config) | {"fit_seconds": fit_seconds}
 
 
 def child_trl(shape_name, steps, batch, n_pairs, precompute):
@@ -265,7 +268,8 @@ def main():
     me = sides[names["alignbench"]]
     print(f"shape {a.shape}: {shape['n_layer']} layers × {shape['n_embd']}, vocabulary "
           f"{shape['vocab'] or 'BPE ' + str(shape['bpe_vocab'])}, ≤ {max_len(shape)} tokens, "
-          f"{me['n_params'] / 1e6:.1f} M parameters; {steps} steps × {batch} pairs, fp32 on both sides, "
+          f"{me['n_params'] / 1e6:.1f} M parameters, activation {shape['activation']}; {steps} steps × {batch} pairs, "
+          f"fp32 on both sides, "
           f"{os.environ[THREADS_ENV]} threads; {len(ratios)} round(s), each side once per round, order rotated")
     print(f"matmul ceiling (fp32, this CPU, the step's shapes): {ceiling['ceiling'] / 1e9:.1f} GFLOP/s; "
           + ", ".join(f"{k} {v / 1e9:.1f}" for k, v in ceiling["per_shape"].items()))
@@ -278,6 +282,11 @@ def main():
     print("MFU = 6 · N · tokens/s ÷ ceiling, N = every parameter (embeddings included, "
           "tied head counted once); tokens = prompt + response tokens of chosen and rejected; time covers "
           "tokenisation, reference log-probs and the steps")
+    fit_rates = [r["tokens"] / r["fit_seconds"] for r in runs["alignbench"]]
+    fit_mfu = [6 * me["n_params"] * f / ceiling["ceiling"] for f in fit_rates]
+    print(f"alignbench fit steps alone (the reference's log-probs cached before the first step; 6·N FLOPs a token): "
+          f"{statistics.median(fit_rates):.0f} tokens/s (median), MFU {100 * statistics.median(fit_mfu):.1f} % of the "
+          f"matmul ceiling (min {100 * min(fit_mfu):.1f}, max {100 * max(fit_mfu):.1f})")
     trl_sides = [r for name, r in sides.items() if name.startswith("TRL")]
     least = min(r["peak"] for r in trl_sides)
     print(f"memory ratio alignbench/TRL peak RSS: {me['peak'] / least:.2f} (vs TRL's smaller peak)")

@@ -233,7 +233,16 @@ class JudgeServer:
             srv.server_close()
             self._closed = srv
 
+    @staticmethod
+    def _wait_for_answer_time(h) -> None:
+        """Injected latency runs from the request's arrival to the answer's departure: the server's own parsing
+        and scripting happen inside it, as a remote judge's do, rather than being added to it."""
+        wait = (h.answer_at or 0.0) - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+
     def _send(self, h, status: int, body: bytes, headers: dict | None = None) -> None:
+        self._wait_for_answer_time(h)
         h.send_response(status)
         h.send_header("Content-Type", "application/json")
         h.send_header("Content-Length", str(len(body)))
@@ -243,6 +252,7 @@ class JudgeServer:
         h.wfile.write(body)
 
     def _handle(self, h) -> None:
+        arrived, h.answer_at = time.monotonic(), None
         with self._lock:
             self.requests += 1
             n = self.requests
@@ -264,8 +274,7 @@ class JudgeServer:
                 self._send(h, 401, b'{"error": {"message": "bad key"}}')
                 return
             delay = self.latency_s + (random.random() * self.latency_jitter_s if self.latency_jitter_s else 0.0)
-            if delay:
-                time.sleep(delay)
+            h.answer_at = arrived + delay
             try:
                 prompt = payload["messages"][-1]["content"]
                 if not isinstance(prompt, str):
@@ -297,6 +306,7 @@ class JudgeServer:
             if fault == "hang":
                 time.sleep(self.faults.hang_s)
             if fault == "drop":
+                self._wait_for_answer_time(h)
                 h.send_response(200)
                 h.send_header("Content-Type", "application/json")
                 h.send_header("Content-Length", "4096")

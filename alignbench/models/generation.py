@@ -25,6 +25,22 @@ class GenerationBackend(Protocol):
 
 DEFAULT_MEMORY_BUDGET_MB = 256.0
 MAX_SEQUENCES_PER_BATCH = 16384  # beyond this a bigger batch saves no per-call overhead worth having
+# The KV cache is copied (torch.cat) at every step: past ~32 MB those copies fall out of the CPU's caches and a bigger
+# batch of a tiny model gets slower (tiny GPT-2, one thread: 64-token responses peak near 500 sequences, 4-token ones
+# near 2,000; benchmarks/bench_generation.py). A model whose weights are bigger than that reads them at every step
+# anyway, and a small batch would repeat that read per sequence: its cap is the weights' size.
+KV_CACHE_CAP_MB = 32.0
+
+
+def kv_cache_bytes(model, tokens: int) -> int:
+    """Bytes of one sequence's KV cache over ``tokens`` positions."""
+    cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    layers = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layer")
+    width = getattr(cfg, "hidden_size", None) or getattr(cfg, "n_embd")
+    heads = getattr(cfg, "num_attention_heads", None) or getattr(cfg, "n_head")
+    kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
+    head_dim = getattr(cfg, "head_dim", None) or width // heads
+    return 2 * layers * kv_heads * head_dim * tokens * next(model.parameters()).element_size()
 
 
 def bytes_per_sequence(model, prompt_tokens: int, new_tokens: int) -> int:
@@ -32,13 +48,9 @@ def bytes_per_sequence(model, prompt_tokens: int, new_tokens: int) -> int:
     over prompt + response, the last position's logits (and their float copy and softmax), and the prefill's
     activations (MLP width ≈ 4·d and one layer's attention scores at a time)."""
     cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
-    layers = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layer")
     width = getattr(cfg, "hidden_size", None) or getattr(cfg, "n_embd")
     heads = getattr(cfg, "num_attention_heads", None) or getattr(cfg, "n_head")
-    kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
-    head_dim = getattr(cfg, "head_dim", None) or width // heads
-    dtype_bytes = next(model.parameters()).element_size()
-    kv_cache = 2 * layers * kv_heads * head_dim * (prompt_tokens + new_tokens) * dtype_bytes
+    kv_cache = kv_cache_bytes(model, prompt_tokens + new_tokens)
     logits = 3 * cfg.vocab_size * 4
     prefill = prompt_tokens * (8 * width + heads * prompt_tokens) * 4
     return kv_cache + logits + prefill
@@ -49,8 +61,9 @@ class TransformersBackend:
 
     Samples from the model's exact distribution (no top-k/top-p), restricted to the response
     alphabet when the task has one, so sampling and exact enumeration agree. A batch holds as many
-    sequences as ``memory_budget_mb`` allows (:func:`bytes_per_sequence`): thousands of short oracle
-    responses at once, a handful of 256-token prompts of a 124 M-parameter model.
+    sequences as ``memory_budget_mb`` allows (:func:`bytes_per_sequence`) and as keep its KV cache under
+    ``KV_CACHE_CAP_MB``: thousands of short oracle responses at once, hundreds of 64-token ones, a handful
+    of 256-token prompts of a 124 M-parameter model.
     """
 
     def __init__(self, memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB):
@@ -61,8 +74,12 @@ class TransformersBackend:
     def sequences_per_batch(self, policy: Policy, prompt_tokens: int) -> int:
         fmt = policy.format
         model = getattr(policy.model, "module", policy.model)  # the model inside a DDP wrapper
-        per_sequence = bytes_per_sequence(model, prompt_tokens, fmt.fixed_length or fmt.max_new_tokens)
-        return int(min(MAX_SEQUENCES_PER_BATCH, max(1, self.memory_budget_mb * 2**20 // per_sequence)))
+        new_tokens = fmt.fixed_length or fmt.max_new_tokens
+        per_sequence = bytes_per_sequence(model, prompt_tokens, new_tokens)
+        by_budget = self.memory_budget_mb * 2**20 // per_sequence
+        weights = sum(p.numel() * p.element_size() for p in model.parameters())
+        by_cache = max(KV_CACHE_CAP_MB * 2**20, weights) // kv_cache_bytes(model, prompt_tokens + new_tokens)
+        return int(min(MAX_SEQUENCES_PER_BATCH, max(1, min(by_budget, by_cache))))
 
     def sample(self, policy: Policy, prompts: list[str], n: int, seed: int, temperature: float = 1.0) -> Samples:
         # Under `accelerate launch` every process holds the same weights: rank 0 samples, the others receive.

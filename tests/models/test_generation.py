@@ -11,7 +11,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 from alignbench.errors import AlignbenchError
 from alignbench.models.exact import exact_logprobs, response_grid
-from alignbench.models.generation import TransformersBackend, bytes_per_sequence
+from alignbench.models.generation import KV_CACHE_CAP_MB, TransformersBackend, bytes_per_sequence, kv_cache_bytes
 from alignbench.models.policy import Policy, ResponseFormat, TinyGPT2Spec, build_tiny_gpt2
 from alignbench.models.tokenizers import build_symbol_tokenizer
 
@@ -76,6 +76,23 @@ def test_batch_follows_the_model_shape_and_budget():
     assert TransformersBackend(0.001).sequences_per_batch(policy, 256) == 1  # never zero
     with pytest.raises(AlignbenchError, match="memory budget"):
         TransformersBackend(0.0)
+
+
+def test_a_tiny_models_batch_keeps_its_kv_cache_near_the_cpu_caches():
+    """The budget alone would give the quickstart's tiny GPT-2 (2 × 64) thousands of 64-token sequences a batch,
+    whose 140 MB KV cache is copied at every step, out of the CPU's caches (×0.72 the speed of 256 sequences,
+    benchmarks/README.md): the batch's KV cache is capped at KV_CACHE_CAP_MB. GPT-2 small's weights (500 MB) are
+    bigger than the cap, so its batches follow the budget alone (7 above)."""
+    tok = build_symbol_tokenizer(["x", "y", "a", "b", "c"])
+    model = build_tiny_gpt2(len(tok), TinyGPT2Spec(n_layer=2, n_embd=64, n_head=4, n_positions=128))
+    free = Policy(model, tok, ResponseFormat(max_new_tokens=64))
+    per_kv = kv_cache_bytes(model, 4 + 64)
+    assert per_kv == 2 * 2 * 64 * 68 * 4
+    batch = TransformersBackend(256.0).sequences_per_batch(free, 4)
+    assert batch == int(KV_CACHE_CAP_MB * 2**20 // per_kv)
+    assert 256 * 2**20 // bytes_per_sequence(model, 4, 64) > 4 * batch  # what the budget alone would have allowed
+    oracle = Policy(model, tok, ResponseFormat(allowed_token_ids=[3, 4, 5], fixed_length=4, max_new_tokens=4))
+    assert TransformersBackend(256.0).sequences_per_batch(oracle, 4) > 8 * batch  # short responses: big batches
 
 
 def test_the_run_config_sets_the_budget_and_refuses_a_bad_one(tmp_path):
