@@ -126,3 +126,29 @@ def test_serve_judge_answers_bad_requests_and_bounds_bodies_threads_and_idle_con
             s.close()
         assert _raw(srv, post + b"Content-Length: 2\r\n\r\n{}").split(b" ")[1] == b"400"  # slots are free again
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_injected_latency_runs_from_arrival_and_covers_the_servers_own_work():
+    """``latency_s`` is the time from a request's arrival to its answer, as a remote judge's latency is: the
+    server's own work (here a script that takes 0.2 s) happens inside it, not after it. Before, it was added:
+    0.4 s of latency answered after ≥ 0.6 s. Never earlier than the latency."""
+    import json
+    import urllib.request
+
+    def slow_script(prompt: str) -> str:
+        time.sleep(0.2)
+        return "[[A]]"
+
+    with JudgeServer(slow_script, latency_s=0.4, deadline_s=60) as srv:
+        body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "x"}]}).encode()
+        times = []
+        for _ in range(3):
+            req = urllib.request.Request(f"{srv.base_url}/chat/completions", data=body,
+                                         headers={"Content-Type": "application/json"})
+            t0 = time.monotonic()
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                assert json.loads(resp.read())["choices"][0]["message"]["content"] == "[[A]]"
+            times.append(time.monotonic() - t0)
+    print(f"answered after {', '.join(f'{t:.3f}' for t in times)} s")
+    assert min(times) >= 0.4
+    assert min(times) < 0.58
